@@ -1,0 +1,157 @@
+package graph
+
+import "fmt"
+
+type tokKind uint8
+
+const (
+	tEOF tokKind = iota
+	tNewline
+	tIdent  // graph, f32, N, N.0, gpu
+	tValue  // %name (text without the %)
+	tInt    // 12, -1
+	tFloat  // 0.5, 1e-5
+	tString // "text" (text unquoted)
+	tPunct  // one of { } [ ] ( ) , : = * @
+	tBad    // a character that starts no token
+)
+
+var tokNames = [...]string{tEOF: "end of file", tNewline: "end of line", tIdent: "identifier",
+	tValue: "value name", tInt: "integer", tFloat: "number", tString: "string", tPunct: "punctuation", tBad: "character"}
+
+type token struct {
+	kind tokKind
+	text string
+	pos  Pos
+}
+
+// describe says what the token is, for "found ..." in messages.
+func (t token) describe() string {
+	switch t.kind {
+	case tEOF, tNewline:
+		return tokNames[t.kind]
+	case tValue:
+		return "%" + t.text
+	case tString:
+		return fmt.Sprintf("%q", t.text)
+	case tBad:
+		return fmt.Sprintf("unexpected character %q", t.text)
+	}
+	return fmt.Sprintf("%q", t.text)
+}
+
+type lexer struct {
+	src  []byte
+	off  int
+	line int
+	col  int // 1-based column of src[off]
+}
+
+func (l *lexer) next() token {
+	for l.off < len(l.src) {
+		c := l.src[l.off]
+		if c == ' ' || c == '\t' || c == '\r' {
+			l.adv(1)
+			continue
+		}
+		if c == '#' {
+			for l.off < len(l.src) && l.src[l.off] != '\n' {
+				l.adv(1)
+			}
+			continue
+		}
+		break
+	}
+	pos := Pos{l.line, l.col}
+	if l.off >= len(l.src) {
+		return token{kind: tEOF, pos: pos}
+	}
+	c := l.src[l.off]
+	start := l.off
+	switch {
+	case c == '\n':
+		l.off++
+		l.line++
+		l.col = 1
+		return token{kind: tNewline, pos: pos}
+	case c == '%':
+		l.adv(1)
+		for l.off < len(l.src) && isIdentByte(l.src[l.off], false) {
+			l.adv(1)
+		}
+		return token{kind: tValue, text: string(l.src[start+1 : l.off]), pos: pos}
+	case isIdentByte(c, true):
+		for l.off < len(l.src) && isIdentByte(l.src[l.off], false) {
+			l.adv(1)
+		}
+		return token{kind: tIdent, text: string(l.src[start:l.off]), pos: pos}
+	case c >= '0' && c <= '9' || (c == '-' || c == '+' || c == '.') && l.off+1 < len(l.src) && (isDigit(l.src[l.off+1]) || l.src[l.off+1] == '.'):
+		return l.number(pos)
+	case c == '"':
+		return l.str(pos)
+	case c < 0x80 && isPunct(c):
+		l.adv(1)
+		return token{kind: tPunct, text: string(c), pos: pos}
+	}
+	// One UTF-8 sequence (or one invalid byte) as a bad token.
+	n := 1
+	for n < 4 && l.off+n < len(l.src) && l.src[l.off+n]&0xC0 == 0x80 && c >= 0xC0 {
+		n++
+	}
+	l.adv(n)
+	return token{kind: tBad, text: string(l.src[start:l.off]), pos: pos}
+}
+
+func (l *lexer) adv(n int) { l.off += n; l.col += n }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isPunct(c byte) bool {
+	switch c {
+	case '{', '}', '[', ']', '(', ')', ',', ':', '=', '*', '@':
+		return true
+	}
+	return false
+}
+
+func (l *lexer) number(pos Pos) token {
+	start := l.off
+	if c := l.src[l.off]; c == '-' || c == '+' {
+		l.adv(1)
+	}
+	kind := tInt
+	for l.off < len(l.src) {
+		c := l.src[l.off]
+		switch {
+		case isDigit(c):
+		case c == '.':
+			kind = tFloat
+		case c == 'e' || c == 'E':
+			kind = tFloat
+			if l.off+1 < len(l.src) && (l.src[l.off+1] == '-' || l.src[l.off+1] == '+') {
+				l.adv(1)
+			}
+		default:
+			return token{kind: kind, text: string(l.src[start:l.off]), pos: pos}
+		}
+		l.adv(1)
+	}
+	return token{kind: kind, text: string(l.src[start:l.off]), pos: pos}
+}
+
+func (l *lexer) str(pos Pos) token {
+	l.adv(1)
+	start := l.off
+	for l.off < len(l.src) && l.src[l.off] != '"' && l.src[l.off] != '\n' {
+		if l.src[l.off] == '\\' && l.off+1 < len(l.src) && l.src[l.off+1] != '\n' {
+			l.adv(1)
+		}
+		l.adv(1)
+	}
+	if l.off >= len(l.src) || l.src[l.off] != '"' {
+		return token{kind: tBad, text: "\"", pos: pos}
+	}
+	text := string(l.src[start:l.off])
+	l.adv(1)
+	return token{kind: tString, text: text, pos: pos}
+}

@@ -1,0 +1,329 @@
+package graph
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// OpInfo describes one op of the IR: its operands, its attributes, how its
+// result type follows from its operands, and how the batch flows through it.
+type OpInfo struct {
+	Name string
+	// MinArgs and MaxArgs bound the number of operands; MaxArgs < 0: no bound.
+	MinArgs, MaxArgs int
+	// Attrs are the op's attributes in canonical order.
+	Attrs []AttrSpec
+	// Doc says what the op computes, in one line.
+	Doc string
+
+	infer func(n *Node, args []Type) (Type, error)
+}
+
+// AttrSpec describes one attribute of an op.
+type AttrSpec struct {
+	Name string
+	Kind SpecKind
+	// Enum lists the identifiers a SpecEnum attribute accepts.
+	Enum []string
+	// Default is the value an absent attribute takes; nil when required.
+	Default *AttrValue
+}
+
+// SpecKind is the kind of value an attribute accepts.
+type SpecKind uint8
+
+// The kinds of attribute.
+const (
+	SpecInt   SpecKind = iota + 1 // an integer
+	SpecFloat                     // a number
+	SpecBool                      // true or false
+	SpecEnum                      // one of AttrSpec.Enum
+	SpecInts                      // a list of integers
+	SpecDims                      // a list of integers and batch symbols (reshape's shape)
+)
+
+var specNames = [...]string{SpecInt: "an integer", SpecFloat: "a number", SpecBool: "true or false",
+	SpecEnum: "one of", SpecInts: "a list of integers", SpecDims: "a list of dimensions"}
+
+func (s *AttrSpec) describe() string {
+	if s.Kind == SpecEnum {
+		return "one of " + strings.Join(s.Enum, ", ")
+	}
+	return specNames[s.Kind]
+}
+
+func (o *OpInfo) attr(name string) *AttrSpec {
+	for i := range o.Attrs {
+		if o.Attrs[i].Name == name {
+			return &o.Attrs[i]
+		}
+	}
+	return nil
+}
+
+// LookupOp returns the op named name, or nil when there is none.
+func LookupOp(name string) *OpInfo { return opTable[name] }
+
+// OpNames returns the names of all ops, sorted.
+func OpNames() []string {
+	names := make([]string, 0, len(opTable))
+	for n := range opTable {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// normalize checks attrs against the op's specs and returns them in
+// canonical order with defaults dropped.
+func (o *OpInfo) normalize(attrs Attrs) (Attrs, error) {
+	var out Attrs
+	for i, a := range attrs {
+		spec := o.attr(a.Name)
+		if spec == nil {
+			return nil, fmt.Errorf("unknown attribute %q (%s takes %s)", a.Name, o.Name, o.attrList())
+		}
+		for _, b := range attrs[:i] {
+			if b.Name == a.Name {
+				return nil, fmt.Errorf("attribute %q given twice", a.Name)
+			}
+		}
+		v, err := spec.check(a.Value)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %s: %v", a.Name, err)
+		}
+		attrs[i].Value = v
+	}
+	for _, spec := range o.Attrs {
+		v, ok := attrs.Get(spec.Name)
+		if !ok || (spec.Default != nil && spec.Default.Equal(v)) {
+			continue
+		}
+		out = append(out, Attr{spec.Name, v})
+	}
+	return out, nil
+}
+
+func (o *OpInfo) attrList() string {
+	if len(o.Attrs) == 0 {
+		return "no attributes"
+	}
+	names := make([]string, len(o.Attrs))
+	for i, a := range o.Attrs {
+		names[i] = a.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// check converts v to the attribute's kind, or says what was expected.
+func (s *AttrSpec) check(v AttrValue) (AttrValue, error) {
+	bad := func() (AttrValue, error) {
+		return AttrValue{}, fmt.Errorf("expected %s, found %s", s.describe(), v)
+	}
+	switch s.Kind {
+	case SpecInt:
+		if v.Kind == AttrInt {
+			return v, nil
+		}
+	case SpecFloat:
+		switch v.Kind {
+		case AttrFloat:
+			return v, nil
+		case AttrInt:
+			return Float(float64(v.Int)), nil
+		}
+	case SpecBool:
+		if v.Kind == AttrBool {
+			return v, nil
+		}
+	case SpecEnum:
+		if v.Kind == AttrIdent && v.Int == 1 && slices.Contains(s.Enum, v.Str) {
+			return v, nil
+		}
+	case SpecInts:
+		if v.Kind != AttrList {
+			return bad()
+		}
+		for _, e := range v.List {
+			if e.Kind != AttrInt {
+				return bad()
+			}
+		}
+		return v, nil
+	case SpecDims:
+		if v.Kind != AttrList {
+			return bad()
+		}
+		for _, e := range v.List {
+			if e.Kind != AttrInt && e.Kind != AttrIdent {
+				return bad()
+			}
+		}
+		return v, nil
+	}
+	return bad()
+}
+
+// Infer returns the type of n's result from its operands and attributes.
+// It checks the number of operands, the attributes and every shape rule.
+func Infer(n *Node) (Type, error) {
+	info := opTable[n.Op]
+	if info == nil {
+		return Type{}, fmt.Errorf("unknown op %q", n.Op)
+	}
+	if len(n.Args) < info.MinArgs || (info.MaxArgs >= 0 && len(n.Args) > info.MaxArgs) {
+		return Type{}, fmt.Errorf("%s: expected %s, found %d", n.Op, arity(info), len(n.Args))
+	}
+	if _, err := info.normalize(n.Attrs.Clone()); err != nil {
+		return Type{}, fmt.Errorf("%s: %v", n.Op, err)
+	}
+	for _, spec := range info.Attrs {
+		if spec.Default == nil && spec.Name != "" && !optionalAttr(n.Op, spec.Name) {
+			if _, ok := n.Attrs.Get(spec.Name); !ok {
+				return Type{}, fmt.Errorf("%s: missing attribute %s (%s)", n.Op, spec.Name, spec.describe())
+			}
+		}
+	}
+	args := make([]Type, len(n.Args))
+	for i, a := range n.Args {
+		args[i] = a.Type
+	}
+	t, err := info.infer(n, args)
+	if err != nil {
+		return Type{}, fmt.Errorf("%s: %v", n.Op, err)
+	}
+	if err := checkElems(t); err != nil {
+		return Type{}, fmt.Errorf("%s: %v", n.Op, err)
+	}
+	return t, nil
+}
+
+// optionalAttr lists attributes without a default that may still be absent.
+func optionalAttr(op, name string) bool {
+	switch op {
+	case "slice":
+		return name != "axis"
+	case "sum", "mean", "max", "min":
+		return name == "axes"
+	case "maxpool2d", "avgpool2d":
+		return name == "stride"
+	}
+	return false
+}
+
+func arity(o *OpInfo) string {
+	plural := func(n int) string {
+		if n == 1 {
+			return "1 operand"
+		}
+		return fmt.Sprintf("%d operands", n)
+	}
+	switch {
+	case o.MaxArgs < 0:
+		return "at least " + plural(o.MinArgs)
+	case o.MinArgs == o.MaxArgs:
+		return plural(o.MinArgs)
+	}
+	return fmt.Sprintf("%d to %d operands", o.MinArgs, o.MaxArgs)
+}
+
+func def(v AttrValue) *AttrValue { return &v }
+
+var (
+	axisAttr = func(d int64) AttrSpec { return AttrSpec{Name: "axis", Kind: SpecInt, Default: def(Int(d))} }
+	reqAxis  = AttrSpec{Name: "axis", Kind: SpecInt}
+	axesAttr = AttrSpec{Name: "axes", Kind: SpecInts}
+	keepdims = AttrSpec{Name: "keepdims", Kind: SpecBool, Default: def(BoolAttr(false))}
+	training = AttrSpec{Name: "training", Kind: SpecBool, Default: def(BoolAttr(false))}
+)
+
+func unary(name, doc string, float bool) *OpInfo {
+	return &OpInfo{Name: name, MinArgs: 1, MaxArgs: 1, Doc: doc, infer: func(n *Node, a []Type) (Type, error) {
+		return elementwise(float, a[0])
+	}}
+}
+
+func binary(name, doc string) *OpInfo {
+	return &OpInfo{Name: name, MinArgs: 2, MaxArgs: 2, Doc: doc, infer: func(n *Node, a []Type) (Type, error) {
+		return broadcast(a[0], a[1])
+	}}
+}
+
+func reduction(name, doc string) *OpInfo {
+	return &OpInfo{Name: name, MinArgs: 1, MaxArgs: 1, Doc: doc, Attrs: []AttrSpec{axesAttr, keepdims}, infer: inferReduce}
+}
+
+func pool(name, doc string) *OpInfo {
+	return &OpInfo{Name: name, MinArgs: 1, MaxArgs: 1, Doc: doc, Attrs: []AttrSpec{
+		{Name: "kernel", Kind: SpecInts},
+		{Name: "stride", Kind: SpecInts},
+		{Name: "pad", Kind: SpecInts, Default: def(Ints(0, 0))},
+	}, infer: inferPool}
+}
+
+var opTable = func() map[string]*OpInfo {
+	list := []*OpInfo{
+		binary("add", "a + b, broadcasting"),
+		binary("sub", "a - b, broadcasting"),
+		binary("mul", "a * b, broadcasting"),
+		binary("div", "a / b, broadcasting"),
+		binary("maximum", "the larger of a and b, broadcasting"),
+		binary("minimum", "the smaller of a and b, broadcasting"),
+		unary("neg", "-x", false),
+		unary("abs", "|x|", false),
+		unary("exp", "e^x", true),
+		unary("log", "the natural logarithm of x", true),
+		unary("sqrt", "the square root of x", true),
+		unary("relu", "max(x, 0)", false),
+		unary("sigmoid", "1 / (1 + e^-x)", true),
+		unary("tanh", "the hyperbolic tangent of x", true),
+		{Name: "leaky_relu", MinArgs: 1, MaxArgs: 1, Doc: "x if x > 0, else alpha*x",
+			Attrs: []AttrSpec{{Name: "alpha", Kind: SpecFloat, Default: def(Float(0.01))}},
+			infer: func(n *Node, a []Type) (Type, error) { return elementwise(true, a[0]) }},
+		{Name: "matmul", MinArgs: 2, MaxArgs: 2, Doc: "the matrix product of a[...,M,K] and b[K,P] or b[...,K,P]", infer: inferMatmul},
+		{Name: "softmax", MinArgs: 1, MaxArgs: 1, Doc: "softmax along axis", Attrs: []AttrSpec{axisAttr(-1)}, infer: inferSoftmax},
+		{Name: "log_softmax", MinArgs: 1, MaxArgs: 1, Doc: "log of softmax along axis", Attrs: []AttrSpec{axisAttr(-1)}, infer: inferSoftmax},
+		reduction("sum", "the sum over axes"),
+		reduction("mean", "the mean over axes"),
+		reduction("max", "the maximum over axes"),
+		reduction("min", "the minimum over axes"),
+		{Name: "reshape", MinArgs: 1, MaxArgs: 1, Doc: "x with a new shape of the same element count",
+			Attrs: []AttrSpec{{Name: "shape", Kind: SpecDims}}, infer: inferReshape},
+		{Name: "transpose", MinArgs: 1, MaxArgs: 1, Doc: "x with its axes permuted",
+			Attrs: []AttrSpec{{Name: "perm", Kind: SpecInts}}, infer: inferTranspose},
+		{Name: "flatten", MinArgs: 1, MaxArgs: 1, Doc: "x as a matrix: the axes before axis, and the rest",
+			Attrs: []AttrSpec{axisAttr(1)}, infer: inferFlatten},
+		{Name: "concat", MinArgs: 1, MaxArgs: -1, Doc: "the operands joined along axis", Attrs: []AttrSpec{reqAxis}, infer: inferConcat},
+		{Name: "slice", MinArgs: 1, MaxArgs: 1, Doc: "a range of x along axis: [start, end), or replica part's share of the batch",
+			Attrs: []AttrSpec{reqAxis,
+				{Name: "part", Kind: SpecInt}, {Name: "parts", Kind: SpecInt},
+				{Name: "split", Kind: SpecEnum, Enum: []string{string(Balanced), string(Remainder)}, Default: def(Ident(string(Balanced)))},
+				{Name: "start", Kind: SpecInt}, {Name: "end", Kind: SpecInt}},
+			infer: inferSlice},
+		{Name: "copy", MinArgs: 1, MaxArgs: 1, Doc: "x, moved to the node's device", infer: func(n *Node, a []Type) (Type, error) { return a[0].Clone(), nil }},
+		{Name: "dim", MinArgs: 1, MaxArgs: 1, Doc: "the size of one axis of x, as a scalar",
+			Attrs: []AttrSpec{reqAxis, {Name: "dtype", Kind: SpecEnum, Enum: []string{"f32", "f64", "i32", "i64"}, Default: def(Ident("f32"))}},
+			infer: inferDim},
+		{Name: "conv2d", MinArgs: 2, MaxArgs: 3, Doc: "2-D convolution of x[N,C,H,W] with w[O,C/groups,KH,KW], plus b[O]",
+			Attrs: []AttrSpec{
+				{Name: "stride", Kind: SpecInts, Default: def(Ints(1, 1))},
+				{Name: "pad", Kind: SpecInts, Default: def(Ints(0, 0))},
+				{Name: "dilation", Kind: SpecInts, Default: def(Ints(1, 1))},
+				{Name: "groups", Kind: SpecInt, Default: def(Int(1))}},
+			infer: inferConv},
+		pool("maxpool2d", "2-D max pooling of x[N,C,H,W]"),
+		pool("avgpool2d", "2-D average pooling of x[N,C,H,W] (padding excluded from the count)"),
+		{Name: "batchnorm", MinArgs: 5, MaxArgs: 5, Doc: "(x - mean) / sqrt(var + epsilon) * scale + bias, per channel on axis",
+			Attrs: []AttrSpec{axisAttr(1), {Name: "epsilon", Kind: SpecFloat, Default: def(Float(1e-5))}, training},
+			infer: inferBatchnorm},
+		{Name: "dropout", MinArgs: 1, MaxArgs: 1, Doc: "x with a fraction rate of elements zeroed and the rest scaled, when training",
+			Attrs: []AttrSpec{{Name: "rate", Kind: SpecFloat, Default: def(Float(0.5))}, training},
+			infer: inferDropout},
+	}
+	m := make(map[string]*OpInfo, len(list))
+	for _, o := range list {
+		m[o.Name] = o
+	}
+	return m
+}()

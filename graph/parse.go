@@ -1,0 +1,742 @@
+package graph
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// maxErrors is how many errors Parse reports before it gives up.
+const maxErrors = 10
+
+// Parse reads a graph in the text format. file names the source in error
+// messages. On failure it returns an ErrorList of positioned errors (at most
+// ten, sorted by position) and no graph. The graph it returns has been
+// verified.
+func Parse(file string, src []byte) (*Graph, error) {
+	p := &parser{file: file, lx: lexer{src: src, line: 1, col: 1}, poisoned: map[string]bool{}}
+	p.advance()
+	g := p.parseFile()
+	if len(p.errs) > 0 {
+		p.errs.Sort()
+		return nil, p.errs
+	}
+	if err := Verify(g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+type parser struct {
+	file     string
+	lx       lexer
+	tok      token
+	errs     ErrorList
+	g        *Graph
+	poisoned map[string]bool // names whose definition failed: uses are not reported again
+	batch    *token          // where the batch symbol was first declared
+	bsym     string
+	bound    int64
+}
+
+// bail stops the parse of one statement.
+var errBail = errors.New("bail")
+
+func (p *parser) advance() { p.tok = p.lx.next() }
+
+func (p *parser) errorf(pos Pos, format string, args ...any) {
+	if len(p.errs) < maxErrors {
+		p.errs = append(p.errs, &Error{File: p.file, Pos: pos, Msg: fmt.Sprintf(format, args...)})
+	}
+}
+
+// fail records an error at the current token and abandons the statement.
+func (p *parser) fail(want string) error {
+	p.errorf(p.tok.pos, "expected %s, found %s", want, p.tok.describe())
+	return errBail
+}
+
+func (p *parser) isPunct(s string) bool { return p.tok.kind == tPunct && p.tok.text == s }
+
+func (p *parser) expectPunct(s string) error {
+	if !p.isPunct(s) {
+		return p.fail(fmt.Sprintf("%q", s))
+	}
+	p.advance()
+	return nil
+}
+
+func (p *parser) skipNewlines() {
+	for p.tok.kind == tNewline {
+		p.advance()
+	}
+}
+
+// skipLine drops tokens up to and including the next newline.
+func (p *parser) skipLine() {
+	for p.tok.kind != tNewline && p.tok.kind != tEOF {
+		p.advance()
+	}
+	if p.tok.kind == tNewline {
+		p.advance()
+	}
+}
+
+func (p *parser) parseFile() *Graph {
+	p.skipNewlines()
+	if p.tok.kind != tIdent || p.tok.text != "graph" {
+		p.fail(`"graph"`)
+		return nil
+	}
+	p.advance()
+	if p.tok.kind != tIdent {
+		p.fail("a graph name")
+		return nil
+	}
+	p.g = New(p.tok.text)
+	p.g.File = p.file
+	p.advance()
+	if p.expectPunct("{") != nil {
+		return nil
+	}
+	if p.tok.kind != tNewline {
+		p.fail("end of line after \"{\"")
+		return nil
+	}
+	for {
+		p.skipNewlines()
+		if p.tok.kind == tEOF {
+			p.errorf(p.tok.pos, "expected \"}\" to close graph %s, found end of file", p.g.Name)
+			return nil
+		}
+		if p.isPunct("}") {
+			p.advance()
+			break
+		}
+		if len(p.errs) >= maxErrors {
+			return nil
+		}
+		if err := p.statement(); err != nil {
+			p.skipLine()
+		}
+	}
+	p.skipNewlines()
+	if p.tok.kind != tEOF {
+		p.fail("end of file after the graph")
+	}
+	if p.g.OutputPos == (Pos{}) && len(p.errs) == 0 {
+		p.errorf(p.tok.pos, "expected an output statement in graph %s, found none", p.g.Name)
+	}
+	return p.g
+}
+
+func (p *parser) endStatement() error {
+	if p.tok.kind != tNewline {
+		if p.isPunct("}") {
+			return p.fail("end of line before \"}\"")
+		}
+		return p.fail("end of line")
+	}
+	p.advance()
+	return nil
+}
+
+func (p *parser) statement() error {
+	switch {
+	case p.tok.kind == tValue:
+		return p.opStatement()
+	case p.tok.kind == tIdent && (p.tok.text == OpInput || p.tok.text == OpParam || p.tok.text == OpConst):
+		return p.leafStatement()
+	case p.tok.kind == tIdent && p.tok.text == "output":
+		return p.outputStatement()
+	}
+	return p.fail("a statement (input, param, const, output or %name = op ...)")
+}
+
+// defName parses the %name being defined and checks it is new.
+func (p *parser) defName() (token, error) {
+	if p.tok.kind != tValue {
+		return p.tok, p.fail("a value name (%name)")
+	}
+	t := p.tok
+	if t.text == "" {
+		return t, p.fail("a value name after %")
+	}
+	if old := p.g.Lookup(t.text); old != nil {
+		p.errorf(t.pos, "%%%s redefined; first defined at %s", t.text, old.Pos)
+		return t, errBail
+	}
+	if p.poisoned[t.text] {
+		return t, errBail
+	}
+	p.advance()
+	return t, nil
+}
+
+func (p *parser) leafStatement() error {
+	kind := p.tok.text
+	p.advance()
+	name, err := p.defName()
+	if err != nil {
+		if name.kind == tValue {
+			p.poisoned[name.text] = true
+		}
+		return err
+	}
+	p.poisoned[name.text] = true // until the statement succeeds
+	if err := p.expectPunct(":"); err != nil {
+		return err
+	}
+	tpos := p.tok.pos
+	t, err := p.parseType()
+	if err != nil {
+		return err
+	}
+	var data []float64
+	var dataPos Pos
+	if kind == OpConst {
+		if err := p.expectPunct("="); err != nil {
+			return err
+		}
+		dataPos = p.tok.pos
+		if data, err = p.literal(t.DType); err != nil {
+			return err
+		}
+	}
+	dev, err := p.optDevice()
+	if err != nil {
+		return err
+	}
+	if err := p.endStatement(); err != nil {
+		return err
+	}
+	var n *Node
+	switch kind {
+	case OpInput:
+		if err := p.declareBatch(&t, tpos); err != nil {
+			return err
+		}
+		n, err = p.g.Input(name.text, t)
+	case OpParam:
+		n, err = p.g.Param(name.text, t)
+	case OpConst:
+		if err := checkConstData(t, data); err != nil {
+			p.errorf(dataPos, "const %%%s: %v", name.text, err)
+			return errBail
+		}
+		n, err = p.g.Const(name.text, t, data)
+	}
+	if err != nil {
+		p.errorf(tpos, "%s %%%s: %v", kind, name.text, err)
+		return errBail
+	}
+	n.Pos, n.Device = name.pos, dev
+	delete(p.poisoned, name.text)
+	return nil
+}
+
+// declareBatch checks the batch symbol of an input against earlier inputs
+// and binds an unbound occurrence to the graph's bound size.
+func (p *parser) declareBatch(t *Type, pos Pos) error {
+	if err := checkLeafType(*t); err != nil {
+		p.errorf(pos, "%v", err)
+		return errBail
+	}
+	ax := t.BatchAxis()
+	if ax < 0 {
+		return nil
+	}
+	d := &t.Shape[ax]
+	if p.bsym == "" {
+		p.bsym, p.bound = d.Sym, d.Bound
+		return nil
+	}
+	if d.Sym != p.bsym {
+		p.errorf(pos, "expected the graph's batch symbol %s, found %s (a graph has one batch symbol)", p.bsym, d.Sym)
+		return errBail
+	}
+	switch {
+	case d.Bound == 0:
+		d.Bound = p.bound
+	case p.bound == 0:
+		// An earlier input left the batch unbound: bind them all.
+		for _, n := range p.g.Nodes {
+			if n.Op == OpInput {
+				if ax := n.Type.BatchAxis(); ax >= 0 {
+					n.Type.Shape[ax].Bound = d.Bound
+				}
+			}
+		}
+		p.bound = d.Bound
+	case d.Bound != p.bound:
+		p.errorf(pos, "expected the batch bound as before (%s=%d), found %s=%d", p.bsym, p.bound, d.Sym, d.Bound)
+		return errBail
+	}
+	return nil
+}
+
+func (p *parser) opStatement() error {
+	name, err := p.defName()
+	if err != nil {
+		if name.kind == tValue {
+			p.poisoned[name.text] = true
+		}
+		return err
+	}
+	p.poisoned[name.text] = true
+	if err := p.expectPunct("="); err != nil {
+		return err
+	}
+	if p.tok.kind != tIdent {
+		return p.fail("an op name")
+	}
+	opTok := p.tok
+	info := LookupOp(opTok.text)
+	if info == nil {
+		p.errorf(opTok.pos, "unknown op %q; known ops: %s", opTok.text, strings.Join(OpNames(), ", "))
+		return errBail
+	}
+	p.advance()
+	var args []*Node
+	poisoned := false
+	for {
+		if p.tok.kind != tValue {
+			return p.fail("an operand (%name)")
+		}
+		a := p.g.Lookup(p.tok.text)
+		switch {
+		case a != nil:
+		case p.poisoned[p.tok.text]:
+			poisoned = true
+		default:
+			p.errorf(p.tok.pos, "undefined value %%%s", p.tok.text)
+			return errBail
+		}
+		args = append(args, a)
+		p.advance()
+		if !p.isPunct(",") {
+			break
+		}
+		p.advance()
+	}
+	var attrs Attrs
+	attrPos := map[string]Pos{}
+	if p.isPunct("{") {
+		if attrs, err = p.attrs(info, attrPos); err != nil {
+			return err
+		}
+	}
+	var given *Type
+	var typePos Pos
+	if p.isPunct(":") {
+		p.advance()
+		typePos = p.tok.pos
+		t, err := p.parseType()
+		if err != nil {
+			return err
+		}
+		given = &t
+	}
+	dev, err := p.optDevice()
+	if err != nil {
+		return err
+	}
+	if err := p.endStatement(); err != nil {
+		return err
+	}
+	if poisoned {
+		return nil // already reported where the operand failed
+	}
+	n := &Node{Name: name.text, Op: opTok.text, Args: args, Attrs: attrs, Pos: name.pos, Device: dev}
+	t, err := Infer(n)
+	if err != nil {
+		pos := opTok.pos
+		if len(args) >= info.MinArgs && (info.MaxArgs < 0 || len(args) <= info.MaxArgs) {
+			for a, ap := range attrPos { // point at the attribute the message names
+				if strings.Contains(err.Error(), " "+a+"=") || strings.Contains(err.Error(), "attribute "+a) {
+					pos = ap
+				}
+			}
+		}
+		p.errorf(pos, "%%%s: %v", name.text, err)
+		return errBail
+	}
+	if given != nil && !annotationMatches(*given, t) {
+		p.errorf(typePos, "%%%s: %s infers type %s, found annotation %s", name.text, opTok.text, t, given)
+		return errBail
+	}
+	n.Type = t
+	n.Attrs, _ = info.normalize(attrs)
+	if _, err := p.g.add(n); err != nil {
+		p.errorf(name.pos, "%v", err)
+		return errBail
+	}
+	delete(p.poisoned, name.text)
+	return nil
+}
+
+// annotationMatches reports whether a written type agrees with the inferred
+// one; a written symbol may leave out its bound.
+func annotationMatches(given, inferred Type) bool {
+	if given.DType != inferred.DType || given.Rank() != inferred.Rank() {
+		return false
+	}
+	for i, g := range given.Shape {
+		d := inferred.Shape[i]
+		if g.Sym == "" || d.Sym == "" {
+			if g.Sym != d.Sym || g.Size != d.Size {
+				return false
+			}
+			continue
+		}
+		if g.Sym != d.Sym || g.Part != d.Part || g.Mul != d.Mul || (g.Bound != 0 && g.Bound != d.Bound) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *parser) attrs(info *OpInfo, attrPos map[string]Pos) (Attrs, error) {
+	p.advance() // {
+	var out Attrs
+	for !p.isPunct("}") {
+		if p.tok.kind != tIdent {
+			return nil, p.fail("an attribute name")
+		}
+		name := p.tok
+		spec := info.attr(name.text)
+		if spec == nil {
+			p.errorf(name.pos, "unknown attribute %q for %s (it takes %s)", name.text, info.Name, info.attrList())
+			return nil, errBail
+		}
+		if _, dup := attrPos[name.text]; dup {
+			p.errorf(name.pos, "attribute %s given twice", name.text)
+			return nil, errBail
+		}
+		p.advance()
+		if err := p.expectPunct("="); err != nil {
+			return nil, err
+		}
+		vpos := p.tok.pos
+		v, err := p.attrValue()
+		if err != nil {
+			return nil, err
+		}
+		if v, err = spec.check(v); err != nil {
+			p.errorf(vpos, "attribute %s: %v", name.text, err)
+			return nil, errBail
+		}
+		attrPos[name.text] = vpos
+		out = append(out, Attr{name.text, v})
+		if p.isPunct(",") {
+			p.advance()
+			continue
+		}
+		if !p.isPunct("}") {
+			return nil, p.fail(`"," or "}"`)
+		}
+	}
+	p.advance()
+	return out, nil
+}
+
+func (p *parser) attrValue() (AttrValue, error) {
+	t := p.tok
+	switch t.kind {
+	case tInt:
+		v, err := strconv.ParseInt(t.text, 10, 64)
+		if err != nil {
+			p.errorf(t.pos, "expected an integer that fits in int64, found %s", t.text)
+			return AttrValue{}, errBail
+		}
+		p.advance()
+		return Int(v), nil
+	case tFloat:
+		v, err := strconv.ParseFloat(t.text, 64)
+		if err != nil || math.IsInf(v, 0) {
+			p.errorf(t.pos, "expected a finite number, found %s", t.text)
+			return AttrValue{}, errBail
+		}
+		p.advance()
+		return Float(v), nil
+	case tString:
+		s, err := strconv.Unquote(`"` + t.text + `"`)
+		if err != nil {
+			p.errorf(t.pos, "expected a valid string literal, found %q", t.text)
+			return AttrValue{}, errBail
+		}
+		p.advance()
+		return AttrValue{Kind: AttrString, Str: s}, nil
+	case tIdent:
+		p.advance()
+		if t.text == "true" || t.text == "false" {
+			return BoolAttr(t.text == "true"), nil
+		}
+		v := Ident(t.text)
+		if p.isPunct("*") {
+			p.advance()
+			if p.tok.kind != tInt {
+				return AttrValue{}, p.fail("an integer after \"*\"")
+			}
+			m, err := strconv.ParseInt(p.tok.text, 10, 64)
+			if err != nil || m < 1 {
+				p.errorf(p.tok.pos, "expected a positive multiplier, found %s", p.tok.text)
+				return AttrValue{}, errBail
+			}
+			v.Int = m
+			p.advance()
+		}
+		return v, nil
+	case tPunct:
+		if t.text == "[" {
+			p.advance()
+			l := AttrValue{Kind: AttrList, List: []AttrValue{}}
+			for !p.isPunct("]") {
+				e, err := p.attrValue()
+				if err != nil {
+					return AttrValue{}, err
+				}
+				if e.Kind == AttrList {
+					p.errorf(t.pos, "expected a flat list, found a nested list")
+					return AttrValue{}, errBail
+				}
+				l.List = append(l.List, e)
+				if p.isPunct(",") {
+					p.advance()
+				} else if !p.isPunct("]") {
+					return AttrValue{}, p.fail(`"," or "]"`)
+				}
+			}
+			p.advance()
+			return l, nil
+		}
+	}
+	return AttrValue{}, p.fail("an attribute value")
+}
+
+func (p *parser) outputStatement() error {
+	pos := p.tok.pos
+	if p.g.OutputPos != (Pos{}) {
+		p.errorf(pos, "output declared twice; first at %s", p.g.OutputPos)
+		return errBail
+	}
+	p.advance()
+	var outs []*Node
+	poisoned := false
+	for {
+		if p.tok.kind != tValue {
+			return p.fail("an output value (%name)")
+		}
+		n := p.g.Lookup(p.tok.text)
+		switch {
+		case n != nil:
+			for _, o := range outs {
+				if o == n {
+					p.errorf(p.tok.pos, "%%%s is listed twice as an output", n.Name)
+					return errBail
+				}
+			}
+			outs = append(outs, n)
+		case p.poisoned[p.tok.text]:
+			poisoned = true
+		default:
+			p.errorf(p.tok.pos, "undefined value %%%s", p.tok.text)
+			return errBail
+		}
+		p.advance()
+		if !p.isPunct(",") {
+			break
+		}
+		p.advance()
+	}
+	if err := p.endStatement(); err != nil {
+		return err
+	}
+	p.g.OutputPos = pos
+	if !poisoned {
+		p.g.Outputs = outs
+	}
+	return nil
+}
+
+func (p *parser) optDevice() (Device, error) {
+	if !p.isPunct("@") {
+		return Device{}, nil
+	}
+	at := p.tok.pos
+	p.advance()
+	if p.tok.kind != tIdent {
+		return Device{}, p.fail("a device (cpu or gpu:K)")
+	}
+	s := p.tok.text
+	p.advance()
+	if s == "gpu" && p.isPunct(":") {
+		p.advance()
+		if p.tok.kind != tInt {
+			return Device{}, p.fail("a GPU index")
+		}
+		s += ":" + p.tok.text
+		p.advance()
+	}
+	d, err := ParseDevice(s)
+	if err != nil {
+		p.errorf(at, "%v", err)
+		return Device{}, errBail
+	}
+	return d, nil
+}
+
+func (p *parser) parseType() (Type, error) {
+	if p.tok.kind != tIdent {
+		return Type{}, p.fail("a type (f32, f64, i32, i64 or bool)")
+	}
+	dt, ok := ParseDType(p.tok.text)
+	if !ok {
+		p.errorf(p.tok.pos, "expected an element type (f32, f64, i32, i64 or bool), found %q", p.tok.text)
+		return Type{}, errBail
+	}
+	p.advance()
+	if err := p.expectPunct("["); err != nil {
+		return Type{}, err
+	}
+	t := Type{DType: dt, Shape: []Dim{}}
+	for !p.isPunct("]") {
+		d, err := p.dim()
+		if err != nil {
+			return Type{}, err
+		}
+		t.Shape = append(t.Shape, d)
+		if p.isPunct(",") {
+			p.advance()
+		} else if !p.isPunct("]") {
+			return Type{}, p.fail(`"," or "]"`)
+		}
+	}
+	p.advance()
+	return t, nil
+}
+
+func (p *parser) posInt(what string) (int64, error) {
+	t := p.tok
+	if t.kind != tInt {
+		return 0, p.fail(what)
+	}
+	v, err := strconv.ParseInt(t.text, 10, 64)
+	if err != nil {
+		p.errorf(t.pos, "expected %s that fits in int64, found %s", what, t.text)
+		return 0, errBail
+	}
+	if v <= 0 {
+		p.errorf(t.pos, "expected %s, found %d", what, v)
+		return 0, errBail
+	}
+	p.advance()
+	return v, nil
+}
+
+func (p *parser) dim() (Dim, error) {
+	switch p.tok.kind {
+	case tInt:
+		v, err := p.posInt("a positive dimension")
+		return Const(v), err
+	case tIdent:
+	default:
+		return Dim{}, p.fail("a dimension (an integer or the batch symbol)")
+	}
+	t := p.tok
+	d := Sym(t.text, 0)
+	if i := strings.LastIndexByte(t.text, '.'); i >= 0 {
+		part, err := strconv.Atoi(t.text[i+1:])
+		if err != nil || part < 0 || t.text[i+1:] != strconv.Itoa(part) || strings.IndexByte(t.text[:i], '.') >= 0 {
+			p.errorf(t.pos, "expected a batch symbol (N) or a share of it (N.0), found %s", t.text)
+			return Dim{}, errBail
+		}
+		d = Share(t.text[:i], part, 0, 0)
+	}
+	p.advance()
+	if p.isPunct("*") {
+		p.advance()
+		m, err := p.posInt("a positive multiplier")
+		if err != nil {
+			return Dim{}, err
+		}
+		d.Mul = m
+	}
+	if p.isPunct("=") {
+		p.advance()
+		b, err := p.posInt("a positive batch size")
+		if err != nil {
+			return Dim{}, err
+		}
+		if d.Mul != 1 {
+			p.errorf(t.pos, "expected a bound only on a plain symbol, found %s=%d", d, b)
+			return Dim{}, errBail
+		}
+		d.Bound = b
+	}
+	return d, nil
+}
+
+// literal parses a const's value: a number, true or false, or a list of them.
+func (p *parser) literal(dt DType) ([]float64, error) {
+	if p.isPunct("[") {
+		p.advance()
+		out := []float64{}
+		for !p.isPunct("]") {
+			v, err := p.scalar(dt)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+			if p.isPunct(",") {
+				p.advance()
+			} else if !p.isPunct("]") {
+				return nil, p.fail(`"," or "]"`)
+			}
+		}
+		p.advance()
+		return out, nil
+	}
+	v, err := p.scalar(dt)
+	return []float64{v}, err
+}
+
+func (p *parser) scalar(dt DType) (float64, error) {
+	t := p.tok
+	var v float64
+	switch {
+	case t.kind == tIdent && (t.text == "true" || t.text == "false"):
+		if dt != Bool {
+			p.errorf(t.pos, "expected a %s literal, found %s", dt, t.text)
+			return 0, errBail
+		}
+		if t.text == "true" {
+			v = 1
+		}
+	case (t.kind == tInt || t.kind == tFloat) && dt != Bool:
+		f, err := strconv.ParseFloat(t.text, 64)
+		if err != nil || math.IsInf(f, 0) {
+			p.errorf(t.pos, "expected a finite number, found %s", t.text)
+			return 0, errBail
+		}
+		if t.kind == tFloat && !dt.IsFloat() {
+			p.errorf(t.pos, "expected an integer literal for %s, found %s", dt, t.text)
+			return 0, errBail
+		}
+		if dt == F32 && math.Abs(f) > math.MaxFloat32 {
+			p.errorf(t.pos, "expected a number within f32 range, found %s", t.text)
+			return 0, errBail
+		}
+		v = f
+	default:
+		return 0, p.fail(fmt.Sprintf("a %s literal", dt))
+	}
+	if err := checkElem(dt, v); err != nil {
+		p.errorf(t.pos, "%v", err)
+		return 0, errBail
+	}
+	p.advance()
+	return v, nil
+}

@@ -1,0 +1,171 @@
+package graph
+
+import (
+	"fmt"
+)
+
+// Verify checks the invariants of g and returns every violation it finds,
+// as an ErrorList sorted by position:
+//   - every node has a valid, unique name and is defined before its uses
+//     (so there are no cycles);
+//   - every node's type is the one its op infers, and its attributes are
+//     valid; leaves have well-formed types and data;
+//   - the graph has one batch symbol, bound to one size or to none;
+//   - devices are either absent everywhere or present everywhere, and only
+//     slice, concat and copy read a value placed on another device;
+//   - the outputs are distinct nodes of g.
+func Verify(g *Graph) error {
+	v := verifier{g: g}
+	v.run()
+	v.errs.Sort()
+	return v.errs.Err()
+}
+
+type verifier struct {
+	g    *Graph
+	errs ErrorList
+}
+
+func (v *verifier) errorf(n *Node, format string, args ...any) {
+	if len(v.errs) >= 50 {
+		return
+	}
+	var pos Pos
+	prefix := ""
+	if n != nil {
+		pos = n.Pos
+		prefix = "%" + n.Name + ": "
+	}
+	v.errs = append(v.errs, &Error{File: v.g.File, Pos: pos, Msg: prefix + fmt.Sprintf(format, args...)})
+}
+
+func (v *verifier) run() {
+	g := v.g
+	index := make(map[*Node]int, len(g.Nodes))
+	names := make(map[string]*Node, len(g.Nodes))
+	placed := 0
+	sym, symNode := "", (*Node)(nil)
+	var bound int64
+	for i, n := range g.Nodes {
+		if n == nil {
+			v.errorf(nil, "node %d is nil", i)
+			return
+		}
+		if !validName(n.Name) {
+			v.errorf(n, "invalid name")
+		}
+		if old, dup := names[n.Name]; dup {
+			v.errorf(n, "defined twice (first at %s)", old.Pos)
+		}
+		names[n.Name] = n
+		for _, a := range n.Args {
+			if j, ok := index[a]; !ok || g.Nodes[j] != a {
+				if a == nil {
+					v.errorf(n, "nil operand")
+				} else {
+					v.errorf(n, "operand %%%s is not defined before its use", a.Name)
+				}
+				return // types below would be meaningless
+			}
+		}
+		index[n] = i
+		if n.Device.IsSet() {
+			placed++
+		}
+		v.node(n)
+		for _, d := range n.Type.Shape {
+			if d.Sym == "" {
+				continue
+			}
+			if sym == "" {
+				sym, symNode = d.Sym, n
+			} else if d.Sym != sym {
+				v.errorf(n, "graph has one batch symbol, %s (from %%%s), found %s", sym, symNode.Name, d.Sym)
+			}
+			if n.Op == OpInput && d.IsBatch() {
+				if bound == 0 {
+					bound = d.Bound
+				} else if d.Bound != bound {
+					v.errorf(n, "batch bound to %d elsewhere, found %s", bound, d)
+				}
+			}
+		}
+	}
+	if bound != 0 {
+		for _, n := range g.Inputs() {
+			if ax := n.Type.BatchAxis(); ax >= 0 && n.Type.Shape[ax].Bound != bound {
+				v.errorf(n, "batch bound to %d elsewhere, found %s", bound, n.Type.Shape[ax])
+			}
+		}
+	}
+	if placed != 0 && placed != len(g.Nodes) {
+		for _, n := range g.Nodes {
+			if !n.Device.IsSet() {
+				v.errorf(n, "no device, though %d of %d nodes are placed (place all or none)", placed, len(g.Nodes))
+				break
+			}
+		}
+	}
+	if len(g.Outputs) == 0 {
+		v.errs = append(v.errs, &Error{File: g.File, Pos: g.OutputPos, Msg: "graph " + g.Name + " has no outputs"})
+	}
+	seen := map[*Node]bool{}
+	for _, o := range g.Outputs {
+		if _, ok := index[o]; !ok {
+			name := "<nil>"
+			if o != nil {
+				name = o.Name
+			}
+			v.errs = append(v.errs, &Error{File: g.File, Pos: g.OutputPos, Msg: "output %" + name + " is not a node of the graph"})
+		} else if seen[o] {
+			v.errs = append(v.errs, &Error{File: g.File, Pos: g.OutputPos, Msg: "output %" + o.Name + " is listed twice"})
+		}
+		seen[o] = true
+	}
+}
+
+func (v *verifier) node(n *Node) {
+	switch n.Op {
+	case OpInput, OpParam:
+		if len(n.Args) != 0 {
+			v.errorf(n, "%s has operands", n.Op)
+		}
+		if err := checkLeafType(n.Type); err != nil {
+			v.errorf(n, "%v", err)
+		} else if n.Op == OpParam && n.Type.HasSymbol() {
+			v.errorf(n, "expected a batch-free param, found %s", n.Type)
+		}
+		return
+	case OpConst:
+		if len(n.Args) != 0 {
+			v.errorf(n, "const has operands")
+		}
+		if err := checkConstData(n.Type, n.Data); err != nil {
+			v.errorf(n, "%v", err)
+		}
+		return
+	}
+	info := LookupOp(n.Op)
+	if info == nil {
+		v.errorf(n, "unknown op %q", n.Op)
+		return
+	}
+	t, err := Infer(n)
+	if err != nil {
+		v.errorf(n, "%v", err)
+		return
+	}
+	if !t.Equal(n.Type) {
+		v.errorf(n, "%s infers type %s, node has %s", n.Op, t, n.Type)
+	}
+	if norm, _ := info.normalize(n.Attrs.Clone()); len(norm) != len(n.Attrs) {
+		v.errorf(n, "attributes not in canonical form (defaults must be left out)")
+	}
+	if n.Device.IsSet() && n.Op != "slice" && n.Op != "concat" && n.Op != "copy" {
+		for _, a := range n.Args {
+			if a.Device != n.Device {
+				v.errorf(n, "operand %%%s is on %s, node is on %s (only slice, concat and copy read across devices)", a.Name, a.Device, n.Device)
+			}
+		}
+	}
+}
