@@ -1,0 +1,196 @@
+package graph
+
+import "slices"
+
+// BatchKind says how the batch flows through one node.
+type BatchKind uint8
+
+// The ways the batch flows through a node.
+const (
+	// BatchFree: no operand carries the batch; neither does the result.
+	BatchFree BatchKind = iota
+	// BatchParallel: each sample of the result depends only on the same
+	// sample of the operands; the result carries the batch on Axis.
+	BatchParallel
+	// BatchReduce: the node sums (or takes the max or min of) the operands
+	// over the batch; per-replica partials combine exactly. The result is
+	// batch-free.
+	BatchReduce
+	// BatchStats: batchnorm in training mode, whose statistics cross the
+	// batch; the replicate pass decides (refuse, per replica, synchronised).
+	BatchStats
+	// BatchCrossing: the node needs the whole batch at once.
+	BatchCrossing
+)
+
+var batchKindNames = [...]string{"free", "parallel", "reduce", "stats", "crossing"}
+
+// String names k.
+func (k BatchKind) String() string { return batchKindNames[k] }
+
+// BatchFlow is the result of an op's batch rule.
+type BatchFlow struct {
+	Kind BatchKind
+	Axis int // the result's batch axis when Kind is BatchParallel
+}
+
+// BatchRule applies n's batch rule. axes[i] is the axis on which operand i
+// carries the plain batch symbol, or -1 when it is batch-free. Operands
+// whose batch axes cannot be lined up make the node batch-crossing; that
+// is not an error.
+func BatchRule(n *Node, axes []int) BatchFlow {
+	batched := false
+	for _, a := range axes {
+		if a >= 0 {
+			batched = true
+		}
+	}
+	if !batched {
+		return BatchFlow{Kind: BatchFree}
+	}
+	cross := BatchFlow{Kind: BatchCrossing}
+	par := func(ax int) BatchFlow {
+		if ax < 0 || ax >= n.Type.Rank() || !n.Type.Shape[ax].IsBatch() {
+			return cross
+		}
+		for i, d := range n.Type.Shape {
+			if i != ax && d.IsSymbolic() {
+				return cross
+			}
+		}
+		return BatchFlow{Kind: BatchParallel, Axis: ax}
+	}
+	x := axes[0]
+	switch n.Op {
+	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu", "dropout", "copy":
+		return par(x)
+	case "add", "sub", "mul", "div", "maximum", "minimum":
+		out := -1
+		for i, a := range axes {
+			if a < 0 {
+				continue
+			}
+			m := a + n.Type.Rank() - n.Args[i].Type.Rank()
+			if out >= 0 && m != out {
+				return cross
+			}
+			out = m
+		}
+		return par(out)
+	case "matmul":
+		r := n.Args[0].Type.Rank()
+		wr := n.Args[1].Type.Rank()
+		w := axes[1]
+		switch {
+		case w < 0 && x < r-1:
+			return par(x)
+		case x < 0 && w == wr-1:
+			return par(r - 1)
+		case x >= 0 && x == w && x < r-2:
+			return par(x)
+		case x == r-1 && w == wr-2:
+			return BatchFlow{Kind: BatchReduce}
+		}
+		return cross
+	case "softmax", "log_softmax":
+		if ax, _ := normAxis(n.Attrs.integer("axis", -1), n.Args[0].Type.Rank()); ax != x {
+			return par(x)
+		}
+		return cross
+	case "sum", "mean", "max", "min":
+		red, err := n.ReduceAxes(n.Args[0].Type.Rank())
+		if err != nil {
+			return cross
+		}
+		if slices.Contains(red, x) {
+			return BatchFlow{Kind: BatchReduce}
+		}
+		if n.Attrs.boolean("keepdims") {
+			return par(x)
+		}
+		before := 0
+		for _, a := range red {
+			if a < x {
+				before++
+			}
+		}
+		return par(x - before)
+	case "reshape", "flatten":
+		return reshapeRule(n, x, par, cross)
+	case "transpose":
+		perm, _ := n.Attrs.ints("perm")
+		for i, p := range perm {
+			if int(p) == x {
+				return par(i)
+			}
+		}
+		return cross
+	case "concat":
+		ax, _ := normAxis(n.Attrs.integer("axis", 0), n.Type.Rank())
+		for _, a := range axes {
+			if a != x {
+				return cross
+			}
+		}
+		if ax == x {
+			return cross
+		}
+		return par(x)
+	case "slice":
+		if ax, _ := normAxis(n.Attrs.integer("axis", 0), n.Args[0].Type.Rank()); ax != x {
+			if _, share := n.Attrs.Get("part"); !share {
+				return par(x)
+			}
+		}
+		return cross
+	case "conv2d":
+		for _, a := range axes[1:] {
+			if a >= 0 {
+				return cross
+			}
+		}
+		if x == 0 {
+			return par(0)
+		}
+		return cross
+	case "maxpool2d", "avgpool2d":
+		if x == 0 {
+			return par(0)
+		}
+		return cross
+	case "batchnorm":
+		for _, a := range axes[1:] {
+			if a >= 0 {
+				return cross
+			}
+		}
+		if ax, _ := normAxis(n.Attrs.integer("axis", 1), n.Type.Rank()); ax == x {
+			return cross
+		}
+		if n.Attrs.boolean("training") {
+			return BatchFlow{Kind: BatchStats, Axis: x}
+		}
+		return par(x)
+	}
+	// dim and anything else: the replicate pass treats it as crossing.
+	return cross
+}
+
+// reshapeRule: a reshape is batch-parallel when the batch stays an axis of
+// its own with the same elements before it (row-major order keeps each
+// sample contiguous and in place).
+func reshapeRule(n *Node, x int, par func(int) BatchFlow, cross BatchFlow) BatchFlow {
+	out := n.Type.BatchAxis()
+	if out < 0 {
+		return cross
+	}
+	in, err := monoOf(n.Args[0].Type.Shape[:x])
+	if err != nil || in.sym != nil {
+		return cross
+	}
+	o, err := monoOf(n.Type.Shape[:out])
+	if err != nil || o.sym != nil || o.coeff != in.coeff {
+		return cross
+	}
+	return par(out)
+}
