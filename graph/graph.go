@@ -29,17 +29,21 @@ type Error struct {
 	Msg  string
 }
 
-// Error returns "file:line:col: msg", leaving out what is unknown.
+// Error returns "file:line:col: msg", like Go's tools, leaving out what is
+// unknown: "file: msg", "line:col: msg" or "msg".
 func (e *Error) Error() string {
-	var parts []string
-	if e.File != "" {
-		parts = append(parts, e.File)
+	var loc string
+	switch {
+	case e.File != "" && e.Pos.IsValid():
+		loc = e.File + ":" + e.Pos.String()
+	case e.File != "":
+		loc = e.File
+	case e.Pos.IsValid():
+		loc = e.Pos.String()
+	default:
+		return e.Msg
 	}
-	if e.Pos.IsValid() {
-		parts = append(parts, e.Pos.String())
-	}
-	parts = append(parts, e.Msg)
-	return strings.Join(parts, ": ")
+	return loc + ": " + e.Msg
 }
 
 // ErrorList is a list of errors, reported together sorted by position.

@@ -41,6 +41,8 @@ func broadcast(a, b Type) (Type, error) {
 			out.Shape[i] = db
 		case db.Sym == "" && db.Size == 1:
 			out.Shape[i] = da
+		case da.Sym != "" || db.Sym != "":
+			return Type{}, fmt.Errorf("cannot broadcast %s with %s: dimension %s against %s (a symbolic dimension broadcasts only against itself or 1)", a, b, da, db)
 		default:
 			return Type{}, fmt.Errorf("cannot broadcast %s with %s: dimension %s against %s", a, b, da, db)
 		}
@@ -59,6 +61,25 @@ func normAxis(ax int64, rank int) (int, error) {
 		ax += int64(rank)
 	}
 	return int(ax), nil
+}
+
+// attrAxis returns the integer attribute name (def when absent) as an axis
+// of a value of the given rank; its error names the attribute as name=value,
+// so that the parser can point at it.
+func attrAxis(as Attrs, name string, def int64, rank int) (int, error) {
+	ax := as.integer(name, def)
+	if _, err := normAxis(ax, rank); err != nil {
+		if rank == 0 {
+			return 0, fmt.Errorf("expected no %s for a scalar, found %s=%d", name, name, ax)
+		}
+		return 0, fmt.Errorf("expected %s in [%d, %d] for rank %d, found %s=%d", name, -rank, rank-1, rank, name, ax)
+	}
+	return normAxis(ax, rank)
+}
+
+// intsString spells a list of integers as the text format does: [1,2].
+func intsString(v []int64) string {
+	return Ints(v...).String()
 }
 
 // NormAxis returns n's integer attribute name as an axis in [0, rank).
@@ -85,10 +106,13 @@ func (n *Node) ReduceAxes(rank int) ([]int, error) {
 	for _, e := range v.List {
 		ax, err := normAxis(e.Int, rank)
 		if err != nil {
-			return nil, err
+			if rank == 0 {
+				return nil, fmt.Errorf("expected no axes for a scalar, found axes=%s", v)
+			}
+			return nil, fmt.Errorf("expected axes in [%d, %d] for rank %d, found axes=%s", -rank, rank-1, rank, v)
 		}
 		if slices.Contains(out, ax) {
-			return nil, fmt.Errorf("expected distinct axes, found axis %d twice in %s", ax, v)
+			return nil, fmt.Errorf("expected distinct axes, found axis %d twice in axes=%s", ax, v)
 		}
 		out = append(out, ax)
 	}
@@ -152,12 +176,12 @@ func inferMatmul(n *Node, a []Type) (Type, error) {
 	r := x.Rank()
 	k, kw := x.Shape[r-1], w.Shape[w.Rank()-2]
 	if !k.Equal(kw) {
-		return Type{}, fmt.Errorf("contracted dimensions differ: %s has %s, %s has %s", x, k, w, kw)
+		return Type{}, fmt.Errorf("expected a second operand with %s rows to contract with %s, found %s (%s rows)", k, x, w, kw)
 	}
 	if w.Rank() == r {
 		for i := 0; i < r-2; i++ {
 			if !x.Shape[i].Equal(w.Shape[i]) {
-				return Type{}, fmt.Errorf("leading dimensions differ: %s and %s", x, w)
+				return Type{}, fmt.Errorf("expected operands with the same leading dimensions, found %s and %s", x, w)
 			}
 		}
 	}
@@ -166,7 +190,7 @@ func inferMatmul(n *Node, a []Type) (Type, error) {
 }
 
 func inferSoftmax(n *Node, a []Type) (Type, error) {
-	if _, err := normAxis(n.Attrs.integer("axis", -1), a[0].Rank()); err != nil {
+	if _, err := attrAxis(n.Attrs, "axis", -1, a[0].Rank()); err != nil {
 		return Type{}, err
 	}
 	return elementwise(true, a[0])
@@ -295,13 +319,13 @@ func inferTranspose(n *Node, a []Type) (Type, error) {
 	t := a[0]
 	perm, _ := n.Attrs.ints("perm")
 	if len(perm) != t.Rank() {
-		return Type{}, fmt.Errorf("expected a permutation of %d axes, found perm=%v", t.Rank(), perm)
+		return Type{}, fmt.Errorf("expected a permutation of %d axes for %s, found perm=%s", t.Rank(), t, intsString(perm))
 	}
 	out := Type{DType: t.DType, Shape: make([]Dim, len(perm))}
 	seen := make([]bool, len(perm))
 	for i, p := range perm {
 		if p < 0 || p >= int64(len(perm)) || seen[p] {
-			return Type{}, fmt.Errorf("expected a permutation of 0..%d, found perm=%v", len(perm)-1, perm)
+			return Type{}, fmt.Errorf("expected a permutation of 0..%d, found perm=%s", len(perm)-1, intsString(perm))
 		}
 		seen[p] = true
 		out.Shape[i] = t.Shape[p]
@@ -313,7 +337,7 @@ func inferFlatten(n *Node, a []Type) (Type, error) {
 	t := a[0]
 	ax := n.Attrs.integer("axis", 1)
 	if ax < 0 || ax > int64(t.Rank()) {
-		return Type{}, fmt.Errorf("expected an axis in [0, %d], found %d", t.Rank(), ax)
+		return Type{}, fmt.Errorf("expected axis in [0, %d] for rank %d, found axis=%d", t.Rank(), t.Rank(), ax)
 	}
 	lo, err := monoOf(t.Shape[:ax])
 	if err != nil {
@@ -328,7 +352,7 @@ func inferFlatten(n *Node, a []Type) (Type, error) {
 
 func inferConcat(n *Node, a []Type) (Type, error) {
 	first := a[0]
-	ax, err := normAxis(n.Attrs.integer("axis", 0), first.Rank())
+	ax, err := attrAxis(n.Attrs, "axis", 0, first.Rank())
 	if err != nil {
 		return Type{}, err
 	}
@@ -399,7 +423,7 @@ func concatDims(a []Type, ax int) (Dim, error) {
 
 func inferSlice(n *Node, a []Type) (Type, error) {
 	t := a[0]
-	ax, err := normAxis(n.Attrs.integer("axis", 0), t.Rank())
+	ax, err := attrAxis(n.Attrs, "axis", 0, t.Rank())
 	if err != nil {
 		return Type{}, err
 	}
@@ -484,7 +508,7 @@ func (as Attrs) ident(name, def string) string {
 }
 
 func inferDim(n *Node, a []Type) (Type, error) {
-	if _, err := normAxis(n.Attrs.integer("axis", 0), a[0].Rank()); err != nil {
+	if _, err := attrAxis(n.Attrs, "axis", 0, a[0].Rank()); err != nil {
 		return Type{}, err
 	}
 	dt, _ := ParseDType(n.Attrs.ident("dtype", "f32"))
@@ -501,15 +525,29 @@ func pair(as Attrs, name string, def [2]int64, allow4 bool) ([]int64, error) {
 		if allow4 {
 			want = "2 or 4 values"
 		}
-		return nil, fmt.Errorf("expected %s for %s, found %d", want, name, len(v))
+		return nil, fmt.Errorf("expected %s for %s, found %s=%s", want, name, name, intsString(v))
 	}
 	return v, nil
 }
 
 // convOut returns the output size of a window op along one spatial axis.
+// Its arguments are positive (pads non-negative); sizes that overflow int64
+// are refused rather than wrapped.
 func convOut(in, k, stride, padLo, padHi, dil int64, axis string) (int64, error) {
-	eff := dil*(k-1) + 1
-	span := in + padLo + padHi - eff
+	eff := mulCheck(dil, k-1)
+	padded := in
+	for _, p := range []int64{padLo, padHi} {
+		if padded < 0 || p > 1<<63-1-padded {
+			padded = -1
+		} else {
+			padded += p
+		}
+	}
+	if eff < 0 || eff == 1<<63-1 || padded < 0 {
+		return 0, fmt.Errorf("expected a window and padding whose %s size fits in int64, found kernel %d, dilation %d, padding %d+%d", axis, k, dil, padLo, padHi)
+	}
+	eff++
+	span := padded - eff
 	if span < 0 {
 		return 0, fmt.Errorf("window of %d (dilated) does not fit %s size %d plus padding %d+%d", eff, axis, in, padLo, padHi)
 	}
@@ -523,12 +561,12 @@ type window struct {
 func (w window) out(x Type) ([]Dim, error) {
 	for i, v := range w.kernel {
 		if v < 1 || w.stride[i] < 1 || w.dil[i] < 1 {
-			return nil, fmt.Errorf("expected positive kernel, stride and dilation, found kernel=%v stride=%v dilation=%v", w.kernel, w.stride, w.dil)
+			return nil, fmt.Errorf("expected positive kernel, stride and dilation, found kernel=%s, stride=%s, dilation=%s", intsString(w.kernel), intsString(w.stride), intsString(w.dil))
 		}
 	}
 	for _, p := range w.pad {
 		if p < 0 {
-			return nil, fmt.Errorf("expected non-negative padding, found pad=%v", w.pad)
+			return nil, fmt.Errorf("expected non-negative padding, found pad=%s", intsString(w.pad))
 		}
 	}
 	pad := w.pad
@@ -610,7 +648,7 @@ func inferPool(n *Node, a []Type) (Type, error) {
 	}
 	for i, p := range pad {
 		if k := kernel[i%2]; p >= k {
-			return Type{}, fmt.Errorf("expected padding smaller than the kernel %v, found pad=%v", kernel, pad)
+			return Type{}, fmt.Errorf("expected padding smaller than the kernel %s, found pad=%s", intsString(kernel), intsString(pad))
 		}
 	}
 	hw, err := window{kernel, stride, pad, []int64{1, 1}}.out(x)
@@ -625,7 +663,7 @@ func inferBatchnorm(n *Node, a []Type) (Type, error) {
 	if !x.DType.IsFloat() {
 		return Type{}, fmt.Errorf("expected a floating-point x, found %s", x)
 	}
-	ax, err := normAxis(n.Attrs.integer("axis", 1), x.Rank())
+	ax, err := attrAxis(n.Attrs, "axis", 1, x.Rank())
 	if err != nil {
 		return Type{}, err
 	}

@@ -35,6 +35,9 @@ func (t token) describe() string {
 	case tString:
 		return fmt.Sprintf("%q", t.text)
 	case tBad:
+		if t.text == "\"" {
+			return "an unterminated string"
+		}
 		return fmt.Sprintf("unexpected character %q", t.text)
 	}
 	return fmt.Sprintf("%q", t.text)

@@ -16,7 +16,7 @@ const maxErrors = 10
 // ten, sorted by position) and no graph. The graph it returns has been
 // verified.
 func Parse(file string, src []byte) (*Graph, error) {
-	p := &parser{file: file, lx: lexer{src: src, line: 1, col: 1}, poisoned: map[string]bool{}}
+	p := &parser{file: file, lx: lexer{src: src, line: 1, col: 1}, poisoned: map[string]bool{}, undefined: map[string][]*Error{}}
 	p.advance()
 	g := p.parseFile()
 	if len(p.errs) > 0 {
@@ -36,9 +36,12 @@ type parser struct {
 	errs     ErrorList
 	g        *Graph
 	poisoned map[string]bool // names whose definition failed: uses are not reported again
-	batch    *token          // where the batch symbol was first declared
-	bsym     string
-	bound    int64
+	// undefined holds the errors about uses of names not yet defined, so
+	// that a later definition can say the use came before it.
+	undefined map[string][]*Error
+	batch     *token // where the batch symbol was first declared
+	bsym      string
+	bound     int64
 }
 
 // bail stops the parse of one statement.
@@ -46,9 +49,20 @@ var errBail = errors.New("bail")
 
 func (p *parser) advance() { p.tok = p.lx.next() }
 
-func (p *parser) errorf(pos Pos, format string, args ...any) {
-	if len(p.errs) < maxErrors {
-		p.errs = append(p.errs, &Error{File: p.file, Pos: pos, Msg: fmt.Sprintf(format, args...)})
+// errorf records an error at pos and returns it, or nil when the list is full.
+func (p *parser) errorf(pos Pos, format string, args ...any) *Error {
+	if len(p.errs) >= maxErrors {
+		return nil
+	}
+	e := &Error{File: p.file, Pos: pos, Msg: fmt.Sprintf(format, args...)}
+	p.errs = append(p.errs, e)
+	return e
+}
+
+// useUndefined reports the use of a name that is not (yet) defined.
+func (p *parser) useUndefined(t token) {
+	if e := p.errorf(t.pos, "undefined value %%%s", t.text); e != nil {
+		p.undefined[t.text] = append(p.undefined[t.text], e)
 	}
 }
 
@@ -105,6 +119,7 @@ func (p *parser) parseFile() *Graph {
 		p.fail("end of line after \"{\"")
 		return nil
 	}
+	var closePos Pos
 	for {
 		p.skipNewlines()
 		if p.tok.kind == tEOF {
@@ -112,13 +127,18 @@ func (p *parser) parseFile() *Graph {
 			return nil
 		}
 		if p.isPunct("}") {
+			closePos = p.tok.pos
 			p.advance()
 			break
 		}
 		if len(p.errs) >= maxErrors {
 			return nil
 		}
-		if err := p.statement(); err != nil {
+		// A statement fills one line. One that fails before its end of
+		// line leaves the rest of it to skip; one that fails after (a type
+		// or shape error) must not take the next statement with it.
+		line := p.tok.pos.Line
+		if err := p.statement(); err != nil && p.tok.pos.Line == line {
 			p.skipLine()
 		}
 	}
@@ -127,7 +147,7 @@ func (p *parser) parseFile() *Graph {
 		p.fail("end of file after the graph")
 	}
 	if p.g.OutputPos == (Pos{}) && len(p.errs) == 0 {
-		p.errorf(p.tok.pos, "expected an output statement in graph %s, found none", p.g.Name)
+		p.errorf(closePos, "expected an output statement before \"}\" in graph %s, found none", p.g.Name)
 	}
 	return p.g
 }
@@ -135,7 +155,10 @@ func (p *parser) parseFile() *Graph {
 func (p *parser) endStatement() error {
 	if p.tok.kind != tNewline {
 		if p.isPunct("}") {
-			return p.fail("end of line before \"}\"")
+			// Report it, but leave the "}" to close the graph rather than
+			// drop it with the rest of the line.
+			p.fail("end of line before \"}\"")
+			return nil
 		}
 		return p.fail("end of line")
 	}
@@ -165,9 +188,13 @@ func (p *parser) defName() (token, error) {
 		return t, p.fail("a value name after %")
 	}
 	if old := p.g.Lookup(t.text); old != nil {
-		p.errorf(t.pos, "%%%s redefined; first defined at %s", t.text, old.Pos)
+		p.errorf(t.pos, "expected a new name, found %%%s (already defined at %s)", t.text, old.Pos)
 		return t, errBail
 	}
+	for _, e := range p.undefined[t.text] {
+		e.Msg = fmt.Sprintf("%%%s is used before its definition at %s (values must be defined before their uses)", t.text, t.pos)
+	}
+	delete(p.undefined, t.text)
 	if p.poisoned[t.text] {
 		return t, errBail
 	}
@@ -220,6 +247,14 @@ func (p *parser) leafStatement() error {
 		}
 		n, err = p.g.Input(name.text, t)
 	case OpParam:
+		if err := checkLeafType(t); err != nil {
+			p.errorf(tpos, "%v", err)
+			return errBail
+		}
+		if t.HasSymbol() {
+			p.errorf(tpos, "expected a batch-free type for param %%%s, found %s (only inputs carry the batch)", name.text, t)
+			return errBail
+		}
 		n, err = p.g.Param(name.text, t)
 	case OpConst:
 		if err := checkConstData(t, data); err != nil {
@@ -228,8 +263,8 @@ func (p *parser) leafStatement() error {
 		}
 		n, err = p.g.Const(name.text, t, data)
 	}
-	if err != nil {
-		p.errorf(tpos, "%s %%%s: %v", kind, name.text, err)
+	if err != nil { // checked above: only API-level errors, already prefixed
+		p.errorf(tpos, "%v", err)
 		return errBail
 	}
 	n.Pos, n.Device = name.pos, dev
@@ -261,15 +296,24 @@ func (p *parser) declareBatch(t *Type, pos Pos) error {
 	case d.Bound == 0:
 		d.Bound = p.bound
 	case p.bound == 0:
-		// An earlier input left the batch unbound: bind them all.
+		// An earlier input left the batch unbound: bind them all, and
+		// infer again the types of the nodes already computed from them.
+		p.bound = d.Bound
 		for _, n := range p.g.Nodes {
-			if n.Op == OpInput {
+			switch {
+			case n.Op == OpInput:
 				if ax := n.Type.BatchAxis(); ax >= 0 {
 					n.Type.Shape[ax].Bound = d.Bound
 				}
+			case !n.IsLeaf():
+				t, err := Infer(n)
+				if err != nil {
+					p.errorf(n.Pos, "%%%s: %v (once %s binds the batch to %s=%d)", n.Name, err, "this input", d.Sym, d.Bound)
+					continue
+				}
+				n.Type = t
 			}
 		}
-		p.bound = d.Bound
 	case d.Bound != p.bound:
 		p.errorf(pos, "expected the batch bound as before (%s=%d), found %s=%d", p.bsym, p.bound, d.Sym, d.Bound)
 		return errBail
@@ -308,10 +352,13 @@ func (p *parser) opStatement() error {
 		a := p.g.Lookup(p.tok.text)
 		switch {
 		case a != nil:
+		case p.tok.text == name.text:
+			p.errorf(p.tok.pos, "%%%s is used in its own definition (values must be defined before their uses)", name.text)
+			return errBail
 		case p.poisoned[p.tok.text]:
 			poisoned = true
 		default:
-			p.errorf(p.tok.pos, "undefined value %%%s", p.tok.text)
+			p.useUndefined(p.tok)
 			return errBail
 		}
 		args = append(args, a)
@@ -354,9 +401,15 @@ func (p *parser) opStatement() error {
 	if err != nil {
 		pos := opTok.pos
 		if len(args) >= info.MinArgs && (info.MaxArgs < 0 || len(args) <= info.MaxArgs) {
-			for a, ap := range attrPos { // point at the attribute the message names
-				if strings.Contains(err.Error(), " "+a+"=") || strings.Contains(err.Error(), "attribute "+a) {
-					pos = ap
+			// Point at the attribute the message names first.
+			msg, first := err.Error(), -1
+			for _, a := range attrs {
+				i := strings.Index(msg, " "+a.Name+"=")
+				if j := strings.Index(msg, "attribute "+a.Name); i < 0 || (j >= 0 && j < i) {
+					i = j
+				}
+				if i >= 0 && (first < 0 || i < first) {
+					first, pos = i, attrPos[a.Name]
 				}
 			}
 		}
@@ -411,8 +464,8 @@ func (p *parser) attrs(info *OpInfo, attrPos map[string]Pos) (Attrs, error) {
 			p.errorf(name.pos, "unknown attribute %q for %s (it takes %s)", name.text, info.Name, info.attrList())
 			return nil, errBail
 		}
-		if _, dup := attrPos[name.text]; dup {
-			p.errorf(name.pos, "attribute %s given twice", name.text)
+		if first, dup := attrPos[name.text]; dup {
+			p.errorf(name.pos, "attribute %s given twice (first value at %s)", name.text, first)
 			return nil, errBail
 		}
 		p.advance()
@@ -494,13 +547,13 @@ func (p *parser) attrValue() (AttrValue, error) {
 			p.advance()
 			l := AttrValue{Kind: AttrList, List: []AttrValue{}}
 			for !p.isPunct("]") {
+				if p.isPunct("[") { // refused before recursing: no depth limit needed
+					p.errorf(p.tok.pos, "expected a flat list, found a nested list")
+					return AttrValue{}, errBail
+				}
 				e, err := p.attrValue()
 				if err != nil {
 					return AttrValue{}, err
-				}
-				if e.Kind == AttrList {
-					p.errorf(t.pos, "expected a flat list, found a nested list")
-					return AttrValue{}, errBail
 				}
 				l.List = append(l.List, e)
 				if p.isPunct(",") {
@@ -519,7 +572,7 @@ func (p *parser) attrValue() (AttrValue, error) {
 func (p *parser) outputStatement() error {
 	pos := p.tok.pos
 	if p.g.OutputPos != (Pos{}) {
-		p.errorf(pos, "output declared twice; first at %s", p.g.OutputPos)
+		p.errorf(pos, "expected one output statement, found a second (the first is at %s)", p.g.OutputPos)
 		return errBail
 	}
 	p.advance()
@@ -542,7 +595,7 @@ func (p *parser) outputStatement() error {
 		case p.poisoned[p.tok.text]:
 			poisoned = true
 		default:
-			p.errorf(p.tok.pos, "undefined value %%%s", p.tok.text)
+			p.useUndefined(p.tok)
 			return errBail
 		}
 		p.advance()
@@ -709,7 +762,7 @@ func (p *parser) scalar(dt DType) (float64, error) {
 	switch {
 	case t.kind == tIdent && (t.text == "true" || t.text == "false"):
 		if dt != Bool {
-			p.errorf(t.pos, "expected a %s literal, found %s", dt, t.text)
+			p.errorf(t.pos, "expected %s literal, found %s", article(dt), t.text)
 			return 0, errBail
 		}
 		if t.text == "true" {
@@ -731,7 +784,7 @@ func (p *parser) scalar(dt DType) (float64, error) {
 		}
 		v = f
 	default:
-		return 0, p.fail(fmt.Sprintf("a %s literal", dt))
+		return 0, p.fail(article(dt) + " literal")
 	}
 	if err := checkElem(dt, v); err != nil {
 		p.errorf(t.pos, "%v", err)
@@ -739,4 +792,12 @@ func (p *parser) scalar(dt DType) (float64, error) {
 	}
 	p.advance()
 	return v, nil
+}
+
+// article returns "an f32", "a bool": the dtype with its indefinite article.
+func article(dt DType) string {
+	if dt == Bool {
+		return "a bool"
+	}
+	return "an " + dt.String()
 }
