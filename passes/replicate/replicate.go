@@ -227,7 +227,7 @@ func (w *rewriter) run() error {
 	}
 	// One share of every batch-carrying input per replica.
 	for _, n := range w.src.Nodes {
-		if n.Op != graph.OpInput || w.an.Of(n).Placement != Replicated {
+		if n.Op != graph.OpInput || w.an.Of(n).Placement != Replicated || !onReplicas[n.ID] {
 			continue
 		}
 		axis := w.an.Of(n).Axis
