@@ -1,0 +1,166 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// options is everything the command line asks for. parseArgs fills it; run
+// and the functions it calls only read it.
+//
+// To add a flag: add a field here, register it in (*options).flagSet, check
+// it in (*options).check if it depends on other flags, document it in
+// usageText and in README.md, and use it in transform (rewrite.go) or
+// writeOutput (output.go).
+type options struct {
+	model      string // path of the input model; "-" is standard input
+	format     format // output format
+	output     string // output file; "" is standard output
+	verifyEach bool   // verify the graph after every pass
+	help       bool   // print the usage text and stop
+}
+
+// usageText is printed by -h and --help.
+const usageText = `usage: rewrite MODEL [flags]
+
+rewrite reads a model graph in the .graph text format, checks it, and
+prints it canonically (or as Graphviz DOT). MODEL is a .graph file, or -
+for standard input. Flags may come before or after MODEL; -- ends them.
+Every flag may be written with one dash or two, and a value may follow
+the flag as the next argument or after =.
+
+flags:
+  --format text|dot   output format (default text)
+  -o, --output FILE   write to FILE instead of standard output; FILE is
+                      replaced atomically and left untouched on failure
+  --verify-each       verify the graph after every pass
+  -h, --help          print this help
+
+exit status: 0 on success, 1 if the output could not be written, 2 for a
+usage error or a model that does not parse or verify.
+`
+
+// usageError is a mistake on the command line: run prints it with a hint
+// to use --help and exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// flagSet returns a flag set that stores into o. It prints nothing: run
+// reports its errors.
+func (o *options) flagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet("rewrite", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.Var(&o.format, "format", "output format: text or dot")
+	fs.StringVar(&o.output, "o", "", "output file")
+	fs.StringVar(&o.output, "output", "", "output file")
+	fs.BoolVar(&o.verifyEach, "verify-each", false, "verify after every pass")
+	fs.BoolVar(&o.help, "h", false, "print help")
+	fs.BoolVar(&o.help, "help", false, "print help")
+	return fs
+}
+
+// parseArgs parses the command line (without the program name). Flags and
+// positional arguments may be interleaved: Go's flag package stops at the
+// first positional argument, so parseArgs takes it and parses the rest
+// again. "--" ends the flags; everything after it is positional.
+func parseArgs(args []string) (*options, error) {
+	o := &options{format: formatText}
+	fs := o.flagSet()
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) { // an unregistered -help spelling
+				o.help = true
+				return o, nil
+			}
+			return nil, &usageError{err.Error()}
+		}
+		consumed := len(args) - fs.NArg()
+		if endedByTerminator(fs, args[:consumed]) {
+			positional = append(positional, fs.Args()...)
+			break
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if o.help {
+		return o, nil
+	}
+	switch len(positional) {
+	case 0:
+		return nil, usagef("no MODEL given")
+	case 1:
+		o.model = positional[0]
+	default:
+		return nil, usagef("want exactly one MODEL, got %d: %s", len(positional), strings.Join(positional, " "))
+	}
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// check validates combinations of flags once all are parsed.
+func (o *options) check() error {
+	if o.output == "-" {
+		o.output = "" // -o - is standard output
+	}
+	return nil
+}
+
+// endedByTerminator reports whether the flag package stopped after
+// consuming a "--" that ends the flags, rather than one that was the value
+// of a flag ("-o --"). consumed holds only flags and their values, all of
+// which fs accepted, so walking it flag by flag finds each value.
+func endedByTerminator(fs *flag.FlagSet, consumed []string) bool {
+	for i := 0; i < len(consumed); i++ {
+		a := consumed[i]
+		if a == "--" {
+			return true
+		}
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		i++ // skip the flag's value
+	}
+	return false
+}
+
+// format is an output format, a flag.Value that accepts only known names.
+type format string
+
+const (
+	formatText format = "text"
+	formatDOT  format = "dot"
+)
+
+func (f *format) String() string { return string(*f) }
+
+func (f *format) Set(s string) error {
+	switch format(s) {
+	case formatText, formatDOT:
+		*f = format(s)
+		return nil
+	}
+	return fmt.Errorf("unknown format %q (want text or dot)", s)
+}
