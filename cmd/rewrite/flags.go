@@ -13,8 +13,8 @@ import (
 //
 // To add a flag: add a field here, register it in (*options).flagSet, check
 // it in (*options).check if it depends on other flags, document it in
-// usageText and in README.md, and use it in transform (rewrite.go) or
-// writeOutput (output.go).
+// usageText and in README.md, and use it in (*options).pipeline
+// (rewrite.go) or writeOutput (output.go).
 type options struct {
 	model      string // path of the input model; "-" is standard input
 	format     format // output format
@@ -39,8 +39,9 @@ flags:
   --verify-each       verify the graph after every pass
   -h, --help          print this help
 
-exit status: 0 on success, 1 if the output could not be written, 2 for a
-usage error or a model that does not parse or verify.
+exit status: 0 on success, 1 if the output could not be written (or a
+pass broke the graph: a bug), 2 for a usage error or a model that does
+not parse, verify or rewrite.
 `
 
 // usageError is a mistake on the command line: run prints it with a hint

@@ -20,7 +20,7 @@ import (
 // Exit statuses.
 const (
 	exitOK     = 0
-	exitFailed = 1 // the output could not be written
+	exitFailed = 1 // the output could not be written, or a bug
 	exitUsage  = 2 // bad command line or bad model
 )
 
@@ -46,10 +46,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		report(stderr, err)
 		return exitUsage
 	}
-	g, err = transform(g, o)
+	g, code, err := transform(g, o, stderr)
 	if err != nil {
 		report(stderr, err)
-		return exitUsage
+		return code
 	}
 	data, err := render(g, o.format)
 	if err != nil {
