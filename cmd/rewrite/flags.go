@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"multigpu/graph"
+	"multigpu/passes/replicate"
 )
 
 // options is everything the command line asks for. parseArgs fills it; run
@@ -21,6 +24,17 @@ type options struct {
 	output     string // output file; "" is standard output
 	verifyEach bool   // verify the graph after every pass
 	help       bool   // print the usage text and stop
+
+	// The replicate pass: gpus turns it on, the rest configure it.
+	gpus      string
+	merge     string
+	split     string
+	batch     int64
+	batchnorm string
+	available string
+	explain   bool
+	// replicate holds the parsed configuration when --gpus is given.
+	replicate *replicate.Options
 }
 
 // usageText is printed by -h and --help.
@@ -33,6 +47,20 @@ Every flag may be written with one dash or two, and a value may follow
 the flag as the next argument or after =.
 
 flags:
+  --gpus N|LIST       replicate across N GPUs (gpu:0..gpu:N-1, N >= 2) or
+                      the listed ones (0,2,5)
+  --merge DEVICE      where inputs are fed and outputs merged: cpu (default)
+                      or gpu:K
+  --split POLICY      balanced (default: parts differ by at most one) or
+                      remainder (Keras: the last part takes the rest)
+  --batch B           bind a symbolic batch to B (slice bounds concrete)
+  --batchnorm MODE    batchnorm in training mode: refuse (default),
+                      per-replica (Keras) or sync (exact)
+  --available LIST    the GPUs that exist (0,1,2 or gpu:0,...): asking for
+                      others is an error
+  --explain           print per-device nodes, FLOPs and bytes (at --batch,
+                      or 64 when the batch is symbolic) instead of the graph;
+                      with -o the graph still goes to the file
   --format text|dot   output format (default text)
   -o, --output FILE   write to FILE instead of standard output; FILE is
                       replaced atomically and left untouched on failure
@@ -66,6 +94,13 @@ func (o *options) flagSet() *flag.FlagSet {
 	fs.BoolVar(&o.verifyEach, "verify-each", false, "verify after every pass")
 	fs.BoolVar(&o.help, "h", false, "print help")
 	fs.BoolVar(&o.help, "help", false, "print help")
+	fs.StringVar(&o.gpus, "gpus", "", "GPU count or list")
+	fs.StringVar(&o.merge, "merge", "", "merge device")
+	fs.StringVar(&o.split, "split", "", "split policy")
+	fs.Int64Var(&o.batch, "batch", 0, "batch size")
+	fs.StringVar(&o.batchnorm, "batchnorm", "", "training batchnorm mode")
+	fs.StringVar(&o.available, "available", "", "available GPUs")
+	fs.BoolVar(&o.explain, "explain", false, "explain the cost per device")
 	return fs
 }
 
@@ -118,6 +153,43 @@ func (o *options) check() error {
 	if o.output == "-" {
 		o.output = "" // -o - is standard output
 	}
+	if o.gpus == "" {
+		for name, set := range map[string]bool{"--merge": o.merge != "", "--split": o.split != "", "--batch": o.batch != 0,
+			"--batchnorm": o.batchnorm != "", "--available": o.available != "", "--explain": o.explain} {
+			if set {
+				return usagef("%s configures the replicate pass: give --gpus too", name)
+			}
+		}
+		return nil
+	}
+	var r replicate.Options
+	var err error
+	if r.GPUs, err = replicate.ParseGPUs(o.gpus); err != nil {
+		return &usageError{err.Error()}
+	}
+	if o.merge != "" {
+		if r.Merge, err = graph.ParseDevice(o.merge); err != nil {
+			return usagef("--merge: %v", err)
+		}
+	}
+	if o.split != "" {
+		if r.Split, err = graph.ParseSplitPolicy(o.split); err != nil {
+			return usagef("--split: %v", err)
+		}
+	}
+	if o.batch < 0 {
+		return usagef("--batch: expected a positive batch size, found %d", o.batch)
+	}
+	r.Batch = o.batch
+	if r.BatchNorm, err = replicate.ParseBatchNormMode(o.batchnorm); err != nil {
+		return usagef("--batchnorm: %v", err)
+	}
+	if o.available != "" {
+		if r.Available, err = replicate.ParseDevices(o.available); err != nil {
+			return usagef("--available: %v", err)
+		}
+	}
+	o.replicate = &r
 	return nil
 }
 

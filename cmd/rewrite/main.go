@@ -1,4 +1,5 @@
-// Command rewrite reads a model graph, checks it and prints it, in the
+// Command rewrite reads a model graph, checks it, rewrites it to run
+// data-parallel on several GPUs when --gpus is given, and prints it in the
 // .graph text format or as Graphviz DOT.
 //
 // Usage:
@@ -46,10 +47,20 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		report(stderr, err)
 		return exitUsage
 	}
+	src := g
 	g, code, err := transform(g, o, stderr)
 	if err != nil {
 		report(stderr, err)
 		return code
+	}
+	if o.explain {
+		if err := explain(stdout, src, g, o); err != nil {
+			report(stderr, err)
+			return exitUsage
+		}
+		if o.output == "" {
+			return exitOK
+		}
 	}
 	data, err := render(g, o.format)
 	if err != nil {

@@ -7,14 +7,39 @@ import (
 
 	"multigpu/graph"
 	"multigpu/passes"
+	"multigpu/passes/replicate"
 )
 
-// pipeline returns the passes the options ask for, in order. There are none
-// yet: --gpus adds the replicate pass here (replicate.New with the options
-// that --merge, --split, --batch, --batchnorm and --available fill).
+// pipeline returns the passes the options ask for, in order: the replicate
+// pass when --gpus is given.
 func (o *options) pipeline() passes.Pipeline {
 	var ps []*passes.Pass
+	if o.replicate != nil {
+		ps = append(ps, replicate.New(*o.replicate))
+	}
 	return passes.Pipeline{Passes: ps, VerifyEach: o.verifyEach}
+}
+
+// explainBatch is the batch size --explain assumes for a symbolic batch.
+const explainBatch = 64
+
+// explain writes the per-device cost of the rewrite of src to w. With a
+// symbolic batch it rewrites again at explainBatch, and says so.
+func explain(w io.Writer, src, out *graph.Graph, o *options) error {
+	opts := *o.replicate
+	if _, bound := out.Batch(); bound == 0 {
+		opts.Batch = explainBatch
+		var err error
+		if out, _, err = replicate.Rewrite(src, opts); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "the batch is symbolic: costs at batch %d (use --batch B for another size)\n", explainBatch)
+	}
+	e, err := replicate.Explain(src, out, opts)
+	if err != nil {
+		return err
+	}
+	return e.Print(w)
 }
 
 // transform runs the pipeline on g and prints the passes' warnings on
