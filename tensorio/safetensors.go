@@ -83,8 +83,11 @@ func ReadSafetensors(r io.ReaderAt, size int64) (map[string]*tensor.Dense, error
 	if hlen > uint64(size-8) {
 		return nil, fmt.Errorf("truncated header: header length says %d bytes, found %d", hlen, size-8)
 	}
+	if hlen == 0 {
+		return nil, errors.New("header length is 0: want a JSON object")
+	}
 	header := make([]byte, hlen)
-	if _, err := r.ReadAt(header, 8); err != nil {
+	if n, err := r.ReadAt(header, 8); n < len(header) {
 		return nil, fmt.Errorf("reading the header: %w", err)
 	}
 	bufStart := 8 + int64(hlen)

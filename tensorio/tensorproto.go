@@ -15,6 +15,7 @@ import (
 const (
 	tpDims         = 1
 	tpDataType     = 2
+	tpSegment      = 3
 	tpFloatData    = 4
 	tpInt32Data    = 5
 	tpInt64Data    = 7
@@ -54,6 +55,7 @@ type tensorProto struct {
 	int32s    []int32 // also BOOL values
 	int64s    []int64
 	location  uint64
+	segment   bool
 	typedData string // the name of the first typed data field seen
 	conflict  string // the name of another typed data field seen
 }
@@ -145,6 +147,7 @@ func parseTensorProto(b []byte) (*tensorProto, error) {
 				tp.raw, tp.hasRaw = v, true
 			}
 		default:
+			tp.segment = tp.segment || num == tpSegment
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
 		if err != nil {
@@ -206,6 +209,11 @@ func consumeRepeated(b []byte, typ, elem protowire.Type, field string, each func
 
 // dense checks the fields against each other and builds the tensor.
 func (tp *tensorProto) dense() (*tensor.Dense, error) {
+	if tp.segment {
+		// Field 3 of ONNX's SequenceProto, OptionalProto and MapProto holds
+		// their values, and their field 1, the name, reads as packed dims.
+		return nil, fmt.Errorf("segmented tensors (field 3) are not supported; is this a SequenceProto, OptionalProto or MapProto rather than a TensorProto?")
+	}
 	if tp.location == onnxExternal {
 		return nil, fmt.Errorf("data is stored externally (data_location EXTERNAL): want it in the file")
 	}
