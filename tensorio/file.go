@@ -22,38 +22,45 @@ func ext(path string) string { return strings.ToLower(filepath.Ext(path)) }
 // extension, an ONNX TensorProto whose name is dropped. Unlike ReadNPY it
 // checks that nothing follows the array. Errors name the file.
 func ReadFile(path string) (*tensor.Dense, error) {
+	e := ext(path)
+	if e != ".npy" && e != ".pb" {
+		return nil, fmt.Errorf("%s: unknown extension %q: want .npy (or an ONNX TensorProto .pb)", path, filepath.Ext(path))
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	t, err := readFile(f, path)
+	var t *tensor.Dense
+	if e == ".pb" {
+		t, _, err = ReadTensorProto(f)
+	} else {
+		t, err = readNPYFile(f)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
 }
 
-func readFile(f *os.File, path string) (*tensor.Dense, error) {
-	switch ext(path) {
-	case ".npy":
-		fi, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		t, err := readNPY(f, fi.Size(), true)
-		if err != nil {
-			return nil, err
-		}
-		if err := expectEOF(f); err != nil {
-			return nil, err
-		}
-		return t, nil
-	case ".pb":
-		t, _, err := ReadTensorProto(f)
-		return t, err
+// readNPYFile reads a .npy file and checks that nothing follows the array.
+func readNPYFile(f *os.File) (*tensor.Dense, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown extension %q: want .npy (or an ONNX TensorProto .pb)", filepath.Ext(path))
+	avail := int64(-1) // a pipe or device: read the data as it comes
+	if fi.Mode().IsRegular() {
+		avail = fi.Size()
+	}
+	t, err := readNPY(f, avail, avail >= 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := expectEOF(f); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // WriteFileAtomic writes t to path in NumPy's .npy format, whatever the

@@ -2,6 +2,7 @@ package tensorio
 
 import (
 	"fmt"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -80,6 +81,9 @@ func sameTensor(want, got *tensor.Dense) string {
 	}
 	if !slices.Equal(want.Shape(), got.Shape()) {
 		return fmt.Sprintf("shape: want %v, got %v", want.Shape(), got.Shape())
+	}
+	if reflect.DeepEqual(want.Data(), got.Data()) {
+		return ""
 	}
 	if d := cmp.Diff(want.Data(), got.Data()); d != "" {
 		return "data (-want +got):\n" + d
