@@ -6,6 +6,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -175,6 +176,28 @@ func (g *Graph) add(n *Node) (*Node, error) {
 	return n, nil
 }
 
+// Grow reserves room for n more nodes, so that building a large graph
+// does not rehash its name index again and again.
+func (g *Graph) Grow(n int) {
+	if g.byName == nil {
+		g.reindex()
+	}
+	if n <= 0 {
+		return
+	}
+	g.Nodes = slices.Grow(g.Nodes, n)
+	m := make(map[string]*Node, len(g.byName)+n)
+	for k, v := range g.byName {
+		m[k] = v
+	}
+	g.byName = m
+}
+
+// owns reports whether n is a node of g (in O(1), without hashing its name).
+func (g *Graph) owns(n *Node) bool {
+	return n != nil && n.ID >= 0 && n.ID < len(g.Nodes) && g.Nodes[n.ID] == n
+}
+
 // Input adds an input fed per batch (or whole, when t has no batch axis).
 func (g *Graph) Input(name string, t Type) (*Node, error) {
 	if err := checkLeafType(t); err != nil {
@@ -210,7 +233,7 @@ func (g *Graph) Apply(name, op string, args []*Node, attrs Attrs) (*Node, error)
 		return nil, fmt.Errorf("unknown op %q", op)
 	}
 	for _, a := range args {
-		if a == nil || g.Lookup(a.Name) != a {
+		if !g.owns(a) {
 			return nil, fmt.Errorf("%s: operand is not a node of graph %s", op, g.Name)
 		}
 	}
@@ -231,7 +254,7 @@ func (g *Graph) Apply(name, op string, args []*Node, attrs Attrs) (*Node, error)
 func (g *Graph) SetOutputs(outs ...*Node) error {
 	seen := map[*Node]bool{}
 	for _, o := range outs {
-		if o == nil || g.Lookup(o.Name) != o {
+		if !g.owns(o) {
 			return fmt.Errorf("output is not a node of graph %s", g.Name)
 		}
 		if seen[o] {
@@ -299,33 +322,62 @@ func (g *Graph) Users() map[*Node][]*Node {
 	return users
 }
 
-// Clone returns a deep copy of g.
+// Clone returns a deep copy of g: it shares no memory with g, so either
+// may be changed without affecting the other. It panics if a node of g
+// uses one that is not defined before it (Verify reports that as an error).
 func (g *Graph) Clone() *Graph {
 	c := &Graph{Name: g.Name, File: g.File, OutputPos: g.OutputPos, Nodes: make([]*Node, len(g.Nodes))}
-	m := make(map[*Node]*Node, len(g.Nodes))
+	// Nodes built by Parse or the API have ID == index, which maps an
+	// original to its copy without a map; otherwise use one.
+	byID := true
+	for i, n := range g.Nodes {
+		if n.ID != i {
+			byID = false
+			break
+		}
+	}
+	var m map[*Node]*Node
+	if !byID {
+		m = make(map[*Node]*Node, len(g.Nodes))
+	}
+	copyOf := func(a *Node, before int) *Node {
+		if byID {
+			if a != nil && a.ID < before && g.Nodes[a.ID] == a {
+				return c.Nodes[a.ID]
+			}
+			return nil
+		}
+		return m[a]
+	}
 	for i, n := range g.Nodes {
 		cn := *n
 		cn.Type = n.Type.Clone()
 		cn.Attrs = n.Attrs.Clone()
-		cn.Data = append([]float64(nil), n.Data...)
-		if n.Data == nil {
-			cn.Data = nil
+		if n.Data != nil {
+			cn.Data = append([]float64(nil), n.Data...)
 		}
-		cn.Args = make([]*Node, len(n.Args))
+		if n.Args != nil {
+			cn.Args = make([]*Node, len(n.Args))
+		}
 		for j, a := range n.Args {
-			if m[a] == nil {
-				panic(fmt.Sprintf("graph.Clone: %%%s used before definition", a.Name))
+			if cn.Args[j] = copyOf(a, i); cn.Args[j] == nil {
+				name := "<nil>"
+				if a != nil {
+					name = "%" + a.Name
+				}
+				panic(fmt.Sprintf("graph.Clone: %s, operand of %%%s, is not defined before it", name, n.Name))
 			}
-			cn.Args[j] = m[a]
 		}
-		if n.Args == nil {
-			cn.Args = nil
+		if m != nil {
+			m[n] = &cn
 		}
-		m[n] = &cn
 		c.Nodes[i] = &cn
 	}
-	for _, o := range g.Outputs {
-		c.Outputs = append(c.Outputs, m[o])
+	if g.Outputs != nil {
+		c.Outputs = make([]*Node, len(g.Outputs))
+		for i, o := range g.Outputs {
+			c.Outputs[i] = copyOf(o, len(g.Nodes))
+		}
 	}
 	c.reindex()
 	return c

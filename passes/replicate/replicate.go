@@ -78,14 +78,17 @@ func Rewrite(g *graph.Graph, opts Options) (out *graph.Graph, warnings []string,
 		devs:   gpuDevices(opts.GPUs[:r]),
 		sym:    sym,
 		bound:  bound,
-		names:  make(map[string]bool, len(g.Nodes)*(r+1)),
-		merged: make(map[*graph.Node]*graph.Node, len(g.Nodes)),
-		placed: map[placeKey]*graph.Node{},
-		reps:   make(map[*graph.Node][]*graph.Node, len(g.Nodes)),
+		merged: make([]*graph.Node, len(g.Nodes)),
+		placed: make([][]*graph.Node, len(g.Nodes)),
+		reps:   make([][]*graph.Node, len(g.Nodes)),
 	}
 	w.out.File = g.File
+	w.out.Grow(len(g.Nodes) * (r + 1))
 	for _, n := range g.Nodes {
-		w.names[n.Name] = true
+		if strings.Contains(n.Name, ".") {
+			w.dotted = true
+			break
+		}
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -105,11 +108,6 @@ func Rewrite(g *graph.Graph, opts Options) (out *graph.Graph, warnings []string,
 // internalError is a broken invariant of the rewriter, recovered in Rewrite.
 type internalError struct{ error }
 
-type placeKey struct {
-	n *graph.Node
-	d graph.Device
-}
-
 type rewriter struct {
 	src  *graph.Graph
 	out  *graph.Graph
@@ -119,11 +117,15 @@ type rewriter struct {
 
 	sym   string
 	bound int64
+	// dotted is set when a source name contains a dot: only then can a
+	// generated name (source name, dot, suffix) collide with another name.
+	dotted bool
 
-	names   map[string]bool               // every name in use, original or generated
-	merged  map[*graph.Node]*graph.Node   // source node -> its node on the merge device
-	placed  map[placeKey]*graph.Node      // batch-free source node -> its node on a replica's device
-	reps    map[*graph.Node][]*graph.Node // replicated source node -> one node per replica
+	// By source node ID: the node's value on the merge device, its
+	// batch-free value placed on each replica's device, and its replicas.
+	merged  []*graph.Node
+	placed  [][]*graph.Node
+	reps    [][]*graph.Node
 	batchIn struct {
 		n    *graph.Node // a batch-carrying input, on the merge device
 		axis int
@@ -132,13 +134,17 @@ type rewriter struct {
 
 func (w *rewriter) r() int { return len(w.devs) }
 
-// fresh returns base, or base_2, base_3 ... whichever is not yet taken.
+// fresh returns base, or base_2, base_3 ... whichever names no node of the
+// source graph and no node emitted so far. (Source names are kept for the
+// source values on the merge device.)
 func (w *rewriter) fresh(base string) string {
+	if !w.dotted {
+		return base
+	}
 	name := base
-	for i := 2; w.names[name]; i++ {
+	for i := 2; w.src.Lookup(name) != nil || w.out.Lookup(name) != nil; i++ {
 		name = base + "_" + strconv.Itoa(i)
 	}
-	w.names[name] = true
 	return name
 }
 
@@ -220,7 +226,7 @@ func (w *rewriter) run() error {
 			panic(internalError{err})
 		}
 		c.Device, c.Pos = w.opts.Merge, n.Pos
-		w.merged[n] = c
+		w.merged[n.ID] = c
 		if w.batchIn.n == nil && w.an.Of(n).Placement == Replicated {
 			w.batchIn.n, w.batchIn.axis = c, w.an.Of(n).Axis
 		}
@@ -242,9 +248,9 @@ func (w *rewriter) run() error {
 				s, e := graph.SplitBounds(w.bound, w.r(), k, w.opts.Split)
 				attrs = append(attrs, graph.Attr{Name: "start", Value: graph.Int(s)}, graph.Attr{Name: "end", Value: graph.Int(e)})
 			}
-			reps[k] = w.emit(w.fresh(repName(n.Name, k)), "slice", []*graph.Node{w.merged[n]}, attrs, w.devs[k])
+			reps[k] = w.emit(w.fresh(repName(n.Name, k)), "slice", []*graph.Node{w.merged[n.ID]}, attrs, w.devs[k])
 		}
-		w.reps[n] = reps
+		w.reps[n.ID] = reps
 	}
 	// Params, consts and whole inputs the replicas read, copied once each.
 	for _, n := range w.src.Nodes {
@@ -264,18 +270,18 @@ func (w *rewriter) run() error {
 				panic(internalError{err})
 			}
 			size, _ := n.Args[0].Type.Shape[ax].Value()
-			w.merged[n] = w.constant(n.Name, n.Type.DType, float64(size))
+			w.merged[n.ID] = w.constant(n.Name, n.Type.DType, float64(size))
 			if onReplicas[n.ID] {
 				w.copyToReplicas(n)
 			}
 		case v.Placement == Free:
 			if onMerge[n.ID] || (onReplicas[n.ID] && w.mergeIsReplica()) {
-				w.merged[n] = w.emit(n.Name, n.Op, w.argsAtMerge(n), n.Attrs.Clone(), w.opts.Merge)
+				w.merged[n.ID] = w.emit(n.Name, n.Op, w.argsAtMerge(n), n.Attrs.Clone(), w.opts.Merge)
 			}
 			if onReplicas[n.ID] {
 				for k, d := range w.devs {
 					if d != w.opts.Merge {
-						w.placed[placeKey{n, d}] = w.emit(w.fresh(repName(n.Name, k)), n.Op, w.argsAt(n, k), n.Attrs.Clone(), d)
+						w.place(n, k, w.emit(w.fresh(repName(n.Name, k)), n.Op, w.argsAt(n, k), n.Attrs.Clone(), d))
 					}
 				}
 			}
@@ -286,20 +292,20 @@ func (w *rewriter) run() error {
 				w.parallel(n)
 			}
 			if onMerge[n.ID] {
-				w.merged[n] = w.emit(n.Name, "concat", w.reps[n], graph.Attrs{{Name: "axis", Value: graph.Int(int64(v.Axis))}}, w.opts.Merge)
+				w.merged[n.ID] = w.emit(n.Name, "concat", w.reps[n.ID], graph.Attrs{{Name: "axis", Value: graph.Int(int64(v.Axis))}}, w.opts.Merge)
 			}
 		default: // Merged
 			switch {
 			case w.isBatchDim(n):
 				dt, _ := n.Attr("dtype")
 				attrs := graph.Attrs{{Name: "axis", Value: graph.Int(int64(w.batchIn.axis))}, {Name: "dtype", Value: dt}}
-				w.merged[n] = w.emit(n.Name, "dim", []*graph.Node{w.batchIn.n}, attrs, w.opts.Merge)
+				w.merged[n.ID] = w.emit(n.Name, "dim", []*graph.Node{w.batchIn.n}, attrs, w.opts.Merge)
 			case v.Flow == graph.BatchReduce && n.Op == "matmul":
 				w.contraction(n)
 			case v.Flow == graph.BatchReduce:
 				w.reduction(n, w.an.Of(n.Args[0]).Axis)
 			default:
-				w.merged[n] = w.emit(n.Name, n.Op, w.argsAtMerge(n), n.Attrs.Clone(), w.opts.Merge)
+				w.merged[n.ID] = w.emit(n.Name, n.Op, w.argsAtMerge(n), n.Attrs.Clone(), w.opts.Merge)
 			}
 			if onReplicas[n.ID] {
 				w.copyToReplicas(n)
@@ -334,7 +340,7 @@ func (w *rewriter) copyToReplicas(n *graph.Node) {
 	}
 	for k, d := range w.devs {
 		if d != w.opts.Merge {
-			w.placed[placeKey{n, d}] = w.emit(w.fresh(repName(n.Name, k)), "copy", []*graph.Node{w.atMerge(n)}, nil, d)
+			w.place(n, k, w.emit(w.fresh(repName(n.Name, k)), "copy", []*graph.Node{w.atMerge(n)}, nil, d))
 		}
 	}
 }
@@ -361,7 +367,7 @@ func (w *rewriter) parallel(n *graph.Node) {
 	for k := range reps {
 		reps[k] = w.emit(w.fresh(repName(n.Name, k)), n.Op, w.argsAt(n, k), w.shareAttrs(n, k), w.devs[k])
 	}
-	w.reps[n] = reps
+	w.reps[n.ID] = reps
 }
 
 // shareAttrs returns n's attributes for replica k: a reshape's shape names
@@ -382,24 +388,35 @@ func (w *rewriter) shareAttrs(n *graph.Node, k int) graph.Attrs {
 
 // atMerge returns the whole value of source node v on the merge device.
 func (w *rewriter) atMerge(v *graph.Node) *graph.Node {
-	m := w.merged[v]
+	m := w.merged[v.ID]
 	if m == nil {
 		panic(internalError{fmt.Errorf("replicate: internal error: %%%s is not on the merge device", v.Name)})
 	}
 	return m
 }
 
+// place records p as source node n's batch-free value on replica k's device.
+func (w *rewriter) place(n *graph.Node, k int, p *graph.Node) {
+	if w.placed[n.ID] == nil {
+		w.placed[n.ID] = make([]*graph.Node, w.r())
+	}
+	w.placed[n.ID][k] = p
+}
+
 // atReplica returns source node v as replica k sees it: its own share, or a
 // batch-free value made on (or copied to) the replica's device.
 func (w *rewriter) atReplica(v *graph.Node, k int) *graph.Node {
-	if reps := w.reps[v]; reps != nil {
+	if reps := w.reps[v.ID]; reps != nil {
 		return reps[k]
 	}
 	d := w.devs[k]
 	if d == w.opts.Merge {
 		return w.atMerge(v)
 	}
-	p := w.placed[placeKey{v, d}]
+	var p *graph.Node
+	if w.placed[v.ID] != nil {
+		p = w.placed[v.ID][k]
+	}
 	if p == nil {
 		panic(internalError{fmt.Errorf("replicate: internal error: %%%s is not on %s", v.Name, d)})
 	}
@@ -466,11 +483,11 @@ func (w *rewriter) reduction(n *graph.Node, b int) {
 	}
 	ps := w.partials(n.Name+".part", op, x, axes)
 	if n.Op != "mean" {
-		w.merged[n] = w.combine(n.Name, op, ps, b, axes, keep)
+		w.merged[n.ID] = w.combine(n.Name, op, ps, b, axes, keep)
 	} else {
 		total := w.combine(w.fresh(n.Name+".sum"), "sum", ps, b, axes, keep)
 		count := w.count(n.Name, x, axes, b)
-		w.merged[n] = w.emit(n.Name, "div", []*graph.Node{total, count}, nil, w.opts.Merge)
+		w.merged[n.ID] = w.emit(n.Name, "div", []*graph.Node{total, count}, nil, w.opts.Merge)
 	}
 }
 
@@ -514,7 +531,7 @@ func (w *rewriter) contraction(n *graph.Node) {
 	}
 	stack := w.emit(w.fresh(n.Name+".stack"), "reshape", []*graph.Node{parts},
 		graph.Attrs{{Name: "shape", Value: graph.AttrValue{Kind: graph.AttrList, List: shape}}}, w.opts.Merge)
-	w.merged[n] = w.emit(n.Name, "sum", []*graph.Node{stack}, graph.Attrs{{Name: "axes", Value: graph.Ints(0)}}, w.opts.Merge)
+	w.merged[n.ID] = w.emit(n.Name, "sum", []*graph.Node{stack}, graph.Attrs{{Name: "axes", Value: graph.Ints(0)}}, w.opts.Merge)
 }
 
 // syncBatchnorm: training-mode batchnorm with statistics over the whole
@@ -566,7 +583,7 @@ func (w *rewriter) syncBatchnorm(n *graph.Node, b int) {
 		args := []*graph.Node{w.atReplica(x, k), w.atReplica(n.Args[1], k), w.atReplica(n.Args[2], k), means[k], w.copyTo(variance, k)}
 		reps[k] = w.emit(w.fresh(repName(n.Name, k)), "batchnorm", args, attrs.Clone(), w.devs[k])
 	}
-	w.reps[n] = reps
+	w.reps[n.ID] = reps
 }
 
 // bindBatch returns a copy of g whose batch symbol is bound to b.
