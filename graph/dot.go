@@ -72,17 +72,17 @@ func WriteDOT(w io.Writer, g *Graph) error {
 			buf = strconv.AppendInt(buf, int64(id[a]), 10)
 			buf = append(buf, " -> n"...)
 			buf = strconv.AppendInt(buf, int64(id[n]), 10)
-			var attrs []string
-			if len(n.Args) > 1 {
-				attrs = append(attrs, "headlabel="+strconv.Quote(strconv.Itoa(i)))
-			}
-			if a.Device != n.Device {
-				attrs = append(attrs, "style=dashed")
-			}
-			if len(attrs) > 0 {
-				buf = append(buf, " ["...)
-				buf = append(buf, strings.Join(attrs, ", ")...)
+			switch multi, cross := len(n.Args) > 1, a.Device != n.Device; {
+			case multi:
+				buf = append(buf, ` [headlabel="`...)
+				buf = strconv.AppendInt(buf, int64(i), 10)
+				buf = append(buf, '"')
+				if cross {
+					buf = append(buf, ", style=dashed"...)
+				}
 				buf = append(buf, ']')
+			case cross:
+				buf = append(buf, " [style=dashed]"...)
 			}
 			buf = append(buf, ";\n"...)
 			bw.Write(buf)
@@ -103,32 +103,33 @@ func appendDOTNode(buf []byte, indent string, id int, n *Node, outs []int) []byt
 	buf = append(buf, indent...)
 	buf = append(buf, 'n')
 	buf = strconv.AppendInt(buf, int64(id), 10)
-	var label strings.Builder
-	label.WriteString("%" + n.Name + "\n")
-	if n.IsLeaf() {
-		label.WriteString(n.Op)
-		if n.Op == OpConst && len(n.Data) == 1 {
-			label.WriteString(" = " + string(appendLiteral(nil, n.Type, n.Data)))
-		}
-	} else {
-		label.WriteString(n.Op)
-		if len(n.Attrs) > 0 {
-			label.WriteString(" {")
-			for i, a := range n.Attrs {
-				if i > 0 {
-					label.WriteString(", ")
-				}
-				label.WriteString(a.Name + "=" + a.Value.String())
+	buf = append(buf, ` [label="%`...)
+	buf = appendDOTEscaped(buf, n.Name)
+	buf = append(buf, `\n`...)
+	buf = appendDOTEscaped(buf, n.Op)
+	if n.Op == OpConst && len(n.Data) == 1 {
+		buf = append(buf, " = "...)
+		buf = appendLiteral(buf, n.Type, n.Data)
+	}
+	if len(n.Attrs) > 0 {
+		buf = append(buf, " {"...)
+		for i, a := range n.Attrs {
+			if i > 0 {
+				buf = append(buf, ", "...)
 			}
-			label.WriteString("}")
+			buf = appendDOTEscaped(buf, a.Name)
+			buf = append(buf, '=')
+			buf = appendDOTEscaped(buf, a.Value.String())
 		}
+		buf = append(buf, '}')
 	}
-	label.WriteString("\n" + n.Type.String())
+	buf = append(buf, `\n`...)
+	buf = appendType(buf, n.Type)
 	for _, o := range outs {
-		label.WriteString("\noutput " + strconv.Itoa(o))
+		buf = append(buf, `\noutput `...)
+		buf = strconv.AppendInt(buf, int64(o), 10)
 	}
-	buf = append(buf, " [label="...)
-	buf = append(buf, dotQuote(label.String())...)
+	buf = append(buf, '"')
 	switch n.Op {
 	case OpInput:
 		buf = append(buf, ", shape=invhouse, style=\"\""...)
@@ -146,21 +147,22 @@ func appendDOTNode(buf []byte, indent string, id int, n *Node, outs []int) []byt
 // dotQuote returns s as a DOT double-quoted string; newlines become the
 // \n escape, which dot draws as a centred line break.
 func dotQuote(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
+	buf := append([]byte{'"'}, appendDOTEscaped(nil, s)...)
+	return string(append(buf, '"'))
+}
+
+// appendDOTEscaped appends s escaped for the inside of a DOT string.
+func appendDOTEscaped(buf []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '"', '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
+			buf = append(buf, '\\', c)
 		case '\n':
-			b.WriteString(`\n`)
+			buf = append(buf, `\n`...)
 		case '\r':
 		default:
-			b.WriteByte(c)
+			buf = append(buf, c)
 		}
 	}
-	b.WriteByte('"')
-	return b.String()
+	return buf
 }

@@ -167,12 +167,24 @@ func (g *Graph) add(n *Node) (*Node, error) {
 	if !validName(n.Name) {
 		return nil, fmt.Errorf("invalid value name %q", n.Name)
 	}
-	if old := g.Lookup(n.Name); old != nil {
+	if g.byName == nil {
+		g.reindex()
+	}
+	// One map operation instead of a lookup and an insert: a name already
+	// there leaves the map's size unchanged, and its node is put back.
+	// (On that error path, the old node is found again by a scan.)
+	size := len(g.byName)
+	g.byName[n.Name] = n
+	if len(g.byName) == size {
+		for _, old := range g.Nodes {
+			if old.Name == n.Name {
+				g.byName[n.Name] = old
+			}
+		}
 		return nil, fmt.Errorf("%%%s is already defined", n.Name)
 	}
 	n.ID = len(g.Nodes)
 	g.Nodes = append(g.Nodes, n)
-	g.byName[n.Name] = n
 	return n, nil
 }
 

@@ -43,8 +43,11 @@ func (t token) describe() string {
 	return fmt.Sprintf("%q", t.text)
 }
 
+// lexer splits the source into tokens. It holds the source as a string so
+// that token texts are substrings of it, not copies: the parser copies the
+// few it keeps (names, symbols) with strings.Clone.
 type lexer struct {
-	src  []byte
+	src  string
 	off  int
 	line int
 	col  int // 1-based column of src[off]
@@ -82,19 +85,19 @@ func (l *lexer) next() token {
 		for l.off < len(l.src) && isIdentByte(l.src[l.off], false) {
 			l.adv(1)
 		}
-		return token{kind: tValue, text: string(l.src[start+1 : l.off]), pos: pos}
+		return token{kind: tValue, text: l.src[start+1 : l.off], pos: pos}
 	case isIdentByte(c, true):
 		for l.off < len(l.src) && isIdentByte(l.src[l.off], false) {
 			l.adv(1)
 		}
-		return token{kind: tIdent, text: string(l.src[start:l.off]), pos: pos}
+		return token{kind: tIdent, text: l.src[start:l.off], pos: pos}
 	case c >= '0' && c <= '9' || (c == '-' || c == '+' || c == '.') && l.off+1 < len(l.src) && (isDigit(l.src[l.off+1]) || l.src[l.off+1] == '.'):
 		return l.number(pos)
 	case c == '"':
 		return l.str(pos)
 	case c < 0x80 && isPunct(c):
 		l.adv(1)
-		return token{kind: tPunct, text: string(c), pos: pos}
+		return token{kind: tPunct, text: l.src[start : start+1], pos: pos}
 	}
 	// One UTF-8 sequence (or one invalid byte) as a bad token.
 	n := 1
@@ -102,7 +105,7 @@ func (l *lexer) next() token {
 		n++
 	}
 	l.adv(n)
-	return token{kind: tBad, text: string(l.src[start:l.off]), pos: pos}
+	return token{kind: tBad, text: l.src[start:l.off], pos: pos}
 }
 
 func (l *lexer) adv(n int) { l.off += n; l.col += n }
@@ -135,11 +138,11 @@ func (l *lexer) number(pos Pos) token {
 				l.adv(1)
 			}
 		default:
-			return token{kind: kind, text: string(l.src[start:l.off]), pos: pos}
+			return token{kind: kind, text: l.src[start:l.off], pos: pos}
 		}
 		l.adv(1)
 	}
-	return token{kind: kind, text: string(l.src[start:l.off]), pos: pos}
+	return token{kind: kind, text: l.src[start:l.off], pos: pos}
 }
 
 func (l *lexer) str(pos Pos) token {
@@ -154,7 +157,7 @@ func (l *lexer) str(pos Pos) token {
 	if l.off >= len(l.src) || l.src[l.off] != '"' {
 		return token{kind: tBad, text: "\"", pos: pos}
 	}
-	text := string(l.src[start:l.off])
+	text := l.src[start:l.off]
 	l.adv(1)
 	return token{kind: tString, text: text, pos: pos}
 }

@@ -75,34 +75,69 @@ func OpNames() []string {
 	return names
 }
 
-// normalize checks attrs against the op's specs and returns them in
-// canonical order with defaults dropped.
-func (o *OpInfo) normalize(attrs Attrs) (Attrs, error) {
-	var out Attrs
+// checkAttrs checks attrs against the op's specs: known names, each once,
+// values of the right kind. It changes nothing and allocates nothing when
+// they are valid.
+func (o *OpInfo) checkAttrs(attrs Attrs) error {
 	for i, a := range attrs {
 		spec := o.attr(a.Name)
 		if spec == nil {
-			return nil, fmt.Errorf("unknown attribute %q (%s takes %s)", a.Name, o.Name, o.attrList())
+			return fmt.Errorf("unknown attribute %q (%s takes %s)", a.Name, o.Name, o.attrList())
 		}
 		for _, b := range attrs[:i] {
 			if b.Name == a.Name {
-				return nil, fmt.Errorf("attribute %q given twice", a.Name)
+				return fmt.Errorf("attribute %q given twice", a.Name)
 			}
 		}
-		v, err := spec.check(a.Value)
-		if err != nil {
-			return nil, fmt.Errorf("attribute %s: %v", a.Name, err)
+		if _, err := spec.check(a.Value); err != nil {
+			return fmt.Errorf("attribute %s: %v", a.Name, err)
 		}
-		attrs[i].Value = v
 	}
-	for _, spec := range o.Attrs {
+	return nil
+}
+
+// normalize checks attrs against the op's specs and returns a copy in
+// canonical form: the op's order, values converted to the spec's kind
+// (an int to a float), defaults dropped. attrs itself is left as it was.
+func (o *OpInfo) normalize(attrs Attrs) (Attrs, error) {
+	if err := o.checkAttrs(attrs); err != nil {
+		return nil, err
+	}
+	var out Attrs
+	for i := range o.Attrs {
+		spec := &o.Attrs[i]
 		v, ok := attrs.Get(spec.Name)
-		if !ok || (spec.Default != nil && spec.Default.Equal(v)) {
+		if !ok {
 			continue
 		}
-		out = append(out, Attr{spec.Name, v})
+		v, _ = spec.check(v)
+		if spec.Default != nil && spec.Default.Equal(v) {
+			continue
+		}
+		out = append(out, Attr{spec.Name, v.clone()})
 	}
 	return out, nil
+}
+
+// canonical reports whether attrs are as normalize leaves them: in the op's
+// order, of the spec's kind, without defaults. It allocates nothing.
+func (o *OpInfo) canonical(attrs Attrs) bool {
+	next := 0
+	for _, a := range attrs {
+		for next < len(o.Attrs) && o.Attrs[next].Name != a.Name {
+			next++
+		}
+		if next == len(o.Attrs) {
+			return false
+		}
+		spec := &o.Attrs[next]
+		next++
+		if v, err := spec.check(a.Value); err != nil || v.Kind != a.Value.Kind ||
+			(spec.Default != nil && spec.Default.Equal(a.Value)) {
+			return false
+		}
+	}
+	return true
 }
 
 func (o *OpInfo) attrList() string {
@@ -175,7 +210,7 @@ func Infer(n *Node) (Type, error) {
 	if len(n.Args) < info.MinArgs || (info.MaxArgs >= 0 && len(n.Args) > info.MaxArgs) {
 		return Type{}, fmt.Errorf("%s: expected %s, found %d", n.Op, arity(info), len(n.Args))
 	}
-	if _, err := info.normalize(n.Attrs.Clone()); err != nil {
+	if err := info.checkAttrs(n.Attrs); err != nil {
 		return Type{}, fmt.Errorf("%s: %v", n.Op, err)
 	}
 	for _, spec := range info.Attrs {

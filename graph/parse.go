@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -16,7 +17,7 @@ const maxErrors = 10
 // ten, sorted by position) and no graph. The graph it returns has been
 // verified.
 func Parse(file string, src []byte) (*Graph, error) {
-	p := &parser{file: file, lx: lexer{src: src, line: 1, col: 1}, poisoned: map[string]bool{}, undefined: map[string][]*Error{}}
+	p := &parser{file: file, lx: lexer{src: string(src), line: 1, col: 1}, poisoned: map[string]bool{}, undefined: map[string][]*Error{}}
 	p.advance()
 	g := p.parseFile()
 	if len(p.errs) > 0 {
@@ -42,6 +43,7 @@ type parser struct {
 	batch     *token // where the batch symbol was first declared
 	bsym      string
 	bound     int64
+	shape     []Dim // parseType's scratch space
 }
 
 // bail stops the parse of one statement.
@@ -109,7 +111,13 @@ func (p *parser) parseFile() *Graph {
 		p.fail("a graph name")
 		return nil
 	}
-	p.g = New(p.tok.text)
+	p.g = New(strings.Clone(p.tok.text))
+	// Size the node list and name index for one node a line, so that a big
+	// graph does not grow them step by step.
+	if hint := min(strings.Count(p.lx.src, "\n"), len(p.lx.src)/8); hint > 64 {
+		p.g.Nodes = make([]*Node, 0, hint)
+		p.g.byName = make(map[string]*Node, hint)
+	}
 	p.g.File = p.file
 	p.advance()
 	if p.expectPunct("{") != nil {
@@ -202,17 +210,29 @@ func (p *parser) defName() (token, error) {
 	return t, nil
 }
 
+// poison marks the name a failed statement defines: later uses of it are
+// not reported again.
+func (p *parser) poison(name token) {
+	if name.kind == tValue && name.text != "" {
+		p.poisoned[name.text] = true
+	}
+}
+
 func (p *parser) leafStatement() error {
 	kind := p.tok.text
 	p.advance()
 	name, err := p.defName()
-	if err != nil {
-		if name.kind == tValue {
-			p.poisoned[name.text] = true
-		}
-		return err
+	if err == nil {
+		err = p.leaf(kind, name)
 	}
-	p.poisoned[name.text] = true // until the statement succeeds
+	if err != nil {
+		p.poison(name)
+	}
+	return err
+}
+
+// leaf parses the rest of an input, param or const statement after its name.
+func (p *parser) leaf(kind string, name token) error {
 	if err := p.expectPunct(":"); err != nil {
 		return err
 	}
@@ -220,6 +240,9 @@ func (p *parser) leafStatement() error {
 	t, err := p.parseType()
 	if err != nil {
 		return err
+	}
+	for i := range t.Shape { // keep the symbol, not the whole source
+		t.Shape[i].Sym = strings.Clone(t.Shape[i].Sym)
 	}
 	var data []float64
 	var dataPos Pos
@@ -240,12 +263,13 @@ func (p *parser) leafStatement() error {
 		return err
 	}
 	var n *Node
+	nm := strings.Clone(name.text)
 	switch kind {
 	case OpInput:
 		if err := p.declareBatch(&t, tpos); err != nil {
 			return err
 		}
-		n, err = p.g.Input(name.text, t)
+		n, err = p.g.Input(nm, t)
 	case OpParam:
 		if err := checkLeafType(t); err != nil {
 			p.errorf(tpos, "%v", err)
@@ -255,20 +279,19 @@ func (p *parser) leafStatement() error {
 			p.errorf(tpos, "expected a batch-free type for param %%%s, found %s (only inputs carry the batch)", name.text, t)
 			return errBail
 		}
-		n, err = p.g.Param(name.text, t)
+		n, err = p.g.Param(nm, t)
 	case OpConst:
 		if err := checkConstData(t, data); err != nil {
 			p.errorf(dataPos, "const %%%s: %v", name.text, err)
 			return errBail
 		}
-		n, err = p.g.Const(name.text, t, data)
+		n, err = p.g.Const(nm, t, data)
 	}
 	if err != nil { // checked above: only API-level errors, already prefixed
 		p.errorf(tpos, "%v", err)
 		return errBail
 	}
 	n.Pos, n.Device = name.pos, dev
-	delete(p.poisoned, name.text)
 	return nil
 }
 
@@ -323,13 +346,17 @@ func (p *parser) declareBatch(t *Type, pos Pos) error {
 
 func (p *parser) opStatement() error {
 	name, err := p.defName()
-	if err != nil {
-		if name.kind == tValue {
-			p.poisoned[name.text] = true
-		}
-		return err
+	if err == nil {
+		err = p.op(name)
 	}
-	p.poisoned[name.text] = true
+	if err != nil {
+		p.poison(name)
+	}
+	return err
+}
+
+// op parses the rest of "%name = op operands {attrs} : type @device".
+func (p *parser) op(name token) error {
 	if err := p.expectPunct("="); err != nil {
 		return err
 	}
@@ -343,7 +370,8 @@ func (p *parser) opStatement() error {
 		return errBail
 	}
 	p.advance()
-	var args []*Node
+	var argBuf [8]*Node
+	args := argBuf[:0]
 	poisoned := false
 	for {
 		if p.tok.kind != tValue {
@@ -369,9 +397,10 @@ func (p *parser) opStatement() error {
 		p.advance()
 	}
 	var attrs Attrs
-	attrPos := map[string]Pos{}
+	var attrPos []Pos // where each attribute's value is
 	if p.isPunct("{") {
-		if attrs, err = p.attrs(info, attrPos); err != nil {
+		var err error
+		if attrs, attrPos, err = p.attrs(info); err != nil {
 			return err
 		}
 	}
@@ -394,22 +423,22 @@ func (p *parser) opStatement() error {
 		return err
 	}
 	if poisoned {
-		return nil // already reported where the operand failed
+		return errBail // already reported where the operand failed
 	}
-	n := &Node{Name: name.text, Op: opTok.text, Args: args, Attrs: attrs, Pos: name.pos, Device: dev}
+	n := &Node{Name: strings.Clone(name.text), Op: info.Name, Args: slices.Clone(args), Attrs: attrs, Pos: name.pos, Device: dev}
 	t, err := Infer(n)
 	if err != nil {
 		pos := opTok.pos
 		if len(args) >= info.MinArgs && (info.MaxArgs < 0 || len(args) <= info.MaxArgs) {
 			// Point at the attribute the message names first.
 			msg, first := err.Error(), -1
-			for _, a := range attrs {
+			for k, a := range attrs {
 				i := strings.Index(msg, " "+a.Name+"=")
 				if j := strings.Index(msg, "attribute "+a.Name); i < 0 || (j >= 0 && j < i) {
 					i = j
 				}
 				if i >= 0 && (first < 0 || i < first) {
-					first, pos = i, attrPos[a.Name]
+					first, pos = i, attrPos[k]
 				}
 			}
 		}
@@ -426,7 +455,6 @@ func (p *parser) opStatement() error {
 		p.errorf(name.pos, "%v", err)
 		return errBail
 	}
-	delete(p.poisoned, name.text)
 	return nil
 }
 
@@ -451,48 +479,54 @@ func annotationMatches(given, inferred Type) bool {
 	return true
 }
 
-func (p *parser) attrs(info *OpInfo, attrPos map[string]Pos) (Attrs, error) {
+// attrs parses "{name=value, ...}", checking each name and value against
+// the op; it returns the attributes in the order written and where each
+// value stands.
+func (p *parser) attrs(info *OpInfo) (Attrs, []Pos, error) {
 	p.advance() // {
 	var out Attrs
+	var pos []Pos
 	for !p.isPunct("}") {
 		if p.tok.kind != tIdent {
-			return nil, p.fail("an attribute name")
+			return nil, nil, p.fail("an attribute name")
 		}
 		name := p.tok
 		spec := info.attr(name.text)
 		if spec == nil {
 			p.errorf(name.pos, "unknown attribute %q for %s (it takes %s)", name.text, info.Name, info.attrList())
-			return nil, errBail
+			return nil, nil, errBail
 		}
-		if first, dup := attrPos[name.text]; dup {
-			p.errorf(name.pos, "attribute %s given twice (first value at %s)", name.text, first)
-			return nil, errBail
+		for i, a := range out {
+			if a.Name == spec.Name {
+				p.errorf(name.pos, "attribute %s given twice (first value at %s)", name.text, pos[i])
+				return nil, nil, errBail
+			}
 		}
 		p.advance()
 		if err := p.expectPunct("="); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		vpos := p.tok.pos
 		v, err := p.attrValue()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if v, err = spec.check(v); err != nil {
 			p.errorf(vpos, "attribute %s: %v", name.text, err)
-			return nil, errBail
+			return nil, nil, errBail
 		}
-		attrPos[name.text] = vpos
-		out = append(out, Attr{name.text, v})
+		out = append(out, Attr{spec.Name, v})
+		pos = append(pos, vpos)
 		if p.isPunct(",") {
 			p.advance()
 			continue
 		}
 		if !p.isPunct("}") {
-			return nil, p.fail(`"," or "}"`)
+			return nil, nil, p.fail(`"," or "}"`)
 		}
 	}
 	p.advance()
-	return out, nil
+	return out, pos, nil
 }
 
 func (p *parser) attrValue() (AttrValue, error) {
@@ -527,7 +561,7 @@ func (p *parser) attrValue() (AttrValue, error) {
 		if t.text == "true" || t.text == "false" {
 			return BoolAttr(t.text == "true"), nil
 		}
-		v := Ident(t.text)
+		v := Ident(strings.Clone(t.text))
 		if p.isPunct("*") {
 			p.advance()
 			if p.tok.kind != tInt {
@@ -641,6 +675,9 @@ func (p *parser) optDevice() (Device, error) {
 	return d, nil
 }
 
+// parseType parses "f32[N,784]". The shape it returns is the parser's
+// scratch space, valid until the next call: callers that keep a type
+// clone it (Graph.Input, Param and Const do).
 func (p *parser) parseType() (Type, error) {
 	if p.tok.kind != tIdent {
 		return Type{}, p.fail("a type (f32, f64, i32, i64 or bool)")
@@ -654,13 +691,14 @@ func (p *parser) parseType() (Type, error) {
 	if err := p.expectPunct("["); err != nil {
 		return Type{}, err
 	}
-	t := Type{DType: dt, Shape: []Dim{}}
+	t := Type{DType: dt, Shape: p.shape[:0]}
 	for !p.isPunct("]") {
 		d, err := p.dim()
 		if err != nil {
 			return Type{}, err
 		}
 		t.Shape = append(t.Shape, d)
+		p.shape = t.Shape
 		if p.isPunct(",") {
 			p.advance()
 		} else if !p.isPunct("]") {

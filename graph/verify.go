@@ -41,8 +41,30 @@ func (v *verifier) errorf(n *Node, format string, args ...any) {
 
 func (v *verifier) run() {
 	g := v.g
-	index := make(map[*Node]int, len(g.Nodes))
-	names := make(map[string]*Node, len(g.Nodes))
+	// A graph built by Parse or through the API keeps every node's ID equal
+	// to its index and its name index complete; checking those is cheaper
+	// than building maps, which are built only for a graph that does not.
+	var index map[*Node]int    // node -> first index, built on demand
+	var names map[string]*Node // built once the name index fails to prove names unique
+	indexed := g.byName != nil && len(g.byName) == len(g.Nodes)
+	definedBefore := func(a *Node, i int) bool {
+		if a == nil {
+			return false
+		}
+		if a.ID >= 0 && a.ID < i && g.Nodes[a.ID] == a {
+			return true
+		}
+		if index == nil {
+			index = make(map[*Node]int, len(g.Nodes))
+			for j, m := range g.Nodes {
+				if _, ok := index[m]; !ok {
+					index[m] = j
+				}
+			}
+		}
+		j, ok := index[a]
+		return ok && j < i
+	}
 	placed := 0
 	sym, symNode := "", (*Node)(nil)
 	var bound int64
@@ -54,12 +76,22 @@ func (v *verifier) run() {
 		if !validName(n.Name) {
 			v.errorf(n, "invalid name")
 		}
-		if old, dup := names[n.Name]; dup {
-			v.errorf(n, "defined twice (first at %s)", old.Pos)
+		if indexed && g.byName[n.Name] != n {
+			indexed = false
+			names = make(map[string]*Node, len(g.Nodes))
+			for _, m := range g.Nodes[:i] { // distinct: each is its name's entry
+				names[m.Name] = m
+			}
 		}
-		names[n.Name] = n
+		if !indexed {
+			if old, dup := names[n.Name]; dup {
+				v.errorf(n, "defined twice (first at %s)", old.Pos)
+			} else {
+				names[n.Name] = n
+			}
+		}
 		for _, a := range n.Args {
-			if j, ok := index[a]; !ok || g.Nodes[j] != a {
+			if !definedBefore(a, i) {
 				if a == nil {
 					v.errorf(n, "nil operand")
 				} else {
@@ -68,7 +100,6 @@ func (v *verifier) run() {
 				return // types below would be meaningless
 			}
 		}
-		index[n] = i
 		if n.Device.IsSet() {
 			placed++
 		}
@@ -111,7 +142,7 @@ func (v *verifier) run() {
 	}
 	seen := map[*Node]bool{}
 	for _, o := range g.Outputs {
-		if _, ok := index[o]; !ok {
+		if !definedBefore(o, len(g.Nodes)) {
 			name := "<nil>"
 			if o != nil {
 				name = o.Name
@@ -158,8 +189,8 @@ func (v *verifier) node(n *Node) {
 	if !t.Equal(n.Type) {
 		v.errorf(n, "%s infers type %s, node has %s", n.Op, t, n.Type)
 	}
-	if norm, _ := info.normalize(n.Attrs.Clone()); len(norm) != len(n.Attrs) {
-		v.errorf(n, "attributes not in canonical form (defaults must be left out)")
+	if !info.canonical(n.Attrs) {
+		v.errorf(n, "attributes not in canonical form (in the op's order, defaults left out)")
 	}
 	if n.Device.IsSet() && n.Op != "slice" && n.Op != "concat" && n.Op != "copy" {
 		for _, a := range n.Args {
