@@ -445,3 +445,28 @@ func names(ns []*graph.Node) string {
 	}
 	return b.String()
 }
+
+// SliceBounds returns the range [start, end) that slice node n takes of an
+// axis of the given size: its start and end, or share part of parts of
+// size by its split policy.
+func SliceBounds(n *graph.Node, size int64) (start, end int64, err error) {
+	if v, ok := n.Attrs.Get("start"); ok {
+		e, _ := n.Attrs.Get("end")
+		start, end = v.Int, e.Int
+	} else {
+		part, _ := n.Attrs.Get("part")
+		parts, _ := n.Attrs.Get("parts")
+		if parts.Int < 1 || part.Int < 0 || part.Int >= parts.Int || parts.Int > size {
+			return 0, 0, fmt.Errorf("no share %d of %d of an axis of size %d", part.Int, parts.Int, size)
+		}
+		policy := graph.SplitPolicy(graph.Balanced)
+		if v, ok := n.Attrs.Get("split"); ok {
+			policy = graph.SplitPolicy(v.Str)
+		}
+		start, end = graph.SplitBounds(size, int(parts.Int), int(part.Int), policy)
+	}
+	if start < 0 || end > size || start >= end {
+		return 0, 0, fmt.Errorf("slice [%d, %d) of an axis of size %d", start, end, size)
+	}
+	return start, end, nil
+}

@@ -1,0 +1,112 @@
+// Package backend declares what a device must provide to run lowered
+// programs: memory it holds buffers in, explicit copies between that memory
+// and the host, and compilation of one device's program for a set of
+// concrete shapes. runtime/cpu implements it on the host for every device;
+// a CUDA backend implements the same interfaces per GPU.
+package backend
+
+import (
+	"context"
+	"fmt"
+
+	"gorgonia.org/tensor"
+
+	"multigpu/graph"
+)
+
+// Device is one device's runtime. The executor calls Compile from one
+// goroutine at a time; Upload, Download and the Run method of what Compile
+// returns may be called from several goroutines at once (but each
+// Executable runs once at a time).
+type Device interface {
+	// Place returns the device this serves, as graphs name it.
+	Place() graph.Device
+	// Check reports whether the device can run node n (its op,
+	// attributes and element type). Lowering calls it for every node
+	// placed here, so an unsupported op fails before any run.
+	Check(n *graph.Node) error
+	// Upload copies a host tensor into device memory. A device whose memory
+	// is host memory may keep t itself: callers must not change t after.
+	Upload(t *tensor.Dense) (Buffer, error)
+	// Download returns b's contents as a host tensor, which may share
+	// memory with b: callers must not change it.
+	Download(b Buffer) (*tensor.Dense, error)
+	// Compile builds p, whose every shape is concrete, into something
+	// that runs.
+	Compile(p *Program) (Executable, error)
+}
+
+// Buffer is a value held in one device's memory.
+type Buffer interface {
+	// Device returns where the buffer lives.
+	Device() graph.Device
+	// Shape returns the buffer's shape (empty for a scalar).
+	Shape() []int
+	// DType returns the element type.
+	DType() graph.DType
+}
+
+// Program is one device's work in one stage, with concrete shapes: every
+// dimension of every node's Type has a value (graph.Dim.Value).
+type Program struct {
+	Device graph.Device
+	Stage  int
+	// Nodes are computed in order. Their operands are other Nodes or
+	// Inputs.
+	Nodes []*graph.Node
+	// Inputs are bound to buffers on every run, in this order.
+	Inputs []*graph.Node
+	// Outputs are returned by every run, in this order.
+	Outputs []*graph.Node
+	// Info holds what some ops need beyond their operands, by node name.
+	Info map[string]NodeInfo
+	// BeforeNode, when set, is called on the device's goroutine before each
+	// node runs; an error it returns fails the node.
+	BeforeNode func(ctx context.Context, dev graph.Device, n *graph.Node) error
+}
+
+// NodeInfo places a node's value within the whole batch, for ops whose
+// result for a sample must not depend on how the batch was split (dropout
+// masks are keyed by the original node and the global sample index).
+type NodeInfo struct {
+	// Key names the node in the single-device graph the program came
+	// from.
+	Key string
+	// BatchAxis is the axis of the value that holds the batch or a share
+	// of it, or -1; BatchMul is that axis's multiple of the batch
+	// (N*20: 20, else 1).
+	BatchAxis int
+	BatchMul  int64
+	// Offset is the index, in the whole batch, of the value's first sample.
+	Offset int64
+}
+
+// RunOptions are the settings of one run.
+type RunOptions struct {
+	// Seed keys dropout masks in training mode.
+	Seed uint64
+}
+
+// Executable is a compiled program.
+type Executable interface {
+	// Run binds inputs (in Program.Inputs order, each on this device) and
+	// returns the outputs in Program.Outputs order. It stops early, with
+	// ctx's error, when ctx is done. Errors name the node (NodeError).
+	Run(ctx context.Context, inputs []Buffer, opts RunOptions) ([]Buffer, error)
+}
+
+// NodeError is an error raised while running one node on one device.
+type NodeError struct {
+	Device graph.Device
+	Node   string
+	Op     string
+	Err    error
+}
+
+// Error returns "gpu:1: %h.r1 (matmul): message".
+func (e *NodeError) Error() string {
+	return fmt.Sprintf("%s: %%%s (%s): %v", e.Device, e.Node, e.Op, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *NodeError) Unwrap() error { return e.Err }

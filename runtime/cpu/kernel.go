@@ -1,0 +1,470 @@
+package cpu
+
+import (
+	"fmt"
+
+	"multigpu/graph"
+	"multigpu/lower"
+	"multigpu/runtime/backend"
+)
+
+// Float is the element types the numeric kernels run in.
+type Float interface{ ~float32 | ~float64 }
+
+// spec is what a kernel is built from: one node with concrete shapes.
+type spec struct {
+	node *graph.Node
+	dt   graph.DType // element type of the result
+	in   [][]int     // operand shapes
+	out  []int       // result shape
+	info backend.NodeInfo
+}
+
+// kernelFn computes one node: operands in row-major order, result likewise
+// (a new slice, or an operand's for ops that are views).
+type kernelFn func(ins []any, rs *runState) (any, error)
+
+// shapeOf returns the concrete shape of t.
+func shapeOf(t graph.Type) ([]int, error) {
+	s := make([]int, len(t.Shape))
+	for i, d := range t.Shape {
+		v, ok := d.Value()
+		if !ok {
+			return nil, fmt.Errorf("dimension %d of %s has no size", i, t)
+		}
+		s[i] = int(v)
+	}
+	return s, nil
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// build returns the kernel of s.node.
+func build(s *spec) (kernelFn, error) {
+	n := s.node
+	switch n.Op {
+	case "add", "sub", "mul", "div", "maximum", "minimum":
+		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
+			return binaryKernel[float32](n.Op, s.in[0], s.in[1], s.out), binaryKernel[float64](n.Op, s.in[0], s.in[1], s.out)
+		})
+	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu":
+		alpha := floatAttr(n, "alpha", 0.01)
+		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
+			return unaryKernel[float32](n.Op, alpha), unaryKernel[float64](n.Op, alpha)
+		})
+	case "matmul":
+		return matmulKernel(s)
+	case "softmax", "log_softmax":
+		ax, err := n.NormAxis("axis", len(s.in[0]))
+		if err != nil {
+			return nil, err
+		}
+		outer, size, inner := split3(s.in[0], ax)
+		log := n.Op == "log_softmax"
+		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
+			return softmaxKernel[float32](outer, size, inner, log), softmaxKernel[float64](outer, size, inner, log)
+		})
+	case "sum", "mean", "max", "min":
+		axes, err := n.ReduceAxes(len(s.in[0]))
+		if err != nil {
+			return nil, err
+		}
+		r := newReducer(s.in[0], axes)
+		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
+			return reduceKernel[float32](n.Op, r), reduceKernel[float64](n.Op, r)
+		})
+	case "reshape", "flatten", "copy":
+		return func(ins []any, _ *runState) (any, error) { return ins[0], nil }, nil
+	case "transpose":
+		perm := intsAttr(n, "perm", nil)
+		t := newTransposer(s.in[0], perm)
+		return func(ins []any, _ *runState) (any, error) { return t.apply(ins[0]), nil }, nil
+	case "concat":
+		ax, err := n.NormAxis("axis", len(s.out))
+		if err != nil {
+			return nil, err
+		}
+		outer, _, inner := split3(s.out, ax)
+		sizes := make([]int, len(s.in))
+		for i, sh := range s.in {
+			sizes[i] = sh[ax]
+		}
+		return func(ins []any, _ *runState) (any, error) { return concatData(ins, sizes, outer, inner), nil }, nil
+	case "slice":
+		return sliceKernel(s)
+	case "dim":
+		ax, err := n.NormAxis("axis", len(s.in[0]))
+		if err != nil {
+			return nil, err
+		}
+		v := s.in[0][ax]
+		dt := s.dt
+		return func([]any, *runState) (any, error) {
+			out := makeSlice(dt, 1)
+			setFloat(out, 0, float64(v))
+			return out, nil
+		}, nil
+	case "conv2d":
+		return convKernel(s)
+	case "maxpool2d", "avgpool2d":
+		return poolKernel(s)
+	case "batchnorm":
+		return batchnormKernel(s)
+	case "dropout":
+		return dropoutKernel(s)
+	}
+	return nil, fmt.Errorf("no cpu kernel for op %s", n.Op)
+}
+
+// floatKernel picks the f32 or f64 kernel.
+func floatKernel(dt graph.DType, both func() (kernelFn, kernelFn)) (kernelFn, error) {
+	f32, f64 := both()
+	switch dt {
+	case graph.F32:
+		return f32, nil
+	case graph.F64:
+		return f64, nil
+	}
+	return nil, fmt.Errorf("no cpu kernel for element type %s", dt)
+}
+
+// split3 views shape as [outer, shape[axis], inner].
+func split3(shape []int, axis int) (outer, size, inner int) {
+	outer, inner = 1, 1
+	for _, d := range shape[:axis] {
+		outer *= d
+	}
+	for _, d := range shape[axis+1:] {
+		inner *= d
+	}
+	return outer, shape[axis], inner
+}
+
+func floatAttr(n *graph.Node, name string, def float64) float64 {
+	if v, ok := n.Attr(name); ok {
+		switch v.Kind {
+		case graph.AttrFloat:
+			return v.Float
+		case graph.AttrInt:
+			return float64(v.Int)
+		}
+	}
+	return def
+}
+
+func boolAttr(n *graph.Node, name string) bool {
+	v, ok := n.Attr(name)
+	return ok && v.Kind == graph.AttrBool && v.Bool
+}
+
+func intsAttr(n *graph.Node, name string, def []int) []int {
+	v, ok := n.Attr(name)
+	if !ok || v.Kind != graph.AttrList {
+		return def
+	}
+	out := make([]int, len(v.List))
+	for i, e := range v.List {
+		out[i] = int(e.Int)
+	}
+	return out
+}
+
+func identAttr(n *graph.Node, name, def string) string {
+	if v, ok := n.Attr(name); ok && v.Kind == graph.AttrIdent {
+		return v.Str
+	}
+	return def
+}
+
+// sliceKernel takes [start, end) of one axis: the bounds given, or the
+// share part of parts of the operand's size on that axis.
+func sliceKernel(s *spec) (kernelFn, error) {
+	n := s.node
+	in := s.in[0]
+	ax, err := n.NormAxis("axis", len(in))
+	if err != nil {
+		return nil, err
+	}
+	start, end, err := lower.SliceBounds(n, int64(in[ax]))
+	if err != nil {
+		return nil, err
+	}
+	outer, size, inner := split3(in, ax)
+	lo, hi := int(start), int(end)
+	return func(ins []any, _ *runState) (any, error) {
+		if outer == 1 {
+			return subslice(ins[0], lo*inner, hi*inner), nil
+		}
+		return sliceData(ins[0], outer, size, inner, lo, hi), nil
+	}, nil
+}
+
+// strides returns the row-major strides of shape.
+func strides(shape []int) []int {
+	st := make([]int, len(shape))
+	s := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		st[i] = s
+		s *= shape[i]
+	}
+	return st
+}
+
+// transposer permutes the axes of a row-major array.
+type transposer struct {
+	out    []int // result shape
+	srcStr []int // for each result axis, the stride in the source
+}
+
+func newTransposer(in []int, perm []int) *transposer {
+	st := strides(in)
+	t := &transposer{out: make([]int, len(perm)), srcStr: make([]int, len(perm))}
+	for i, p := range perm {
+		t.out[i] = in[p]
+		t.srcStr[i] = st[p]
+	}
+	return t
+}
+
+func (t *transposer) apply(src any) any {
+	switch d := src.(type) {
+	case []float32:
+		return transposeT(t, d)
+	case []float64:
+		return transposeT(t, d)
+	case []int32:
+		return transposeT(t, d)
+	case []int64:
+		return transposeT(t, d)
+	case []bool:
+		return transposeT(t, d)
+	}
+	panic(fmt.Sprintf("transpose of %T", src))
+}
+
+func transposeT[T any](t *transposer, src []T) []T {
+	out := make([]T, len(src))
+	r := len(t.out)
+	if r == 0 || len(src) == 0 {
+		copy(out, src)
+		return out
+	}
+	idx := make([]int, r)
+	last := t.out[r-1]
+	ls := t.srcStr[r-1]
+	off := 0 // source offset of idx (with idx[r-1] = 0)
+	for pos := 0; pos < len(out); pos += last {
+		o := off
+		row := out[pos : pos+last]
+		for j := range row {
+			row[j] = src[o]
+			o += ls
+		}
+		// advance idx over all but the last axis
+		for a := r - 2; a >= 0; a-- {
+			idx[a]++
+			off += t.srcStr[a]
+			if idx[a] < t.out[a] {
+				break
+			}
+			off -= idx[a] * t.srcStr[a]
+			idx[a] = 0
+		}
+	}
+	return out
+}
+
+func makeSlice(dt graph.DType, n int) any {
+	switch dt {
+	case graph.F32:
+		return make([]float32, n)
+	case graph.F64:
+		return make([]float64, n)
+	case graph.I32:
+		return make([]int32, n)
+	case graph.I64:
+		return make([]int64, n)
+	case graph.Bool:
+		return make([]bool, n)
+	}
+	panic(fmt.Sprintf("cpu: element type %s", dt))
+}
+
+func setFloat(data any, i int, v float64) {
+	switch d := data.(type) {
+	case []float32:
+		d[i] = float32(v)
+	case []float64:
+		d[i] = v
+	case []int32:
+		d[i] = int32(v)
+	case []int64:
+		d[i] = int64(v)
+	default:
+		panic(fmt.Sprintf("cpu: setFloat on %T", data))
+	}
+}
+
+func subslice(data any, lo, hi int) any {
+	switch d := data.(type) {
+	case []float32:
+		return d[lo:hi:hi]
+	case []float64:
+		return d[lo:hi:hi]
+	case []int32:
+		return d[lo:hi:hi]
+	case []int64:
+		return d[lo:hi:hi]
+	case []bool:
+		return d[lo:hi:hi]
+	}
+	panic(fmt.Sprintf("cpu: subslice of %T", data))
+}
+
+func sliceData(data any, outer, n, inner, start, end int) any {
+	switch d := data.(type) {
+	case []float32:
+		return sliceT(d, outer, n, inner, start, end)
+	case []float64:
+		return sliceT(d, outer, n, inner, start, end)
+	case []int32:
+		return sliceT(d, outer, n, inner, start, end)
+	case []int64:
+		return sliceT(d, outer, n, inner, start, end)
+	case []bool:
+		return sliceT(d, outer, n, inner, start, end)
+	}
+	panic(fmt.Sprintf("cpu: slice of %T", data))
+}
+
+func sliceT[T any](d []T, outer, n, inner, start, end int) []T {
+	w := (end - start) * inner
+	out := make([]T, outer*w)
+	for o := 0; o < outer; o++ {
+		copy(out[o*w:(o+1)*w], d[(o*n+start)*inner:(o*n+end)*inner])
+	}
+	return out
+}
+
+func concatData(datas []any, sizes []int, outer, inner int) any {
+	switch datas[0].(type) {
+	case []float32:
+		return concatT[float32](datas, sizes, outer, inner)
+	case []float64:
+		return concatT[float64](datas, sizes, outer, inner)
+	case []int32:
+		return concatT[int32](datas, sizes, outer, inner)
+	case []int64:
+		return concatT[int64](datas, sizes, outer, inner)
+	case []bool:
+		return concatT[bool](datas, sizes, outer, inner)
+	}
+	panic(fmt.Sprintf("cpu: concat of %T", datas[0]))
+}
+
+func concatT[T any](datas []any, sizes []int, outer, inner int) []T {
+	total := 0
+	for _, s := range sizes {
+		total += s
+	}
+	out := make([]T, outer*total*inner)
+	pos := 0
+	for o := 0; o < outer; o++ {
+		for i, d := range datas {
+			w := sizes[i] * inner
+			copy(out[pos:pos+w], d.([]T)[o*w:(o+1)*w])
+			pos += w
+		}
+	}
+	return out
+}
+
+// broadcastStrides returns, for an operand of shape in broadcast to out,
+// the operand's stride along every axis of out (0 where it repeats).
+func broadcastStrides(in, out []int) []int {
+	st := strides(in)
+	bs := make([]int, len(out))
+	off := len(out) - len(in)
+	for i := range out {
+		j := i - off
+		if j >= 0 && in[j] == out[i] {
+			bs[i] = st[j]
+		}
+	}
+	return bs
+}
+
+// collapse merges adjacent axes that every operand walks contiguously, so
+// that inner loops run long. shape is the result's; each of strs is one
+// operand's strides along it.
+func collapse(shape []int, strs ...[]int) ([]int, [][]int) {
+	outShape := []int{}
+	outStr := make([][]int, len(strs))
+	for i := 0; i < len(shape); i++ {
+		if shape[i] == 1 {
+			continue
+		}
+		k := len(outShape) - 1
+		merge := k >= 0
+		for s := range strs {
+			if merge && outStr[s][k] != strs[s][i]*shape[i] {
+				merge = false
+			}
+		}
+		if merge {
+			outShape[k] *= shape[i]
+			for s := range strs {
+				outStr[s][k] = strs[s][i]
+			}
+			continue
+		}
+		outShape = append(outShape, shape[i])
+		for s := range strs {
+			outStr[s] = append(outStr[s], strs[s][i])
+		}
+	}
+	if len(outShape) == 0 {
+		outShape = []int{1}
+		for s := range strs {
+			outStr[s] = []int{0}
+		}
+	}
+	return outShape, outStr
+}
+
+// odometer walks every index of shape but the last, keeping one offset per
+// operand.
+type odometer struct {
+	shape []int
+	str   [][]int
+	idx   []int
+	off   []int
+}
+
+func newOdometer(shape []int, str [][]int) *odometer {
+	return &odometer{shape: shape, str: str, idx: make([]int, len(shape)), off: make([]int, len(str))}
+}
+
+// next advances to the next row; it reports false after the last.
+func (o *odometer) next() bool {
+	for a := len(o.shape) - 2; a >= 0; a-- {
+		o.idx[a]++
+		for s := range o.off {
+			o.off[s] += o.str[s][a]
+		}
+		if o.idx[a] < o.shape[a] {
+			return true
+		}
+		for s := range o.off {
+			o.off[s] -= o.idx[a] * o.str[s][a]
+		}
+		o.idx[a] = 0
+	}
+	return false
+}

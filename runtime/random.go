@@ -1,0 +1,122 @@
+package runtime
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+
+	"gorgonia.org/tensor"
+
+	"multigpu/graph"
+	"multigpu/runtime/host"
+)
+
+// RandomParams returns seeded random values for every param of g, by name.
+// Each tensor depends only on the seed, the param's name and its type, so
+// a graph and its rewritten form (which keeps param names) get the same
+// weights. Weights are uniform in ±1/sqrt(fan-in) (fan-in: the first axis
+// of a matrix, all but the first of a conv filter; 0.1 for vectors);
+// params read, directly or through copies, as a batchnorm scale or
+// variance, or by log or sqrt, are uniform in [0.5, 1.5).
+func RandomParams(g *graph.Graph, seed uint64) map[string]*tensor.Dense {
+	positive := positiveParams(g)
+	out := map[string]*tensor.Dense{}
+	for _, p := range g.Params() {
+		shape := mustShape(p.Type)
+		lo, hi := -0.1, 0.1
+		switch {
+		case positive[p]:
+			lo, hi = 0.5, 1.5
+		case len(shape) >= 2:
+			fan := shape[0]
+			if len(shape) > 2 {
+				fan = numel(shape[1:])
+			}
+			a := 1 / math.Sqrt(float64(max(fan, 1)))
+			lo, hi = -a, a
+		}
+		out[p.Name] = randomTensor(seed, "param", p.Name, p.Type.DType, shape, lo, hi)
+	}
+	return out
+}
+
+// RandomInputs returns seeded random values, uniform in [-1, 1) (integers
+// in [0, 10)), for every input of g at batch size batch (ignored when the
+// batch is bound in the graph). Like RandomParams, a tensor depends only on
+// the seed, the input's name and its shape.
+func RandomInputs(g *graph.Graph, batch int64, seed uint64) (map[string]*tensor.Dense, error) {
+	out := map[string]*tensor.Dense{}
+	for _, in := range g.Inputs() {
+		shape := make([]int, len(in.Type.Shape))
+		for i, d := range in.Type.Shape {
+			v, ok := d.Value()
+			if !ok {
+				if batch < 1 {
+					return nil, fmt.Errorf("runtime: input %%%s: batch size needed for %s", in.Name, in.Type)
+				}
+				v = batch
+			}
+			shape[i] = int(v)
+		}
+		out[in.Name] = randomTensor(seed, "input", in.Name, in.Type.DType, shape, -1, 1)
+	}
+	return out, nil
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// positiveParams finds params that must be positive: read (through any
+// chain of copies) as batchnorm's scale or variance, or by log or sqrt.
+func positiveParams(g *graph.Graph) map[*graph.Node]bool {
+	origin := make([]*graph.Node, len(g.Nodes)) // the param a copy chain starts at
+	out := map[*graph.Node]bool{}
+	for i, n := range g.Nodes {
+		switch {
+		case n.Op == graph.OpParam:
+			origin[i] = n
+		case n.Op == "copy":
+			origin[i] = origin[n.Args[0].ID]
+		}
+		for k, a := range n.Args {
+			p := origin[a.ID]
+			if p == nil {
+				continue
+			}
+			if (n.Op == "batchnorm" && (k == 1 || k == 4)) || n.Op == "log" || n.Op == "sqrt" {
+				out[p] = true
+			}
+		}
+	}
+	return out
+}
+
+func randomTensor(seed uint64, kind, name string, dt graph.DType, shape []int, lo, hi float64) *tensor.Dense {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s %s", kind, name)
+	r := rand.New(rand.NewPCG(seed, h.Sum64()))
+	n := numel(shape)
+	data := host.MakeSlice(dt, n)
+	for i := 0; i < n; i++ {
+		u := lo + (hi-lo)*r.Float64()
+		switch d := data.(type) {
+		case []float32:
+			d[i] = float32(u)
+		case []float64:
+			d[i] = u
+		case []int32:
+			d[i] = int32(r.IntN(10))
+		case []int64:
+			d[i] = int64(r.IntN(10))
+		case []bool:
+			d[i] = r.IntN(2) == 1
+		}
+	}
+	return host.New(shape, data)
+}
