@@ -115,8 +115,7 @@ func (p *parser) parseFile() *Graph {
 	// Size the node list and name index for one node a line, so that a big
 	// graph does not grow them step by step.
 	if hint := min(strings.Count(p.lx.src, "\n"), len(p.lx.src)/8); hint > 64 {
-		p.g.Nodes = make([]*Node, 0, hint)
-		p.g.byName = make(map[string]*Node, hint)
+		p.g.Grow(hint)
 	}
 	p.g.File = p.file
 	p.advance()
