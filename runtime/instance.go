@@ -67,6 +67,7 @@ func (e *Executor) concretize(batch int64) (*instance, error) {
 	inst := &instance{batch: batch, nodes: make([]*graph.Node, len(g.Nodes))}
 	conc := inst.nodes
 	dead := make([]bool, len(g.Nodes))
+	shrunk := make([][2]int64, len(g.Nodes)) // concats that lost operands: (operands, left)
 	for i, n := range g.Nodes {
 		c := &graph.Node{Name: n.Name, Op: n.Op, Attrs: n.Attrs, Device: e.plan.Device[i], Data: n.Data, Pos: n.Pos, ID: i}
 		conc[i] = c
@@ -98,6 +99,12 @@ func (e *Executor) concretize(batch int64) (*instance, error) {
 		}
 		if dead[i] {
 			continue
+		}
+		if n.Op == "concat" && len(c.Args) < len(n.Args) {
+			shrunk[i] = [2]int64{int64(len(n.Args)), int64(len(c.Args))}
+		}
+		if n.Op == "reshape" && shrunk[n.Args[0].ID][0] > 0 {
+			c.Attrs = restack(n, shrunk[n.Args[0].ID])
 		}
 		t, err := graph.Infer(c)
 		if err != nil {
@@ -140,6 +147,25 @@ func (e *Executor) concretize(batch int64) (*instance, error) {
 		inst.bytes += b // every value counted once, views too: an upper bound
 	}
 	return inst, nil
+}
+
+// restack adapts a reshape that stacks the per-replica partials joined by
+// a concat that lost operands (parts[0] of them, parts[1] left): a first
+// shape entry equal to the number of operands, as in shape=[2,16,16]
+// after concat of two [16,16] partials, becomes the number left.
+func restack(n *graph.Node, parts [2]int64) graph.Attrs {
+	v, ok := n.Attrs.Get("shape")
+	if !ok || v.Kind != graph.AttrList {
+		return n.Attrs
+	}
+	for i, e := range v.List {
+		if e.Kind == graph.AttrInt && e.Int == parts[0] {
+			l := append([]graph.AttrValue(nil), v.List...)
+			l[i] = graph.Int(parts[1])
+			return n.Attrs.Set("shape", graph.AttrValue{Kind: graph.AttrList, List: l})
+		}
+	}
+	return n.Attrs
 }
 
 // bindBatch returns t with its batch axis bound to batch.
