@@ -162,6 +162,7 @@ func (as Attrs) Clone() Attrs {
 	return out
 }
 
+// clone returns a copy of a that shares no list memory with it.
 func (a AttrValue) clone() AttrValue {
 	if a.List != nil {
 		l := make([]AttrValue, len(a.List))

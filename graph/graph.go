@@ -154,6 +154,7 @@ func (g *Graph) Lookup(name string) *Node {
 	return g.byName[name]
 }
 
+// reindex rebuilds the name index and renumbers node IDs from g.Nodes.
 func (g *Graph) reindex() {
 	g.byName = make(map[string]*Node, len(g.Nodes))
 	for i, n := range g.Nodes {
@@ -284,6 +285,7 @@ func (g *Graph) Inputs() []*Node { return g.leaves(OpInput) }
 // Params returns the graph's param nodes in order.
 func (g *Graph) Params() []*Node { return g.leaves(OpParam) }
 
+// leaves returns the nodes of op (input, param or const) in order.
 func (g *Graph) leaves(op string) []*Node {
 	var out []*Node
 	for _, n := range g.Nodes {
@@ -395,6 +397,7 @@ func (g *Graph) Clone() *Graph {
 	return c
 }
 
+// validName reports whether s can name a value: letters, digits, '_' and '.'.
 func validName(s string) bool {
 	if s == "" {
 		return false
@@ -407,6 +410,8 @@ func validName(s string) bool {
 	return true
 }
 
+// isIdentByte reports whether c may appear in an identifier, at its start
+// when first is set (no digit or dot there).
 func isIdentByte(c byte, first bool) bool {
 	switch {
 	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
@@ -472,6 +477,8 @@ func mulCheck(a, b int64) int64 {
 	return a * b
 }
 
+// checkConstData checks a const's type (concrete, at most 2^20 elements) and
+// that data holds one valid element per element of t.
 func checkConstData(t Type, data []float64) error {
 	if err := checkLeafType(t); err != nil {
 		return err
@@ -494,6 +501,8 @@ func checkConstData(t Type, data []float64) error {
 	return nil
 }
 
+// checkElem checks that v is a value of dt: 0 or 1 for bool, an integer in
+// range for i32 and i64 (within 2^53, where float64 is exact).
 func checkElem(dt DType, v float64) error {
 	switch dt {
 	case Bool:

@@ -5,6 +5,8 @@ import (
 	"slices"
 )
 
+// elementwise returns the type of an elementwise op on t: t itself, which
+// must be numeric (floating-point when float is set).
 func elementwise(float bool, t Type) (Type, error) {
 	if float && !t.DType.IsFloat() {
 		return Type{}, fmt.Errorf("expected a floating-point operand, found %s", t)
@@ -50,6 +52,7 @@ func broadcast(a, b Type) (Type, error) {
 	return out, nil
 }
 
+// normAxis returns axis ax (negative counts from the end) in [0, rank).
 func normAxis(ax int64, rank int) (int, error) {
 	if ax < -int64(rank) || ax >= int64(rank) {
 		if rank == 0 {
@@ -120,6 +123,10 @@ func (n *Node) ReduceAxes(rank int) ([]int, error) {
 	return out, nil
 }
 
+// The infer functions below return the type of node n from its operands'
+// types a; the op table has checked the operand count and attribute kinds.
+
+// inferReduce: sum, mean, max, min over axes (all when absent).
 func inferReduce(n *Node, a []Type) (Type, error) {
 	t := a[0]
 	if !t.DType.IsNumeric() {
@@ -145,11 +152,13 @@ func inferReduce(n *Node, a []Type) (Type, error) {
 	return out, nil
 }
 
+// boolean returns a bool attribute, false when absent.
 func (as Attrs) boolean(name string) bool {
 	v, ok := as.Get(name)
 	return ok && v.Kind == AttrBool && v.Bool
 }
 
+// ints returns an integer-list attribute and whether it is present.
 func (as Attrs) ints(name string) ([]int64, bool) {
 	v, ok := as.Get(name)
 	if !ok {
@@ -162,6 +171,7 @@ func (as Attrs) ints(name string) ([]int64, bool) {
 	return out, true
 }
 
+// inferMatmul: a[...,M,K] times b[K,P] or b[...,K,P].
 func inferMatmul(n *Node, a []Type) (Type, error) {
 	x, w := a[0], a[1]
 	if x.DType != w.DType || !x.DType.IsNumeric() {
@@ -189,6 +199,7 @@ func inferMatmul(n *Node, a []Type) (Type, error) {
 	return out, nil
 }
 
+// inferSoftmax: softmax and log_softmax keep the type of a float operand.
 func inferSoftmax(n *Node, a []Type) (Type, error) {
 	if _, err := attrAxis(n.Attrs, "axis", -1, a[0].Rank()); err != nil {
 		return Type{}, err
@@ -202,6 +213,7 @@ type mono struct {
 	sym   *Dim // the symbol, with Mul 1
 }
 
+// monoOf returns the element count of dims as a monomial.
 func monoOf(dims []Dim) (mono, error) {
 	m := mono{coeff: 1}
 	for _, d := range dims {
@@ -222,6 +234,7 @@ func monoOf(dims []Dim) (mono, error) {
 	return m, nil
 }
 
+// dim returns m as one dimension: a size, or the symbol times a size.
 func (m mono) dim() Dim {
 	if m.sym == nil {
 		return Const(m.coeff)
@@ -231,6 +244,7 @@ func (m mono) dim() Dim {
 	return d
 }
 
+// equal reports whether m and o are the same count.
 func (m mono) equal(o mono) bool {
 	if m.coeff != o.coeff || (m.sym == nil) != (o.sym == nil) {
 		return false
@@ -238,8 +252,11 @@ func (m mono) equal(o mono) bool {
 	return m.sym == nil || m.sym.Equal(*o.sym)
 }
 
+// String spells m as a dimension: 20, N*20.
 func (m mono) String() string { return m.dim().String() }
 
+// inferReshape: the new shape, with its -1 solved, must hold as many
+// elements as the operand; a symbol it names must be the operand's.
 func inferReshape(n *Node, a []Type) (Type, error) {
 	t := a[0]
 	total, err := monoOf(t.Shape)
@@ -315,6 +332,7 @@ func findSym(t Type, name string) (Dim, bool) {
 	return Dim{}, false
 }
 
+// inferTranspose: the operand's axes in the order perm gives.
 func inferTranspose(n *Node, a []Type) (Type, error) {
 	t := a[0]
 	perm, _ := n.Attrs.ints("perm")
@@ -333,6 +351,7 @@ func inferTranspose(n *Node, a []Type) (Type, error) {
 	return out, nil
 }
 
+// inferFlatten: a matrix of the axes before axis by the axes from it.
 func inferFlatten(n *Node, a []Type) (Type, error) {
 	t := a[0]
 	ax := n.Attrs.integer("axis", 1)
@@ -350,6 +369,7 @@ func inferFlatten(n *Node, a []Type) (Type, error) {
 	return Type{DType: t.DType, Shape: []Dim{lo.dim(), hi.dim()}}, nil
 }
 
+// inferConcat: operands alike but on axis, joined there.
 func inferConcat(n *Node, a []Type) (Type, error) {
 	first := a[0]
 	ax, err := attrAxis(n.Attrs, "axis", 0, first.Rank())
@@ -375,6 +395,8 @@ func inferConcat(n *Node, a []Type) (Type, error) {
 	return out, nil
 }
 
+// concatDims returns the joined size of axis ax: a sum of sizes, the whole
+// batch from all its shares in order, or a multiple of the batch symbol.
 func concatDims(a []Type, ax int) (Dim, error) {
 	ds := make([]Dim, len(a))
 	for i, t := range a {
@@ -421,6 +443,8 @@ func concatDims(a []Type, ax int) (Dim, error) {
 	return out, nil
 }
 
+// inferSlice: [start, end) of a concrete axis, or share part of parts of
+// the batch (checked against start and end when the batch is bound).
 func inferSlice(n *Node, a []Type) (Type, error) {
 	t := a[0]
 	ax, err := attrAxis(n.Attrs, "axis", 0, t.Rank())
@@ -481,6 +505,7 @@ func inferSlice(n *Node, a []Type) (Type, error) {
 	return out, nil
 }
 
+// integer returns an integer attribute, def when absent.
 func (as Attrs) integer(name string, def int64) int64 {
 	if v, ok := as.Get(name); ok && v.Kind == AttrInt {
 		return v.Int
@@ -488,6 +513,7 @@ func (as Attrs) integer(name string, def int64) int64 {
 	return def
 }
 
+// float returns a number attribute (an int widened), def when absent.
 func (as Attrs) float(name string, def float64) float64 {
 	if v, ok := as.Get(name); ok {
 		switch v.Kind {
@@ -500,6 +526,7 @@ func (as Attrs) float(name string, def float64) float64 {
 	return def
 }
 
+// ident returns an identifier attribute, def when absent.
 func (as Attrs) ident(name, def string) string {
 	if v, ok := as.Get(name); ok && v.Kind == AttrIdent {
 		return v.Str
@@ -507,6 +534,7 @@ func (as Attrs) ident(name, def string) string {
 	return def
 }
 
+// inferDim: a scalar of dtype holding the size of one axis.
 func inferDim(n *Node, a []Type) (Type, error) {
 	if _, err := attrAxis(n.Attrs, "axis", 0, a[0].Rank()); err != nil {
 		return Type{}, err
@@ -515,6 +543,8 @@ func inferDim(n *Node, a []Type) (Type, error) {
 	return Type{DType: dt, Shape: []Dim{}}, nil
 }
 
+// pair returns a window attribute of 2 values (or 4 when allow4: pads as
+// top, left, bottom, right), def when absent.
 func pair(as Attrs, name string, def [2]int64, allow4 bool) ([]int64, error) {
 	v, ok := as.ints(name)
 	if !ok {
@@ -554,10 +584,12 @@ func convOut(in, k, stride, padLo, padHi, dil int64, axis string) (int64, error)
 	return span/stride + 1, nil
 }
 
+// window is the geometry of a conv or pool over the two spatial axes.
 type window struct {
 	kernel, stride, pad, dil []int64
 }
 
+// out returns the output height and width of the window over x[N,C,H,W].
 func (w window) out(x Type) ([]Dim, error) {
 	for i, v := range w.kernel {
 		if v < 1 || w.stride[i] < 1 || w.dil[i] < 1 {
@@ -588,6 +620,7 @@ func (w window) out(x Type) ([]Dim, error) {
 	return out, nil
 }
 
+// inferConv: x[N,C,H,W] with w[O,C/groups,KH,KW] and an optional b[O].
 func inferConv(n *Node, a []Type) (Type, error) {
 	x, w := a[0], a[1]
 	if !x.DType.IsFloat() || x.DType != w.DType {
@@ -629,6 +662,7 @@ func inferConv(n *Node, a []Type) (Type, error) {
 	return Type{DType: x.DType, Shape: []Dim{x.Shape[0], o, hw[0], hw[1]}}, nil
 }
 
+// inferPool: maxpool2d and avgpool2d over x[N,C,H,W].
 func inferPool(n *Node, a []Type) (Type, error) {
 	x := a[0]
 	if !x.DType.IsFloat() || x.Rank() != 4 {
@@ -658,6 +692,7 @@ func inferPool(n *Node, a []Type) (Type, error) {
 	return Type{DType: x.DType, Shape: []Dim{x.Shape[0], x.Shape[1], hw[0], hw[1]}}, nil
 }
 
+// inferBatchnorm: x, and four per-channel vectors the size of axis.
 func inferBatchnorm(n *Node, a []Type) (Type, error) {
 	x := a[0]
 	if !x.DType.IsFloat() {
@@ -680,6 +715,7 @@ func inferBatchnorm(n *Node, a []Type) (Type, error) {
 	return x.Clone(), nil
 }
 
+// inferDropout: a float x and a rate in [0, 1).
 func inferDropout(n *Node, a []Type) (Type, error) {
 	if r := n.Attrs.float("rate", 0.5); !(r >= 0 && r < 1) {
 		return Type{}, fmt.Errorf("expected 0 <= rate < 1, found rate=%s", formatFloat(r))

@@ -2,6 +2,7 @@ package graph
 
 import "fmt"
 
+// tokKind is the kind of a token.
 type tokKind uint8
 
 const (
@@ -16,9 +17,11 @@ const (
 	tBad    // a character that starts no token
 )
 
+// tokNames name token kinds in messages.
 var tokNames = [...]string{tEOF: "end of file", tNewline: "end of line", tIdent: "identifier",
 	tValue: "value name", tInt: "integer", tFloat: "number", tString: "string", tPunct: "punctuation", tBad: "character"}
 
+// token is one lexical token and where it starts.
 type token struct {
 	kind tokKind
 	text string
@@ -53,6 +56,8 @@ type lexer struct {
 	col  int // 1-based column of src[off]
 }
 
+// next returns the next token, skipping blanks and comments. A newline is
+// a token: statements end at one.
 func (l *lexer) next() token {
 	for l.off < len(l.src) {
 		c := l.src[l.off]
@@ -108,10 +113,13 @@ func (l *lexer) next() token {
 	return token{kind: tBad, text: l.src[start:l.off], pos: pos}
 }
 
+// adv moves n bytes forward on the current line.
 func (l *lexer) adv(n int) { l.off += n; l.col += n }
 
+// isDigit reports whether c is an ASCII digit.
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
+// isPunct reports whether c is a one-byte punctuation token.
 func isPunct(c byte) bool {
 	switch c {
 	case '{', '}', '[', ']', '(', ')', ',', ':', '=', '*', '@':
@@ -120,6 +128,8 @@ func isPunct(c byte) bool {
 	return false
 }
 
+// number lexes an integer or a float: an optional sign, digits, a dot,
+// an exponent. Malformed ones (1e, 1.2.3) are left for the parser to refuse.
 func (l *lexer) number(pos Pos) token {
 	start := l.off
 	if c := l.src[l.off]; c == '-' || c == '+' {
@@ -145,6 +155,8 @@ func (l *lexer) number(pos Pos) token {
 	return token{kind: kind, text: l.src[start:l.off], pos: pos}
 }
 
+// str lexes a double-quoted string on one line; an unterminated one is a
+// tBad token with text "\"".
 func (l *lexer) str(pos Pos) token {
 	l.adv(1)
 	start := l.off

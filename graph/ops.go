@@ -43,9 +43,11 @@ const (
 	SpecDims                      // a list of integers and batch symbols (reshape's shape)
 )
 
+// specNames say what each kind of attribute accepts, in messages.
 var specNames = [...]string{SpecInt: "an integer", SpecFloat: "a number", SpecBool: "true or false",
 	SpecEnum: "one of", SpecInts: "a list of integers", SpecDims: "a list of dimensions"}
 
+// describe says what the attribute accepts: "an integer", "one of ...".
 func (s *AttrSpec) describe() string {
 	if s.Kind == SpecEnum {
 		return "one of " + strings.Join(s.Enum, ", ")
@@ -53,6 +55,7 @@ func (s *AttrSpec) describe() string {
 	return specNames[s.Kind]
 }
 
+// attr returns the spec of attribute name, or nil when o has none.
 func (o *OpInfo) attr(name string) *AttrSpec {
 	for i := range o.Attrs {
 		if o.Attrs[i].Name == name {
@@ -140,6 +143,7 @@ func (o *OpInfo) canonical(attrs Attrs) bool {
 	return true
 }
 
+// attrList names o's attributes, for messages.
 func (o *OpInfo) attrList() string {
 	if len(o.Attrs) == 0 {
 		return "no attributes"
@@ -247,6 +251,7 @@ func optionalAttr(op, name string) bool {
 	return false
 }
 
+// arity says how many operands o takes: "2 operands", "at least 1 operand".
 func arity(o *OpInfo) string {
 	plural := func(n int) string {
 		if n == 1 {
@@ -263,6 +268,7 @@ func arity(o *OpInfo) string {
 	return fmt.Sprintf("%d to %d operands", o.MinArgs, o.MaxArgs)
 }
 
+// def returns a default value for an AttrSpec.
 func def(v AttrValue) *AttrValue { return &v }
 
 var (
@@ -273,22 +279,26 @@ var (
 	training = AttrSpec{Name: "training", Kind: SpecBool, Default: def(BoolAttr(false))}
 )
 
+// unary returns an elementwise op of one operand (a float one when float).
 func unary(name, doc string, float bool) *OpInfo {
 	return &OpInfo{Name: name, MinArgs: 1, MaxArgs: 1, Doc: doc, infer: func(n *Node, a []Type) (Type, error) {
 		return elementwise(float, a[0])
 	}}
 }
 
+// binary returns an elementwise op of two operands that broadcast.
 func binary(name, doc string) *OpInfo {
 	return &OpInfo{Name: name, MinArgs: 2, MaxArgs: 2, Doc: doc, infer: func(n *Node, a []Type) (Type, error) {
 		return broadcast(a[0], a[1])
 	}}
 }
 
+// reduction returns a reduction over axes.
 func reduction(name, doc string) *OpInfo {
 	return &OpInfo{Name: name, MinArgs: 1, MaxArgs: 1, Doc: doc, Attrs: []AttrSpec{axesAttr, keepdims}, infer: inferReduce}
 }
 
+// pool returns a 2-D pooling op.
 func pool(name, doc string) *OpInfo {
 	return &OpInfo{Name: name, MinArgs: 1, MaxArgs: 1, Doc: doc, Attrs: []AttrSpec{
 		{Name: "kernel", Kind: SpecInts},
@@ -297,6 +307,7 @@ func pool(name, doc string) *OpInfo {
 	}, infer: inferPool}
 }
 
+// opTable holds every op of the IR by name.
 var opTable = func() map[string]*OpInfo {
 	list := []*OpInfo{
 		binary("add", "a + b, broadcasting"),

@@ -30,6 +30,8 @@ func Parse(file string, src []byte) (*Graph, error) {
 	return g, nil
 }
 
+// parser reads one file: it keeps the current token, the graph built so
+// far and the errors found.
 type parser struct {
 	file     string
 	lx       lexer
@@ -49,6 +51,7 @@ type parser struct {
 // bail stops the parse of one statement.
 var errBail = errors.New("bail")
 
+// advance moves to the next token.
 func (p *parser) advance() { p.tok = p.lx.next() }
 
 // errorf records an error at pos and returns it, or nil when the list is full.
@@ -74,8 +77,10 @@ func (p *parser) fail(want string) error {
 	return errBail
 }
 
+// isPunct reports whether the current token is the punctuation s.
 func (p *parser) isPunct(s string) bool { return p.tok.kind == tPunct && p.tok.text == s }
 
+// expectPunct consumes the punctuation s, or fails the statement.
 func (p *parser) expectPunct(s string) error {
 	if !p.isPunct(s) {
 		return p.fail(fmt.Sprintf("%q", s))
@@ -84,6 +89,7 @@ func (p *parser) expectPunct(s string) error {
 	return nil
 }
 
+// skipNewlines consumes blank lines.
 func (p *parser) skipNewlines() {
 	for p.tok.kind == tNewline {
 		p.advance()
@@ -100,6 +106,8 @@ func (p *parser) skipLine() {
 	}
 }
 
+// parseFile parses "graph NAME {" ... "}": statements one per line, errors
+// in one statement reported and the parse resumed at the next line.
 func (p *parser) parseFile() *Graph {
 	p.skipNewlines()
 	if p.tok.kind != tIdent || p.tok.text != "graph" {
@@ -159,6 +167,7 @@ func (p *parser) parseFile() *Graph {
 	return p.g
 }
 
+// endStatement consumes the end of line a statement ends with.
 func (p *parser) endStatement() error {
 	if p.tok.kind != tNewline {
 		if p.isPunct("}") {
@@ -173,6 +182,7 @@ func (p *parser) endStatement() error {
 	return nil
 }
 
+// statement parses one statement, by its first token.
 func (p *parser) statement() error {
 	switch {
 	case p.tok.kind == tValue:
@@ -217,6 +227,7 @@ func (p *parser) poison(name token) {
 	}
 }
 
+// leafStatement parses "input|param|const %name: TYPE [= literal] [@device]".
 func (p *parser) leafStatement() error {
 	kind := p.tok.text
 	p.advance()
@@ -343,6 +354,7 @@ func (p *parser) declareBatch(t *Type, pos Pos) error {
 	return nil
 }
 
+// opStatement parses "%name = op operands {attrs} [: TYPE] [@device]".
 func (p *parser) opStatement() error {
 	name, err := p.defName()
 	if err == nil {
@@ -528,6 +540,8 @@ func (p *parser) attrs(info *OpInfo) (Attrs, []Pos, error) {
 	return out, pos, nil
 }
 
+// attrValue parses an attribute value: an int, a float, a string, true or
+// false, an identifier (N, N*20, balanced) or a flat list of those.
 func (p *parser) attrValue() (AttrValue, error) {
 	t := p.tok
 	switch t.kind {
@@ -602,6 +616,7 @@ func (p *parser) attrValue() (AttrValue, error) {
 	return AttrValue{}, p.fail("an attribute value")
 }
 
+// outputStatement parses "output %a, %b", which may appear once.
 func (p *parser) outputStatement() error {
 	pos := p.tok.pos
 	if p.g.OutputPos != (Pos{}) {
@@ -647,6 +662,7 @@ func (p *parser) outputStatement() error {
 	return nil
 }
 
+// optDevice parses an optional "@cpu" or "@gpu:K".
 func (p *parser) optDevice() (Device, error) {
 	if !p.isPunct("@") {
 		return Device{}, nil
@@ -708,6 +724,7 @@ func (p *parser) parseType() (Type, error) {
 	return t, nil
 }
 
+// posInt parses a positive integer; what says what it is, in messages.
 func (p *parser) posInt(what string) (int64, error) {
 	t := p.tok
 	if t.kind != tInt {
@@ -726,6 +743,7 @@ func (p *parser) posInt(what string) (int64, error) {
 	return v, nil
 }
 
+// dim parses one dimension: 784, N, N=64, N*20, N.0 or N.0=5.
 func (p *parser) dim() (Dim, error) {
 	switch p.tok.kind {
 	case tInt:
@@ -793,6 +811,7 @@ func (p *parser) literal(dt DType) ([]float64, error) {
 	return []float64{v}, err
 }
 
+// scalar parses one element of a const of dtype dt.
 func (p *parser) scalar(dt DType) (float64, error) {
 	t := p.tok
 	var v float64

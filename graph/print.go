@@ -51,6 +51,7 @@ func Format(g *Graph) string {
 	return b.String()
 }
 
+// appendNode appends n's statement, with its end of line.
 func appendNode(buf []byte, n *Node) []byte {
 	buf = append(buf, "  "...)
 	if n.IsLeaf() {
@@ -97,6 +98,7 @@ func appendNode(buf []byte, n *Node) []byte {
 	return append(buf, '\n')
 }
 
+// appendType appends t as the text format spells it: f32[N,784].
 func appendType(buf []byte, t Type) []byte {
 	buf = append(buf, t.DType.String()...)
 	buf = append(buf, '[')
@@ -113,6 +115,8 @@ func appendType(buf []byte, t Type) []byte {
 	return append(buf, ']')
 }
 
+// appendLiteral appends a const's value: a scalar, or a list in row-major
+// order.
 func appendLiteral(buf []byte, t Type, data []float64) []byte {
 	elem := func(v float64) {
 		switch {

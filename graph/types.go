@@ -19,6 +19,7 @@ const (
 	Bool
 )
 
+// dtypeNames spell each DType in the text format.
 var dtypeNames = [...]string{F32: "f32", F64: "f64", I32: "i32", I64: "i64", Bool: "bool"}
 
 // String returns the spelling of d in the text format.

@@ -21,11 +21,13 @@ func Verify(g *Graph) error {
 	return v.errs.Err()
 }
 
+// verifier collects the violations Verify finds in one graph.
 type verifier struct {
 	g    *Graph
 	errs ErrorList
 }
 
+// errorf records a violation at node n (nil: the graph), up to 50.
 func (v *verifier) errorf(n *Node, format string, args ...any) {
 	if len(v.errs) >= 50 {
 		return
@@ -39,6 +41,7 @@ func (v *verifier) errorf(n *Node, format string, args ...any) {
 	v.errs = append(v.errs, &Error{File: v.g.File, Pos: pos, Msg: prefix + fmt.Sprintf(format, args...)})
 }
 
+// run checks the whole graph: names, order, batch symbol, devices, outputs.
 func (v *verifier) run() {
 	g := v.g
 	// A graph built by Parse or through the API keeps every node's ID equal
@@ -155,6 +158,8 @@ func (v *verifier) run() {
 	}
 }
 
+// node checks one node: a leaf's type and data, or an op's inferred type,
+// canonical attributes and devices of its operands.
 func (v *verifier) node(n *Node) {
 	switch n.Op {
 	case OpInput, OpParam:
