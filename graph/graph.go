@@ -6,6 +6,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -410,6 +411,19 @@ func validName(s string) bool {
 	return true
 }
 
+// validIdent reports whether s is an identifier as the lexer reads one: a
+// letter or '_', then letters, digits, '_' and '.'.
+func validIdent(s string) bool {
+	return s != "" && isIdentByte(s[0], true) && validName(s)
+}
+
+// validSymbol reports whether s can be the batch symbol: an identifier
+// without dots (N.0 is a share of N), and not true or false (which read as
+// bools where an attribute names the symbol).
+func validSymbol(s string) bool {
+	return validIdent(s) && !strings.Contains(s, ".") && s != "true" && s != "false"
+}
+
 // isIdentByte reports whether c may appear in an identifier, at its start
 // when first is set (no digit or dot there).
 func isIdentByte(c byte, first bool) bool {
@@ -425,8 +439,8 @@ func isIdentByte(c byte, first bool) bool {
 // checkLeafType checks the type of an input or param: positive dims, at most
 // one batch axis, the batch as a plain symbol, a count that fits int64.
 func checkLeafType(t Type) error {
-	if t.DType == 0 {
-		return fmt.Errorf("missing element type")
+	if !t.DType.valid() {
+		return fmt.Errorf("expected an element type (f32, f64, i32, i64 or bool), found %s", t.DType)
 	}
 	batch := -1
 	for i, d := range t.Shape {
@@ -438,6 +452,9 @@ func checkLeafType(t Type) error {
 		}
 		if !d.IsBatch() {
 			return fmt.Errorf("expected an integer or the batch symbol in a declared type, found %s", d)
+		}
+		if !validSymbol(d.Sym) {
+			return fmt.Errorf("expected an identifier without dots, other than true and false, as the batch symbol, found %q", d.Sym)
 		}
 		if batch >= 0 {
 			return fmt.Errorf("expected at most one batch axis, found %s on axes %d and %d", d.Sym, batch, i)
@@ -505,6 +522,14 @@ func checkConstData(t Type, data []float64) error {
 // range for i32 and i64 (within 2^53, where float64 is exact).
 func checkElem(dt DType, v float64) error {
 	switch dt {
+	case F32:
+		if math.IsNaN(v) || math.Abs(v) > math.MaxFloat32 {
+			return fmt.Errorf("expected a finite f32, found %s", formatFloat(v))
+		}
+	case F64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("expected a finite f64, found %s", formatFloat(v))
+		}
 	case Bool:
 		if v != 0 && v != 1 {
 			return fmt.Errorf("expected true or false, found %s", formatFloat(v))

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 )
@@ -168,6 +169,9 @@ func (s *AttrSpec) check(v AttrValue) (AttrValue, error) {
 	case SpecFloat:
 		switch v.Kind {
 		case AttrFloat:
+			if math.IsNaN(v.Float) || math.IsInf(v.Float, 0) {
+				return AttrValue{}, fmt.Errorf("expected a finite number, found %s", v)
+			}
 			return v, nil
 		case AttrInt:
 			return Float(float64(v.Int)), nil

@@ -30,11 +30,14 @@ func (d DType) String() string {
 	return fmt.Sprintf("dtype(%d)", uint8(d))
 }
 
+// valid reports whether d is one of the element types of the IR.
+func (d DType) valid() bool { return d >= F32 && d <= Bool }
+
 // IsFloat reports whether d is a floating-point type.
 func (d DType) IsFloat() bool { return d == F32 || d == F64 }
 
 // IsNumeric reports whether d supports arithmetic.
-func (d DType) IsNumeric() bool { return d != Bool && d != 0 }
+func (d DType) IsNumeric() bool { return d.valid() && d != Bool }
 
 // Size returns the number of bytes one element of d occupies.
 func (d DType) Size() int64 {

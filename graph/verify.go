@@ -44,12 +44,18 @@ func (v *verifier) errorf(n *Node, format string, args ...any) {
 // run checks the whole graph: names, order, batch symbol, devices, outputs.
 func (v *verifier) run() {
 	g := v.g
+	if !validIdent(g.Name) {
+		v.errs = append(v.errs, &Error{File: g.File, Msg: fmt.Sprintf("graph name %q is not an identifier", g.Name)})
+	}
 	// A graph built by Parse or through the API keeps every node's ID equal
 	// to its index and its name index complete; checking those is cheaper
 	// than building maps, which are built only for a graph that does not.
 	var index map[*Node]int    // node -> first index, built on demand
 	var names map[string]*Node // built once the name index fails to prove names unique
 	indexed := g.byName != nil && len(g.byName) == len(g.Nodes)
+	if !indexed {
+		names = make(map[string]*Node, len(g.Nodes))
+	}
 	definedBefore := func(a *Node, i int) bool {
 		if a == nil {
 			return false
@@ -105,6 +111,9 @@ func (v *verifier) run() {
 		}
 		if n.Device.IsSet() {
 			placed++
+			if d := n.Device; d.Kind > GPU || d.Index < 0 || (d.Kind == CPU && d.Index != 0) {
+				v.errorf(n, "invalid device (kind %d, index %d): expected cpu or gpu:K with K >= 0", d.Kind, d.Index)
+			}
 		}
 		v.node(n)
 		for _, d := range n.Type.Shape {
@@ -161,6 +170,9 @@ func (v *verifier) run() {
 // node checks one node: a leaf's type and data, or an op's inferred type,
 // canonical attributes and devices of its operands.
 func (v *verifier) node(n *Node) {
+	if n.IsLeaf() && len(n.Attrs) != 0 {
+		v.errorf(n, "%s has attributes", n.Op)
+	}
 	switch n.Op {
 	case OpInput, OpParam:
 		if len(n.Args) != 0 {
