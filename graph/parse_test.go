@@ -497,3 +497,22 @@ func checkParse(t testing.TB, src []byte) {
 		t.Fatalf("Clone prints differently:\n%s\nvs\n%s", first, c)
 	}
 }
+
+// TestParseDeepNesting checks that deeply nested brackets are refused at
+// once instead of recursing: no input makes the parser recurse.
+func TestParseDeepNesting(t *testing.T) {
+	deep := strings.Repeat("[", 1<<20)
+	for _, tc := range []struct{ src, want string }{
+		{body("input %x: f32[N,4]", "%y = reshape %x {shape="+deep+"}", "output %y"),
+			"bad.graph:3:27: expected a flat list, found a nested list"},
+		{body("const %c: f32[1] = "+deep, "output %c"),
+			`bad.graph:2:23: expected an f32 literal, found "["`},
+		{body("input %x: f32"+deep, "output %x"),
+			`bad.graph:2:17: expected a dimension (an integer or the batch symbol), found "["`},
+	} {
+		_, err := Parse("bad.graph", []byte(tc.src))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("got %v, want %s", err, tc.want)
+		}
+	}
+}
