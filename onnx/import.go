@@ -1,0 +1,726 @@
+package onnx
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gorgonia.org/tensor"
+
+	"multigpu/graph"
+	"multigpu/tensorio"
+)
+
+// maxConstElems bounds the size of a Constant node's tensor that becomes an
+// IR const (printed inline); larger ones become params with weights.
+const maxConstElems = 16
+
+// value is an ONNX value: a graph input, an initializer or a node output.
+type value struct {
+	onnx string
+	ir   string      // its IR name, reserved when first seen
+	node *graph.Node // the IR node, once materialized
+	// data is the value's contents when they are known at import time
+	// (initializers, Constant outputs): ops that need a constant operand
+	// (Reshape's shape, Clip's bounds, reduction axes) read it.
+	data *tensor.Dense
+	// init marks an initializer, which materializes as a param (with its
+	// index among the initializers in initIndex); other constants
+	// materialize as consts when small.
+	init      bool
+	initIndex int
+	// poison, when set, is why the value cannot be used (an output of a
+	// node the importer does not compute).
+	poison string
+}
+
+type importer struct {
+	mp      *modelProto
+	opts    Options
+	opset   int64
+	g       *graph.Graph
+	model   *Model
+	values  map[string]*value
+	used    map[string]bool // IR names taken
+	weights map[string]*tensor.Dense
+	batch   graph.Dim // the batch dim of the inputs; Sym == "" when none
+	// rename gives the nodes that compute ONNX outputs their outputs'
+	// names when the graph is rebuilt (converters build with temporary
+	// names).
+	rename map[*graph.Node]string
+	// outs are the graph's outputs (in the graph being built) and their
+	// ONNX names.
+	outs     []*graph.Node
+	outNames []string
+}
+
+func newImporter(mp *modelProto, opts Options) *importer {
+	return &importer{
+		mp:      mp,
+		opts:    opts,
+		values:  map[string]*value{},
+		used:    map[string]bool{},
+		weights: map[string]*tensor.Dense{},
+		rename:  map[*graph.Node]string{},
+	}
+}
+
+func (im *importer) run() error {
+	mp := im.mp
+	im.model = &Model{IRVersion: mp.irVersion, ONNXNames: map[string]string{}}
+	im.model.Producer = strings.TrimSpace(mp.producerName + " " + mp.producerVer)
+	im.opset = -1
+	for _, op := range mp.opsets {
+		if op.domain == "" || op.domain == "ai.onnx" {
+			if im.opset >= 0 && im.opset != op.version {
+				return fmt.Errorf("onnx: opset_import lists the default domain twice (versions %d and %d)", im.opset, op.version)
+			}
+			im.opset = op.version
+		}
+	}
+	if im.opset < 0 {
+		if len(mp.opsets) > 0 || mp.irVersion >= 3 {
+			return fmt.Errorf("onnx: opset_import has no entry for the default domain (ai.onnx)")
+		}
+		im.opset = 1
+		im.note("the model declares no opset (IR version %d); importing it as opset 1", mp.irVersion)
+	}
+	if im.opset < 1 {
+		return fmt.Errorf("onnx: expected a positive opset version for the default domain, found %d", im.opset)
+	}
+	im.model.Opset = im.opset
+	gp := mp.graph
+	if gp.sparseInits > 0 {
+		return fmt.Errorf("onnx: graph %q has sparse initializers, which are not supported", gp.name)
+	}
+	name := im.opts.Name
+	if name == "" {
+		name = gp.name
+	}
+	im.g = graph.New(graphName(name))
+
+	if err := im.declare(gp); err != nil {
+		return err
+	}
+	if err := im.inputs(gp); err != nil {
+		return err
+	}
+	for _, n := range gp.nodes {
+		if err := im.node(n); err != nil {
+			return err
+		}
+	}
+	if err := im.outputs(gp); err != nil {
+		return err
+	}
+	g, m, err := im.reorder()
+	if err != nil {
+		return fmt.Errorf("onnx: internal error: %v", err)
+	}
+	for i, o := range im.outs {
+		n := m[o]
+		im.model.Outputs = append(im.model.Outputs, Binding{IR: n.Name, ONNX: im.outNames[i]})
+		im.model.ONNXNames[n.Name] = im.outNames[i]
+	}
+	if err := graph.Verify(g); err != nil {
+		return fmt.Errorf("onnx: internal error: the imported graph does not verify: %v", err)
+	}
+	im.model.Graph = g
+	im.model.Weights = im.weights
+	for _, p := range g.Params() {
+		im.model.ONNXNames[p.Name] = im.onnxOf(p.Name)
+	}
+	return nil
+}
+
+func (im *importer) note(format string, args ...any) {
+	im.model.Notes = append(im.model.Notes, fmt.Sprintf(format, args...))
+}
+
+// onnxOf returns the ONNX name of the value whose IR name is ir.
+func (im *importer) onnxOf(ir string) string {
+	for _, v := range im.values {
+		if v.ir == ir && v.node != nil {
+			return v.onnx
+		}
+	}
+	return ir
+}
+
+// graphName turns s into a graph name: an identifier.
+func graphName(s string) string {
+	s = sanitize(s)
+	if s == "" {
+		return "model"
+	}
+	if c := s[0]; c >= '0' && c <= '9' || c == '.' {
+		s = "g_" + s
+	}
+	return s
+}
+
+// sanitize replaces every byte of s outside [A-Za-z0-9_.] with '_'.
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// fresh reserves and returns an unused IR name derived from base: the
+// sanitized base, or base_2, base_3, ... when it is taken.
+func (im *importer) fresh(base string) string {
+	s := sanitize(base)
+	if s == "" {
+		s = "v"
+	}
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	name := s
+	for i := 2; im.used[name]; i++ {
+		name = s + "_" + strconv.Itoa(i)
+	}
+	im.used[name] = true
+	return name
+}
+
+// declare reserves IR names for every ONNX value, in the order graph
+// inputs, initializers, node outputs, so that names do not depend on how
+// ops are expanded, and decodes the initializers.
+func (im *importer) declare(gp *graphProto) error {
+	for i, t := range gp.initializers {
+		if t.name == "" {
+			return fmt.Errorf("onnx: initializer %d has no name", i)
+		}
+		if im.values[t.name] != nil {
+			return fmt.Errorf("onnx: initializer %q is defined twice", t.name)
+		}
+		d, err := readTensor(t)
+		if err != nil {
+			return fmt.Errorf("onnx: initializer %q: %v", t.name, err)
+		}
+		im.values[t.name] = &value{onnx: t.name, data: d, init: true, initIndex: i}
+	}
+	seenInput := map[string]bool{}
+	for _, vi := range gp.inputs {
+		if vi.name == "" {
+			return fmt.Errorf("onnx: a graph input has no name")
+		}
+		if seenInput[vi.name] {
+			return fmt.Errorf("onnx: graph input %q is listed twice", vi.name)
+		}
+		seenInput[vi.name] = true
+		if v := im.values[vi.name]; v != nil {
+			v.ir = im.fresh(vi.name) // an initializer also listed as an input: a param
+			continue
+		}
+		im.values[vi.name] = &value{onnx: vi.name, ir: im.fresh(vi.name)}
+	}
+	for _, t := range gp.initializers {
+		if v := im.values[t.name]; v.ir == "" {
+			v.ir = im.fresh(t.name)
+		}
+	}
+	for _, n := range gp.nodes {
+		for _, o := range n.outputs {
+			if o == "" {
+				continue
+			}
+			if im.values[o] != nil {
+				return im.nodeErr(n, fmt.Errorf("output %q is already defined (by a graph input, an initializer or an earlier node)", o))
+			}
+			// Registered without a node: a use before its definition is
+			// caught by operand.
+			im.values[o] = &value{onnx: o, ir: im.fresh(o)}
+		}
+	}
+	return nil
+}
+
+// readTensor decodes a TensorProto's data with tensorio.
+func readTensor(t *tensorProto) (*tensor.Dense, error) {
+	if _, ok := dtypeOf(t.dataType); !ok {
+		return nil, fmt.Errorf("data type %s is not supported (the IR has FLOAT, DOUBLE, INT32, INT64 and BOOL)", dataTypeName(t.dataType))
+	}
+	for _, d := range t.dims {
+		if d == 0 {
+			return nil, fmt.Errorf("dims %v: tensors with no elements are not supported", t.dims)
+		}
+	}
+	d, _, err := tensorio.ReadTensorProto(bytes.NewReader(t.raw))
+	if err != nil {
+		return nil, strip(err)
+	}
+	return d, nil
+}
+
+// strip removes tensorio's "read TensorProto ...: " prefix, which repeats
+// what the caller's message says.
+func strip(err error) error {
+	s := err.Error()
+	if strings.HasPrefix(s, "read TensorProto") {
+		if i := strings.Index(s, ": "); i >= 0 {
+			return fmt.Errorf("%s", s[i+2:])
+		}
+	}
+	return err
+}
+
+// inputs adds the graph inputs that are not initializers, marking the
+// batch.
+func (im *importer) inputs(gp *graphProto) error {
+	axes := map[string]int{}
+	for k, ax := range im.opts.BatchAxes {
+		found := false
+		for _, vi := range gp.inputs {
+			v := im.values[vi.name]
+			if !v.init && (vi.name == k || v.ir == k) {
+				if _, dup := axes[vi.name]; dup {
+					return fmt.Errorf("onnx: batch axis of input %q given twice", vi.name)
+				}
+				axes[vi.name] = ax
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("onnx: batch axis given for %q, which is not an input of the model (inputs: %s)", k, im.inputList(gp))
+		}
+	}
+	var batchFrom string
+	for _, vi := range gp.inputs {
+		v := im.values[vi.name]
+		if v.init {
+			continue
+		}
+		t, err := im.inputType(vi, axes)
+		if err != nil {
+			return err
+		}
+		if ax := t.BatchAxis(); ax >= 0 {
+			d := t.Shape[ax]
+			if im.batch.Sym != "" && im.batch.Bound != d.Bound {
+				describe := func(d graph.Dim, who string) string {
+					if d.Bound == 0 {
+						return fmt.Sprintf("input %q has a dynamic batch", who)
+					}
+					return fmt.Sprintf("input %q a batch of %d", who, d.Bound)
+				}
+				return fmt.Errorf("onnx: the inputs disagree on the batch: %s, %s", describe(im.batch, batchFrom), describe(d, vi.name))
+			}
+			im.batch, batchFrom = d, vi.name
+		}
+		n, err := im.g.Input(v.ir, t)
+		if err != nil {
+			return fmt.Errorf("onnx: input %q: %v", vi.name, err)
+		}
+		v.node = n
+		im.model.Inputs = append(im.model.Inputs, Binding{IR: v.ir, ONNX: vi.name})
+		im.model.ONNXNames[v.ir] = vi.name
+	}
+	if im.batch.Sym == "" && len(im.model.Inputs) > 0 {
+		im.note("no input has a dynamic first dimension and no batch axis was given: the model is imported without a batch and cannot be split; mark one with a batch axis (--batch-axis NAME=AXIS)")
+	}
+	return nil
+}
+
+func (im *importer) inputList(gp *graphProto) string {
+	var names []string
+	for _, vi := range gp.inputs {
+		if !im.values[vi.name].init {
+			names = append(names, strconv.Quote(vi.name))
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// inputType returns the IR type of a graph input.
+func (im *importer) inputType(vi *valueInfo, axes map[string]int) (graph.Type, error) {
+	fail := func(format string, args ...any) (graph.Type, error) {
+		return graph.Type{}, fmt.Errorf("onnx: input %q: %s", vi.name, fmt.Sprintf(format, args...))
+	}
+	tp := vi.typ
+	if tp == nil {
+		return fail("no type")
+	}
+	if tp.kind != "tensor" {
+		if tp.kind == "" {
+			return fail("no tensor type")
+		}
+		return fail("%s types are not supported, only tensors", tp.kind)
+	}
+	dt, ok := dtypeOf(tp.elemType)
+	if !ok {
+		return fail("element type %s is not supported (the IR has FLOAT, DOUBLE, INT32, INT64 and BOOL)", dataTypeName(tp.elemType))
+	}
+	if !tp.hasShape {
+		return fail("no shape (unknown rank): the importer needs every input's rank")
+	}
+	r := len(tp.dims)
+	batchAx, marked := axes[vi.name]
+	if marked {
+		if r == 0 {
+			return fail("a scalar has no batch axis")
+		}
+		if batchAx < -r || batchAx >= r {
+			return fail("batch axis %d is out of range for rank %d", batchAx, r)
+		}
+		if batchAx < 0 {
+			batchAx += r
+		}
+	}
+	t := graph.Type{DType: dt, Shape: make([]graph.Dim, r)}
+	for i, d := range tp.dims {
+		size := int64(0)
+		if d.hasValue && d.value > 0 {
+			size = d.value
+		} else if d.param != "" {
+			if v, ok := im.opts.DimParams[d.param]; ok {
+				if v <= 0 {
+					return fail("dimension %q is given size %d, expected a positive size", d.param, v)
+				}
+				size = v
+			}
+		}
+		isBatch := (marked && i == batchAx) || (!marked && i == 0 && size == 0)
+		switch {
+		case isBatch:
+			t.Shape[i] = graph.Sym(BatchSymbol, size)
+		case size > 0:
+			t.Shape[i] = graph.Const(size)
+		default:
+			what := "dynamic"
+			if d.param != "" {
+				what = fmt.Sprintf("named %q", d.param)
+			} else if d.hasValue {
+				what = fmt.Sprintf("%d", d.value)
+			}
+			return fail("dimension %d is %s: only the batch axis may be dynamic (give named dimensions a size, or mark the batch axis)", i, what)
+		}
+	}
+	return t, nil
+}
+
+// node converts one ONNX node.
+func (im *importer) node(n *nodeProto) error {
+	if n.domain != "" && n.domain != "ai.onnx" {
+		return im.nodeErr(n, fmt.Errorf("ops of domain %q are not supported (only the default domain ai.onnx)", n.domain))
+	}
+	def := opTable[n.opType]
+	if def == nil {
+		return im.nodeErr(n, fmt.Errorf("unsupported op %q; supported ops: %s", n.opType, strings.Join(SupportedOps(), ", ")))
+	}
+	c := &nodeCtx{im: im, n: n, def: def, attrs: map[string]*attrProto{}, outs: make([]bool, len(n.outputs)), start: len(im.g.Nodes)}
+	if err := c.checkAttrs(); err != nil {
+		return im.nodeErr(n, err)
+	}
+	if err := def.convert(c); err != nil {
+		return im.nodeErr(n, err)
+	}
+	for k, o := range n.outputs {
+		if o != "" && !c.outs[k] {
+			return im.nodeErr(n, fmt.Errorf("internal error: output %d (%q) was not computed", k, o))
+		}
+	}
+	return nil
+}
+
+func (im *importer) nodeErr(n *nodeProto, err error) error {
+	e := &NodeError{Name: n.name, Index: n.index, OpType: n.opType, Opset: im.opset, Err: err}
+	if len(n.outputs) > 0 {
+		e.Output = n.outputs[0]
+	}
+	return e
+}
+
+// materialize returns v's IR node, adding a param or const for a constant.
+func (im *importer) materialize(v *value) (*graph.Node, error) {
+	if v.node != nil {
+		return v.node, nil
+	}
+	if v.data == nil {
+		return nil, fmt.Errorf("internal error: %q has neither a node nor data", v.onnx)
+	}
+	t := denseType(v.data)
+	if !v.init {
+		if elems, _ := t.Elems(); elems <= maxConstElems {
+			if n, err := im.g.Const(v.ir, t, denseFloats(v.data)); err == nil {
+				v.node = n
+				return n, nil
+			}
+			// Values a const cannot hold (an i64 beyond 2^53) go to a param.
+		}
+	}
+	n, err := im.g.Param(v.ir, t)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %v", v.onnx, err)
+	}
+	v.node = n
+	im.weights[v.ir] = v.data
+	return n, nil
+}
+
+// outputs sets the graph's outputs and checks them against the types the
+// model declares.
+func (im *importer) outputs(gp *graphProto) error {
+	if len(gp.outputs) == 0 {
+		return fmt.Errorf("onnx: graph %q has no outputs", gp.name)
+	}
+	var outs []*graph.Node
+	seen := map[*graph.Node]bool{}
+	for _, vi := range gp.outputs {
+		v := im.values[vi.name]
+		if v == nil {
+			return fmt.Errorf("onnx: graph output %q is not computed by any node, input or initializer", vi.name)
+		}
+		if v.poison != "" {
+			return fmt.Errorf("onnx: graph output %q: %s", vi.name, v.poison)
+		}
+		if v.node == nil && v.data == nil {
+			return fmt.Errorf("onnx: graph output %q is not computed by any node, input or initializer", vi.name)
+		}
+		n, err := im.materialize(v)
+		if err != nil {
+			return fmt.Errorf("onnx: graph output %q: %v", vi.name, err)
+		}
+		if seen[n] {
+			// The same value listed twice, or an Identity of another
+			// output: the IR wants distinct nodes.
+			n, err = im.g.Apply(im.fresh(vi.name), "copy", []*graph.Node{n}, nil)
+			if err != nil {
+				return fmt.Errorf("onnx: graph output %q: %v", vi.name, err)
+			}
+		}
+		seen[n] = true
+		if err := checkDeclared(vi, n.Type); err != nil {
+			return fmt.Errorf("onnx: graph output %q: %v", vi.name, err)
+		}
+		outs = append(outs, n)
+		im.outNames = append(im.outNames, vi.name)
+	}
+	im.outs = outs
+	return nil
+}
+
+// checkDeclared compares the type a graph output declares with the type the
+// importer inferred: element type, rank and every concrete dimension.
+func checkDeclared(vi *valueInfo, t graph.Type) error {
+	tp := vi.typ
+	if tp == nil || tp.kind != "tensor" {
+		return nil
+	}
+	if tp.elemType != dtUndefined {
+		if dt, ok := dtypeOf(tp.elemType); !ok || dt != t.DType {
+			return fmt.Errorf("the model declares element type %s, the importer computes %s", dataTypeName(tp.elemType), t)
+		}
+	}
+	if !tp.hasShape {
+		return nil
+	}
+	if len(tp.dims) != t.Rank() {
+		return fmt.Errorf("the model declares rank %d (%s), the importer computes %s", len(tp.dims), declaredShape(tp), t)
+	}
+	for i, d := range tp.dims {
+		if !d.hasValue || d.value <= 0 {
+			continue
+		}
+		if v, ok := t.Shape[i].Value(); ok && v != d.value {
+			return fmt.Errorf("the model declares shape %s, the importer computes %s", declaredShape(tp), t)
+		}
+	}
+	return nil
+}
+
+func declaredShape(tp *typeProto) string {
+	parts := make([]string, len(tp.dims))
+	for i, d := range tp.dims {
+		switch {
+		case d.hasValue:
+			parts[i] = strconv.FormatInt(d.value, 10)
+		case d.param != "":
+			parts[i] = d.param
+		default:
+			parts[i] = "?"
+		}
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// reorder rebuilds the graph with inputs first, then params in the order
+// of the model's initializers, then everything else as it was added,
+// renamed as im.rename says. It returns the new graph and the map from old
+// nodes to new.
+func (im *importer) reorder() (*graph.Graph, map[*graph.Node]*graph.Node, error) {
+	old := im.g
+	initIndex := map[string]int{}
+	for _, v := range im.values {
+		if v.init && v.node != nil {
+			initIndex[v.ir] = v.initIndex
+		}
+	}
+	var params []*graph.Node
+	for _, n := range old.Nodes {
+		if n.Op == graph.OpParam {
+			params = append(params, n)
+		}
+	}
+	sort.SliceStable(params, func(i, j int) bool {
+		a, aok := initIndex[params[i].Name]
+		b, bok := initIndex[params[j].Name]
+		if aok != bok {
+			return aok
+		}
+		return a < b
+	})
+	g := graph.New(old.Name)
+	m := map[*graph.Node]*graph.Node{}
+	add := func(n *graph.Node) error {
+		var nn *graph.Node
+		var err error
+		name := n.Name
+		if r := im.rename[n]; r != "" {
+			name = r
+		}
+		switch n.Op {
+		case graph.OpInput:
+			nn, err = g.Input(name, n.Type)
+		case graph.OpParam:
+			nn, err = g.Param(name, n.Type)
+		case graph.OpConst:
+			nn, err = g.Const(name, n.Type, n.Data)
+		default:
+			args := make([]*graph.Node, len(n.Args))
+			for i, a := range n.Args {
+				args[i] = m[a]
+			}
+			nn, err = g.Apply(name, n.Op, args, n.Attrs)
+		}
+		m[n] = nn
+		return err
+	}
+	for _, n := range old.Inputs() {
+		if err := add(n); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, n := range params {
+		if err := add(n); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, n := range old.Nodes {
+		if n.Op == graph.OpInput || n.Op == graph.OpParam {
+			continue
+		}
+		if err := add(n); err != nil {
+			return nil, nil, err
+		}
+	}
+	outs := make([]*graph.Node, len(im.outs))
+	for i, o := range im.outs {
+		outs[i] = m[o]
+	}
+	return g, m, g.SetOutputs(outs...)
+}
+
+// denseType returns the IR type of a tensor.
+func denseType(d *tensor.Dense) graph.Type {
+	dt, _ := dtypeOfDense(d)
+	t := graph.Type{DType: dt, Shape: []graph.Dim{}}
+	if d.IsScalar() {
+		return t
+	}
+	for _, s := range d.Shape() {
+		t.Shape = append(t.Shape, graph.Const(int64(s)))
+	}
+	return t
+}
+
+// denseFloats returns a tensor's elements as float64s (bools as 0 and 1).
+func denseFloats(d *tensor.Dense) []float64 {
+	var out []float64
+	switch v := d.Data().(type) {
+	case []float32:
+		for _, e := range v {
+			out = append(out, float64(e))
+		}
+	case []float64:
+		out = append(out, v...)
+	case []int32:
+		for _, e := range v {
+			out = append(out, float64(e))
+		}
+	case []int64:
+		for _, e := range v {
+			out = append(out, float64(e))
+		}
+	case []bool:
+		for _, e := range v {
+			out = append(out, b2f(e))
+		}
+	case float32:
+		out = []float64{float64(v)}
+	case float64:
+		out = []float64{v}
+	case int32:
+		out = []float64{float64(v)}
+	case int64:
+		out = []float64{float64(v)}
+	case bool:
+		out = []float64{b2f(v)}
+	}
+	return out
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// denseInts returns the elements of an integer tensor.
+func denseInts(d *tensor.Dense) ([]int64, error) {
+	switch v := d.Data().(type) {
+	case []int64:
+		return append([]int64(nil), v...), nil
+	case []int32:
+		out := make([]int64, len(v))
+		for i, e := range v {
+			out[i] = int64(e)
+		}
+		return out, nil
+	case int64:
+		return []int64{v}, nil
+	case int32:
+		return []int64{int64(v)}, nil
+	}
+	return nil, fmt.Errorf("expected an integer tensor, found %v", d.Dtype())
+}
+
+// denseScalar returns the single element of a tensor as a float64.
+func denseScalar(d *tensor.Dense) (float64, error) {
+	fs := denseFloats(d)
+	if len(fs) != 1 {
+		return 0, fmt.Errorf("expected a single value, found shape %v", d.Shape())
+	}
+	return fs[0], nil
+}
+
+// f32 rounds v to float32 precision, as ONNX float attributes are.
+func f32(v float32) float64 {
+	if math.IsNaN(float64(v)) {
+		return math.NaN()
+	}
+	return float64(v)
+}

@@ -1,0 +1,243 @@
+// Package onnx imports ONNX models (serialized ModelProto files) into the
+// multigpu IR: a graph.Graph whose params carry the model's initializers as
+// weights, with the batch axis of its inputs marked by the batch symbol.
+//
+// The protobuf is decoded with protowire against the field numbers of
+// ONNX's published schema; only the default (ai.onnx) domain is
+// supported, and each op is mapped according to the model's opset. An op,
+// attribute or input form the importer cannot map exactly is an error that
+// names the node, never an approximation.
+package onnx
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"gorgonia.org/tensor"
+
+	"multigpu/graph"
+)
+
+// BatchSymbol is the name of the batch symbol the importer writes.
+const BatchSymbol = "N"
+
+// Options configures an import. The zero Options imports a model as it
+// is: inputs with a dynamic or named first dimension carry the batch.
+type Options struct {
+	// BatchAxes marks the batch axis of graph inputs, keyed by ONNX input
+	// name (the IR name works too): the axis gets the batch symbol, bound
+	// to its size when the size is concrete (N=2), so the graph keeps its
+	// concrete shapes and can be split. This is the command line's
+	// --batch-axis NAME=AXIS. A negative axis counts from the end.
+	BatchAxes map[string]int
+	// DimParams gives sizes to named dimensions (dim_param) of graph
+	// inputs that are not the batch, such as a sequence length.
+	DimParams map[string]int64
+	// Name, when set, replaces the graph's name.
+	Name string
+}
+
+// Binding pairs the IR name of a value with its name in the ONNX model.
+type Binding struct {
+	IR   string
+	ONNX string
+}
+
+// Model is an imported ONNX model.
+type Model struct {
+	// Graph is the model in the IR: inputs first, then params (the
+	// initializers the graph reads, in the model's order), then the ops.
+	Graph *graph.Graph
+	// Weights holds the data of every param of Graph, by IR name.
+	Weights map[string]*tensor.Dense
+	// Inputs and Outputs pair the graph's inputs and outputs, in order,
+	// with their ONNX names.
+	Inputs, Outputs []Binding
+	// ONNXNames maps the IR name of every input, output and param to its
+	// ONNX name.
+	ONNXNames map[string]string
+	// IRVersion, Opset and Producer describe the file: its IR version,
+	// the version of the default operator set, and "name version" of the
+	// program that wrote it.
+	IRVersion int64
+	Opset     int64
+	Producer  string
+	// Notes are remarks about the import a user should see, such as a
+	// model imported without a batch axis.
+	Notes []string
+}
+
+// ImportFile reads and imports the ONNX model in the file path. Errors name
+// the file.
+func ImportFile(path string, opts Options) (*Model, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := Import(data, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Import imports a serialized ONNX ModelProto.
+func Import(data []byte, opts Options) (*Model, error) {
+	mp, err := decodeModel(data)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: not a valid ONNX model: %w", err)
+	}
+	if !mp.hasGraph || mp.irVersion <= 0 {
+		return nil, fmt.Errorf("onnx: not an ONNX model: %s", notModel(data, mp))
+	}
+	im := newImporter(mp, opts)
+	if err := im.run(); err != nil {
+		return nil, err
+	}
+	return im.model, nil
+}
+
+// notModel says why data, which decoded as protobuf, is not a ModelProto.
+func notModel(data []byte, mp *modelProto) string {
+	switch {
+	case len(data) == 0:
+		return "the file is empty"
+	case strings.HasPrefix(string(data), "\x93NUMPY"):
+		return "this is a NumPy .npy file"
+	case strings.HasPrefix(string(data), "PK\x03\x04"):
+		return "this is a zip archive (.npz?)"
+	case strings.HasPrefix(string(data), "graph "):
+		return "this is a .graph text file"
+	case !mp.hasGraph && mp.irVersion <= 0:
+		return "no ir_version and no graph (field 7)"
+	case !mp.hasGraph:
+		return "no graph (field 7)"
+	}
+	return fmt.Sprintf("ir_version %d, expected a positive version", mp.irVersion)
+}
+
+// ONNXName returns the ONNX name of the input, output or param named ir.
+func (m *Model) ONNXName(ir string) (string, bool) {
+	s, ok := m.ONNXNames[ir]
+	return s, ok
+}
+
+// Bind pairs positional input tensors (as in the input_N.pb files of ONNX's
+// test data, which follow the graph's inputs in order) with the graph's
+// inputs, checking their element types and shapes, and returns them by IR
+// input name.
+func (m *Model) Bind(inputs []*tensor.Dense) (map[string]*tensor.Dense, error) {
+	ins := m.Graph.Inputs()
+	if len(inputs) != len(ins) {
+		return nil, fmt.Errorf("model %s takes %d inputs, found %d", m.Graph.Name, len(ins), len(inputs))
+	}
+	sym, bound := m.Graph.Batch()
+	batch := int64(-1)
+	if bound > 0 {
+		batch = bound
+	}
+	out := make(map[string]*tensor.Dense, len(ins))
+	for i, n := range ins {
+		t := inputs[i]
+		dt, ok := dtypeOfDense(t)
+		if !ok || dt != n.Type.DType {
+			return nil, fmt.Errorf("input %d (%s): expected %s, found %v", i, m.Inputs[i].ONNX, n.Type, t.Dtype())
+		}
+		shape := t.Shape()
+		if t.IsScalar() {
+			shape = nil
+		}
+		if len(shape) != n.Type.Rank() {
+			return nil, fmt.Errorf("input %d (%s): expected %s, found shape %v", i, m.Inputs[i].ONNX, n.Type, shape)
+		}
+		for ax, d := range n.Type.Shape {
+			got := int64(shape[ax])
+			if d.Sym != "" && d.Bound == 0 {
+				if batch < 0 {
+					batch = got
+				}
+				if got != batch {
+					return nil, fmt.Errorf("input %d (%s): expected %s with %s=%d as in the other inputs, found shape %v", i, m.Inputs[i].ONNX, n.Type, sym, batch, shape)
+				}
+				continue
+			}
+			if v, _ := d.Value(); v != got {
+				return nil, fmt.Errorf("input %d (%s): expected %s, found shape %v", i, m.Inputs[i].ONNX, n.Type, shape)
+			}
+		}
+		out[n.Name] = t
+	}
+	return out, nil
+}
+
+// NodeError is an error about one node of an ONNX model. It prints as
+//
+//	onnx: node "NAME" (OpType, opset N): message
+type NodeError struct {
+	// Name is the node's name; Index its position in the graph and
+	// Output its first output, which identify a node without a name.
+	Name   string
+	Index  int
+	Output string
+	OpType string
+	Opset  int64
+	Err    error
+}
+
+// Error returns the message with the node's name, op type and opset.
+func (e *NodeError) Error() string {
+	who := fmt.Sprintf("node %q", e.Name)
+	if e.Name == "" {
+		who = fmt.Sprintf("node #%d (output %q)", e.Index, e.Output)
+	}
+	return fmt.Sprintf("onnx: %s (%s, opset %d): %v", who, e.OpType, e.Opset, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *NodeError) Unwrap() error { return e.Err }
+
+// SupportedOps returns the ONNX op types the importer maps, sorted.
+func SupportedOps() []string {
+	names := make([]string, 0, len(opTable))
+	for n := range opTable {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// dtypeOf maps an ONNX TensorProto data type to the IR's.
+func dtypeOf(t int64) (graph.DType, bool) {
+	switch t {
+	case dtFloat:
+		return graph.F32, true
+	case dtDouble:
+		return graph.F64, true
+	case dtInt32:
+		return graph.I32, true
+	case dtInt64:
+		return graph.I64, true
+	case dtBool:
+		return graph.Bool, true
+	}
+	return 0, false
+}
+
+// dtypeOfDense maps a tensor's element type to the IR's.
+func dtypeOfDense(t *tensor.Dense) (graph.DType, bool) {
+	switch t.Dtype() {
+	case tensor.Float32:
+		return graph.F32, true
+	case tensor.Float64:
+		return graph.F64, true
+	case tensor.Int32:
+		return graph.I32, true
+	case tensor.Int64:
+		return graph.I64, true
+	case tensor.Bool:
+		return graph.Bool, true
+	}
+	return 0, false
+}

@@ -1,0 +1,288 @@
+package onnx
+
+import (
+	"fmt"
+	"slices"
+
+	"multigpu/graph"
+)
+
+// convertReshape maps Reshape, whose target shape is an attribute before
+// opset 5 and a constant input after, to reshape. ONNX's 0 copies the
+// input's dimension and -1 takes what is left. Where the input carries the
+// batch, the target is written so that the replicas of a split graph
+// compute what the whole graph does:
+//
+//   - with a symbolic batch, a 0 that copies the batch axis becomes the
+//     batch symbol and a -1 absorbs it; a target of plain sizes hard-codes
+//     the batch size and is refused;
+//   - with a batch bound to a size (N=2), an output axis that provably
+//     holds the batch (same size, same number of elements before it)
+//     becomes N; otherwise the batch is folded into an axis that it
+//     divides (N*k), which makes the reshape cross the batch.
+func convertReshape(c *nodeCtx) error {
+	x, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	var spec []int64
+	if c.opset() < 5 {
+		if c.hasIn(1) {
+			return fmt.Errorf("the shape is an attribute before opset 5, found an input")
+		}
+		var ok bool
+		if spec, ok, err = c.ints("shape"); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("missing attribute shape")
+		}
+	} else {
+		if c.has("shape") {
+			return fmt.Errorf("attribute shape was replaced by an input in opset 5")
+		}
+		if spec, err = c.constInts(1, "shape"); err != nil {
+			return err
+		}
+	}
+	allowZero, err := c.flag("allowzero", false)
+	if err != nil {
+		return err
+	}
+	shape, err := reshapeTarget(x.Type, spec, allowZero)
+	if err != nil {
+		return err
+	}
+	y, err := c.op1("reshape", x, graph.Attrs{{Name: "shape", Value: shape}})
+	if err != nil {
+		return err
+	}
+	return c.set(0, y)
+}
+
+// reshapeTarget turns an ONNX Reshape target into the IR's shape attribute
+// for an input of type t.
+func reshapeTarget(t graph.Type, spec []int64, allowZero bool) (graph.AttrValue, error) {
+	in := t.Shape
+	r := len(in)
+	out := make([]graph.AttrValue, len(spec))
+	hole := -1
+	copied := -1 // the output axis that copies the input's symbolic axis
+	symAx := -1
+	for i, d := range in {
+		if d.Sym != "" {
+			symAx = i
+		}
+	}
+	for j, s := range spec {
+		switch {
+		case s == 0 && allowZero:
+			return graph.AttrValue{}, fmt.Errorf("shape %v: allowzero=1 with a 0 makes a tensor with no elements, which the IR cannot hold", spec)
+		case s == 0:
+			if j >= r {
+				return graph.AttrValue{}, fmt.Errorf("shape %v: entry %d is 0 (copy the input's dimension), but input %s has rank %d", spec, j, t, r)
+			}
+			out[j] = dimAttr(in[j])
+			if j == symAx {
+				copied = j
+			}
+		case s == -1:
+			if hole >= 0 {
+				return graph.AttrValue{}, fmt.Errorf("shape %v has more than one -1", spec)
+			}
+			hole = j
+			out[j] = graph.Int(-1)
+		case s < -1:
+			return graph.AttrValue{}, fmt.Errorf("shape %v: expected sizes, 0 or -1, found %d", spec, s)
+		default:
+			out[j] = graph.Int(s)
+		}
+	}
+	list := func(l []graph.AttrValue) graph.AttrValue { return graph.AttrValue{Kind: graph.AttrList, List: l} }
+	if symAx < 0 {
+		return list(out), nil
+	}
+	d := in[symAx]
+	if d.Bound == 0 {
+		if copied >= 0 || hole >= 0 {
+			return list(out), nil
+		}
+		return graph.AttrValue{}, fmt.Errorf("shape %v hard-codes the size of every axis, but the batch of %s is symbolic (%s): export the model with 0 or -1 for the batch axis, or give the batch a size", spec, t, d)
+	}
+	// A bound batch: work in sizes, then decide where the batch goes.
+	inC, _ := concrete(in)
+	total := int64(1)
+	for _, v := range inC {
+		total *= v
+	}
+	outC := make([]int64, len(spec))
+	known := int64(1)
+	for j, s := range spec {
+		switch {
+		case j == hole:
+			continue
+		case s == 0:
+			outC[j] = inC[j]
+		default:
+			outC[j] = s
+		}
+		known *= outC[j]
+		if known > total || known <= 0 {
+			return graph.AttrValue{}, fmt.Errorf("cannot reshape %s (%d elements) to %v", t, total, spec)
+		}
+	}
+	if hole >= 0 {
+		if total%known != 0 {
+			return graph.AttrValue{}, fmt.Errorf("cannot reshape %s (%d elements) to %v: %d does not divide by %d", t, total, spec, total, known)
+		}
+		outC[hole] = total / known
+	} else if known != total {
+		return graph.AttrValue{}, fmt.Errorf("cannot reshape %s (%d elements) to %v (%d elements)", t, total, spec, known)
+	}
+	before := int64(1)
+	for _, v := range inC[:symAx] {
+		before *= v
+	}
+	own := -1
+	if copied >= 0 {
+		own = copied
+	} else {
+		p := int64(1)
+		for j, v := range outC {
+			if p == before && v == inC[symAx] {
+				own = j
+				break
+			}
+			p *= v
+		}
+	}
+	res := make([]graph.AttrValue, len(outC))
+	for j, v := range outC {
+		res[j] = graph.Int(v)
+	}
+	if own >= 0 {
+		res[own] = dimAttr(d)
+		return list(res), nil
+	}
+	for j, v := range outC {
+		if v%d.Bound == 0 {
+			s := graph.Ident(d.SymName())
+			s.Int = v / d.Bound
+			res[j] = s
+			return list(res), nil
+		}
+	}
+	return graph.AttrValue{}, fmt.Errorf("cannot reshape %s to %v: the batch (%s) is split across axes and divides none of them", t, outC, d)
+}
+
+// dimAttr spells one dimension in a reshape's shape.
+func dimAttr(d graph.Dim) graph.AttrValue {
+	if d.Sym == "" {
+		return graph.Int(d.Size)
+	}
+	v := graph.Ident(d.SymName())
+	v.Int = d.Mul
+	return v
+}
+
+// axesOf reads the axes of Squeeze and Unsqueeze: an attribute before
+// opset 13, an input after.
+func axesOf(c *nodeCtx) ([]int64, bool, error) {
+	if c.opset() < 13 {
+		if c.hasIn(1) {
+			return nil, false, fmt.Errorf("axes is an attribute before opset 13, found an input")
+		}
+		return c.ints("axes")
+	}
+	if c.has("axes") {
+		return nil, false, fmt.Errorf("attribute axes was replaced by an input in opset 13")
+	}
+	if !c.hasIn(1) {
+		return nil, false, nil
+	}
+	axes, err := c.constInts(1, "axes")
+	return axes, err == nil, err
+}
+
+// convertSqueeze maps Squeeze to a reshape without the axes of size 1.
+func convertSqueeze(c *nodeCtx) error {
+	x, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	axes, given, err := axesOf(c)
+	if err != nil {
+		return err
+	}
+	in := x.Type.Shape
+	drop := make([]bool, len(in))
+	if !given {
+		for i, d := range in {
+			drop[i] = d.Sym == "" && d.Size == 1
+		}
+	} else {
+		norm, err := normAxes(axes, len(in), "axis")
+		if err != nil {
+			return err
+		}
+		for _, a := range norm {
+			d := in[a]
+			if d.Sym != "" {
+				return fmt.Errorf("axis %d of %s holds the batch (%s), which cannot be squeezed", a, x.Type, d)
+			}
+			if d.Size != 1 {
+				return fmt.Errorf("axis %d of %s has size %d, expected 1", a, x.Type, d.Size)
+			}
+			drop[a] = true
+		}
+	}
+	var dims []graph.Dim
+	for i, d := range in {
+		if !drop[i] {
+			dims = append(dims, d)
+		}
+	}
+	if len(dims) == len(in) {
+		return c.set(0, x)
+	}
+	y, err := c.reshape(x, dims)
+	if err != nil {
+		return err
+	}
+	return c.set(0, y)
+}
+
+// convertUnsqueeze maps Unsqueeze to a reshape with axes of size 1 added.
+func convertUnsqueeze(c *nodeCtx) error {
+	x, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	axes, given, err := axesOf(c)
+	if err != nil {
+		return err
+	}
+	if !given || len(axes) == 0 {
+		return fmt.Errorf("missing axes")
+	}
+	in := x.Type.Shape
+	r := len(in) + len(axes)
+	norm, err := normAxes(axes, r, "axis")
+	if err != nil {
+		return err
+	}
+	dims := make([]graph.Dim, 0, r)
+	next := 0
+	for i := range r {
+		if slices.Contains(norm, int64(i)) {
+			dims = append(dims, graph.Const(1))
+		} else {
+			dims = append(dims, in[next])
+			next++
+		}
+	}
+	y, err := c.reshape(x, dims)
+	if err != nil {
+		return err
+	}
+	return c.set(0, y)
+}
