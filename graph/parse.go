@@ -42,7 +42,6 @@ type parser struct {
 	// undefined holds the errors about uses of names not yet defined, so
 	// that a later definition can say the use came before it.
 	undefined map[string][]*Error
-	batch     *token // where the batch symbol was first declared
 	bsym      string
 	bound     int64
 	shape     []Dim // parseType's scratch space
