@@ -228,6 +228,55 @@ func TestEquivalence(t *testing.T) {
 					}
 				}
 			}
+			// Other layouts: the merge device a replica, the remainder
+			// split.
+			if bound > 0 {
+				return
+			}
+			for _, c := range []struct {
+				name string
+				opts replicate.Options
+			}{
+				{"merge_gpu0", replicate.Options{GPUs: gpus(2), Merge: graph.GPUDevice(0), BatchNorm: mode}},
+				{"remainder", replicate.Options{GPUs: gpus(3), Split: graph.Remainder, BatchNorm: mode}},
+			} {
+				rg, _, err := replicate.Rewrite(g, c.opts)
+				if err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				e := newExec(t, rg, params)
+				bs := []int64{1, 2, 5, 37}
+				if testing.Short() {
+					bs = []int64{5}
+				}
+				for _, b := range bs {
+					in, wantOut := get(b)
+					got := run(t, e, in)
+					for _, o := range g.Outputs {
+						if err := compare(wantOut[o.Name], got[o.Name], want[o.Name]); err != nil {
+							t.Errorf("%s batch=%d: output %%%s: %v", c.name, b, o.Name, err)
+						}
+					}
+				}
+			}
 		})
+	}
+}
+
+// The comparison is not vacuous: per-replica batchnorm statistics (what
+// Keras computed) differ from one device's.
+func TestEquivalenceDetectsPerReplicaStatistics(t *testing.T) {
+	g := loadModel(t, "../testdata/batchnorm_train.graph")
+	params := runtime.RandomParams(g, 1)
+	rg, _, err := replicate.Rewrite(g, replicate.Options{GPUs: gpus(2), BatchNorm: replicate.BatchNormPerReplica})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := runtime.RandomInputs(g, 7, 1)
+	want := run(t, newExec(t, g, params), in)
+	got := run(t, newExec(t, rg, params), in)
+	o := g.Outputs[0].Name
+	if err := compare(want[o], got[o], false); err == nil {
+		t.Errorf("per-replica statistics agree with the whole batch's")
 	}
 }
