@@ -150,22 +150,18 @@ func (e *Executor) concretize(batch int64) (*instance, error) {
 }
 
 // restack adapts a reshape that stacks the per-replica partials joined by
-// a concat that lost operands (parts[0] of them, parts[1] left): a first
+// a concat that lost operands (parts[0] of them, parts[1] left): a leading
 // shape entry equal to the number of operands, as in shape=[2,16,16]
-// after concat of two [16,16] partials, becomes the number left.
+// after the concat of two [16,16] partial products, becomes the number
+// left. (A stacking reshape written with -1 needs no adapting.)
 func restack(n *graph.Node, parts [2]int64) graph.Attrs {
 	v, ok := n.Attrs.Get("shape")
-	if !ok || v.Kind != graph.AttrList {
+	if !ok || v.Kind != graph.AttrList || len(v.List) == 0 || v.List[0].Kind != graph.AttrInt || v.List[0].Int != parts[0] {
 		return n.Attrs
 	}
-	for i, e := range v.List {
-		if e.Kind == graph.AttrInt && e.Int == parts[0] {
-			l := append([]graph.AttrValue(nil), v.List...)
-			l[i] = graph.Int(parts[1])
-			return n.Attrs.Set("shape", graph.AttrValue{Kind: graph.AttrList, List: l})
-		}
-	}
-	return n.Attrs
+	l := append([]graph.AttrValue(nil), v.List...)
+	l[0] = graph.Int(parts[1])
+	return n.Attrs.Set("shape", graph.AttrValue{Kind: graph.AttrList, List: l})
 }
 
 // bindBatch returns t with its batch axis bound to batch.

@@ -45,8 +45,9 @@ type Options struct {
 	MemoryLimit int64
 	// Seed keys the masks of dropout in training mode.
 	Seed uint64
-	// BeforeNode, when set, is called on the device's goroutine before each
-	// node of a device program runs (concurrently for different devices);
+	// BeforeNode, when set, is called before each node of a device
+	// program runs, from the goroutine running that program (concurrently
+	// for different devices);
 	// an error it returns fails the node and the run. Progress displays
 	// and fault-injection tests use it.
 	BeforeNode func(ctx context.Context, dev graph.Device, n *graph.Node) error
@@ -136,11 +137,8 @@ func New(g *graph.Graph, opts Options) (*Executor, error) {
 		switch {
 		case n.IsLeaf():
 			e.aliases[i] = true
-		case n.Op == "concat" && lower.IsTransfer(n):
 		case n.Op == "reshape" || n.Op == "flatten" || n.Op == "copy" || n.Op == "slice" ||
 			(n.Op == "dropout" && !boolAttr(n, "training")):
-			e.aliases[i] = e.aliases[n.Args[0].ID]
-		case n.Op == "concat" && len(n.Args) == 1:
 			e.aliases[i] = e.aliases[n.Args[0].ID]
 		}
 	}

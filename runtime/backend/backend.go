@@ -60,8 +60,8 @@ type Program struct {
 	Outputs []*graph.Node
 	// Info holds what some ops need beyond their operands, by node name.
 	Info map[string]NodeInfo
-	// BeforeNode, when set, is called on the device's goroutine before each
-	// node runs; an error it returns fails the node.
+	// BeforeNode, when set, is called before each node runs, from the
+	// goroutine running the program; an error it returns fails the node.
 	BeforeNode func(ctx context.Context, dev graph.Device, n *graph.Node) error
 }
 
