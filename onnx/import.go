@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -294,10 +295,30 @@ func (im *importer) inputs(gp *graphProto) error {
 			return fmt.Errorf("onnx: batch axis given for %q, which is not an input of the model (inputs: %s)", k, im.inputList(gp))
 		}
 	}
+	for k, d := range im.opts.Constants {
+		v := im.values[k]
+		if v == nil || v.init || !slices.ContainsFunc(gp.inputs, func(vi *valueInfo) bool { return vi.name == k }) {
+			return fmt.Errorf("onnx: a constant is given for %q, which is not an input of the model (inputs: %s)", k, im.inputList(gp))
+		}
+		if _, ok := axes[k]; ok {
+			return fmt.Errorf("onnx: input %q is given both a batch axis and a constant value", k)
+		}
+		if _, ok := dtypeOfDense(d); !ok {
+			return fmt.Errorf("onnx: the constant for input %q has element type %v, which the IR does not have", k, d.Dtype())
+		}
+	}
 	var batchFrom string
-	for _, vi := range gp.inputs {
+	for i, vi := range gp.inputs {
 		v := im.values[vi.name]
 		if v.init {
+			continue
+		}
+		im.model.graphInputs = append(im.model.graphInputs, vi.name)
+		if d := im.opts.Constants[vi.name]; d != nil {
+			if err := checkDeclared(vi, denseType(d)); err != nil {
+				return fmt.Errorf("onnx: the constant for input %q: %v", vi.name, err)
+			}
+			v.data, v.init, v.initIndex = d, true, len(gp.initializers)+i
 			continue
 		}
 		t, err := im.inputType(vi, axes)
@@ -512,8 +533,8 @@ func (im *importer) outputs(gp *graphProto) error {
 	return nil
 }
 
-// checkDeclared compares the type a graph output declares with the type the
-// importer inferred: element type, rank and every concrete dimension.
+// checkDeclared compares the type a graph input or output declares with
+// the type of its value: element type, rank and every concrete dimension.
 func checkDeclared(vi *valueInfo, t graph.Type) error {
 	tp := vi.typ
 	if tp == nil || tp.kind != "tensor" {
@@ -521,21 +542,21 @@ func checkDeclared(vi *valueInfo, t graph.Type) error {
 	}
 	if tp.elemType != dtUndefined {
 		if dt, ok := dtypeOf(tp.elemType); !ok || dt != t.DType {
-			return fmt.Errorf("the model declares element type %s, the importer computes %s", dataTypeName(tp.elemType), t)
+			return fmt.Errorf("the model declares element type %s, found %s", dataTypeName(tp.elemType), t)
 		}
 	}
 	if !tp.hasShape {
 		return nil
 	}
 	if len(tp.dims) != t.Rank() {
-		return fmt.Errorf("the model declares rank %d (%s), the importer computes %s", len(tp.dims), declaredShape(tp), t)
+		return fmt.Errorf("the model declares rank %d (%s), found %s", len(tp.dims), declaredShape(tp), t)
 	}
 	for i, d := range tp.dims {
 		if !d.hasValue || d.value <= 0 {
 			continue
 		}
 		if v, ok := t.Shape[i].Value(); ok && v != d.value {
-			return fmt.Errorf("the model declares shape %s, the importer computes %s", declaredShape(tp), t)
+			return fmt.Errorf("the model declares shape %s, found %s", declaredShape(tp), t)
 		}
 	}
 	return nil

@@ -35,6 +35,10 @@ type Options struct {
 	// DimParams gives sizes to named dimensions (dim_param) of graph
 	// inputs that are not the batch, such as a sequence length.
 	DimParams map[string]int64
+	// Constants binds graph inputs, by ONNX name, to values known at
+	// import time: they become params holding the value (or constant
+	// operands, such as a Reshape's shape), not inputs.
+	Constants map[string]*tensor.Dense
 	// Name, when set, replaces the graph's name.
 	Name string
 }
@@ -67,6 +71,10 @@ type Model struct {
 	// Notes are remarks about the import a user should see, such as a
 	// model imported without a batch axis.
 	Notes []string
+
+	// graphInputs are the ONNX names of the graph's inputs that are not
+	// initializers, in order, including those bound by Options.Constants.
+	graphInputs []string
 }
 
 // ImportFile reads and imports the ONNX model in the file path. Errors name
@@ -125,13 +133,22 @@ func (m *Model) ONNXName(ir string) (string, bool) {
 }
 
 // Bind pairs positional input tensors (as in the input_N.pb files of ONNX's
-// test data, which follow the graph's inputs in order) with the graph's
-// inputs, checking their element types and shapes, and returns them by IR
-// input name.
+// test data: one per ONNX graph input that is not an initializer, in
+// order) with the graph's inputs, checking their element types and shapes,
+// and returns them by IR input name. Tensors for inputs that
+// Options.Constants bound are skipped.
 func (m *Model) Bind(inputs []*tensor.Dense) (map[string]*tensor.Dense, error) {
+	if len(inputs) != len(m.graphInputs) {
+		return nil, fmt.Errorf("model %s takes %d inputs, found %d", m.Graph.Name, len(m.graphInputs), len(inputs))
+	}
+	byName := map[string]*tensor.Dense{}
+	for i, name := range m.graphInputs {
+		byName[name] = inputs[i]
+	}
 	ins := m.Graph.Inputs()
-	if len(inputs) != len(ins) {
-		return nil, fmt.Errorf("model %s takes %d inputs, found %d", m.Graph.Name, len(ins), len(inputs))
+	inputs = make([]*tensor.Dense, len(ins))
+	for i := range ins {
+		inputs[i] = byName[m.Inputs[i].ONNX]
 	}
 	sym, bound := m.Graph.Batch()
 	batch := int64(-1)

@@ -93,6 +93,12 @@ var opTable = map[string]*opDef{
 	"Constant": {attrs: []string{"value", "value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings", "sparse_value"},
 		convert: convertConstant},
 	"Shape": {attrs: []string{"start", "end"}, convert: convertShape},
+
+	"Split":    {attrs: []string{"axis", "split", "num_outputs"}, convert: convertSplit},
+	"Slice":    {attrs: []string{"starts", "ends", "axes"}, convert: convertSlice},
+	"Pad":      {attrs: []string{"mode", "pads", "paddings", "value"}, convert: convertPad},
+	"Cast":     {attrs: []string{"to", "saturate"}, convert: convertCast},
+	"CastLike": {attrs: []string{"saturate"}, convert: convertCast},
 }
 
 func unary(op string) *opDef {
@@ -147,7 +153,9 @@ func legacyBroadcast(c *nodeCtx, a, b *graph.Node) (*graph.Node, error) {
 		return b, nil
 	}
 	if !bc {
-		if !a.Type.Equal(b.Type) {
+		as, aok := concrete(a.Type.Shape)
+		bs, bok := concrete(b.Type.Shape)
+		if aok && bok && !slices.Equal(as, bs) {
 			return nil, fmt.Errorf("operands of different shapes (%s, %s) without broadcast=1", a.Type, b.Type)
 		}
 		return b, nil
@@ -1057,23 +1065,14 @@ func pool(op string) func(c *nodeCtx) error {
 		if err != nil {
 			return err
 		}
-		if ceil {
-			sp := r - 2
-			for i := range sp {
-				in, ok := x.Type.Shape[2+i].Value()
-				if !ok {
-					return fmt.Errorf("ceil_mode=1 needs concrete spatial dimensions, found %s", x.Type)
-				}
-				span := in + win.pads[i] + win.pads[sp+i] - win.kernel[i]
-				if span >= 0 && span%win.strides[i] != 0 {
-					return fmt.Errorf("ceil_mode=1 is not supported where it changes the output size (axis %d: %d + pads %d+%d, kernel %d, stride %d)",
-						2+i, in, win.pads[i], win.pads[sp+i], win.kernel[i], win.strides[i])
-				}
-			}
-		}
 		includePad, err := c.flag("count_include_pad", false)
 		if err != nil {
 			return err
+		}
+		if ceil {
+			if err := ceilPads(x, &win, op == "avgpool2d" && includePad); err != nil {
+				return err
+			}
 		}
 		lx, err := liftInput(c, x)
 		if err != nil {
@@ -1098,6 +1097,40 @@ func pool(op string) func(c *nodeCtx) error {
 		}
 		return c.set(0, y)
 	}
+}
+
+// ceilPads makes a floor-mode window compute what ceil_mode=1 asks for:
+// output sizes rounded up (less a last window that would start in the end
+// padding), got by adding padding at the end, which max and an average that
+// excludes padding both ignore. An average that counts padding would count
+// it: refused where it changes the size.
+func ceilPads(x *graph.Node, win *window, countPad bool) error {
+	sp := len(win.kernel)
+	for i := range sp {
+		in, ok := x.Type.Shape[2+i].Value()
+		if !ok || x.Type.Shape[2+i].Sym != "" {
+			return fmt.Errorf("ceil_mode=1 needs concrete spatial dimensions, found %s", x.Type)
+		}
+		k, s := (win.kernel[i]-1)*win.dilations[i]+1, win.strides[i]
+		pb, pe := win.pads[i], win.pads[sp+i]
+		span := in + pb + pe - k
+		if span < 0 {
+			continue // the op's shape rule reports it
+		}
+		floor := span/s + 1
+		ceil := (span+s-1)/s + 1
+		if (ceil-1)*s >= in+pb {
+			ceil--
+		}
+		if ceil <= floor {
+			continue
+		}
+		if countPad {
+			return fmt.Errorf("ceil_mode=1 with count_include_pad=1 is not supported where it changes the output size (axis %d)", 2+i)
+		}
+		win.pads[sp+i] += (ceil-1)*s + k - (in + pb + pe)
+	}
+	return nil
 }
 
 // avgIncludePad computes an average pool that counts padded zeros: a

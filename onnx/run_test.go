@@ -1,0 +1,204 @@
+package onnx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"gorgonia.org/tensor"
+
+	"multigpu/graph"
+	"multigpu/passes/replicate"
+	"multigpu/runtime"
+)
+
+// Tolerances of the numeric comparison with ONNX's expected outputs.
+const (
+	conformanceAtol = 1e-5
+	conformanceRtol = 1e-3
+)
+
+// errNoKernel marks a model the runtime cannot run (an op or element type
+// its CPU backend lacks): skipped, not failed.
+type errNoKernel struct{ err error }
+
+func (e errNoKernel) Error() string { return e.err.Error() }
+
+// runModel runs g with the model's weights on the bound inputs and compares
+// the outputs, in order, with want.
+func runModel(g *graph.Graph, weights map[string]*tensor.Dense, feeds map[string]*tensor.Dense, want []*tensor.Dense) error {
+	ex, err := runtime.New(g, runtime.Options{})
+	if err != nil {
+		if strings.Contains(err.Error(), "not supported by the cpu backend") {
+			return errNoKernel{err}
+		}
+		return err
+	}
+	params := map[string]*tensor.Dense{}
+	for _, p := range g.Params() {
+		params[p.Name] = weights[p.Name]
+	}
+	if err := ex.SetParams(params); err != nil {
+		return err
+	}
+	got, err := ex.Run(context.Background(), feeds)
+	if err != nil {
+		return err
+	}
+	if len(want) != len(g.Outputs) {
+		return fmt.Errorf("%d outputs, the test data has %d", len(g.Outputs), len(want))
+	}
+	for i, o := range g.Outputs {
+		if err := Compare(got[o.Name], want[i], conformanceAtol, conformanceRtol); err != nil {
+			return fmt.Errorf("output %d (%%%s): %v", i, o.Name, err)
+		}
+	}
+	return nil
+}
+
+// TestConformanceRun runs every model of the test data that imports on the
+// CPU runtime, as it is and, where its first input has a batch of 2 or more
+// on axis 0, rewritten for 2 and 3 GPUs with that axis (and axis 0 of every
+// input of the same leading size) marked as the batch, and compares every
+// data set's outputs with the expected ones. It reports how many ran,
+// passed and were skipped, by op.
+func TestConformanceRun(t *testing.T) {
+	root := requireTestData(t)
+	if testing.Short() {
+		t.Skip("runs every imported model of ONNX's test data; skipped in -short mode")
+	}
+	dirs, err := FindTestCases(root, conformanceSuites...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ran, passed, rewritten, rewrittenPassed int
+	type suiteCount struct{ tests, ran, passed, rewritten, rewrittenPassed int }
+	suites := map[string]*suiteCount{}
+	suiteOf := func(dir string) *suiteCount {
+		s := filepath.Base(filepath.Dir(dir))
+		if suites[s] == nil {
+			suites[s] = &suiteCount{}
+		}
+		return suites[s]
+	}
+	skipped := map[string][]string{} // reason -> tests
+	var failures []string
+	for _, dir := range dirs {
+		sc := suiteOf(dir)
+		sc.tests++
+		r := importCase(dir)
+		if r.err != nil {
+			why := r.category
+			if r.op != "" {
+				why += " " + r.op
+			}
+			skipped[why] = append(skipped[why], r.name)
+			continue
+		}
+		tc, err := ReadTestCase(dir)
+		if err != nil {
+			skipped["unreadable test data"] = append(skipped["unreadable test data"], r.name)
+			continue
+		}
+		ran++
+		ok := true
+		for _, ds := range tc.Sets {
+			feeds, err := r.model.Bind(ds.Inputs)
+			if err == nil {
+				err = runModel(r.model.Graph, r.model.Weights, feeds, ds.Outputs)
+			}
+			var nk errNoKernel
+			if errors.As(err, &nk) {
+				ok = false
+				skipped["no runtime kernel"] = append(skipped["no runtime kernel"], r.name)
+				ran--
+				break
+			}
+			if err != nil {
+				ok = false
+				failures = append(failures, fmt.Sprintf("%s (%s): %v", r.name, filepath.Base(ds.Dir), err))
+				sc.ran++
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		passed++
+		sc.ran++
+		sc.passed++
+		axes := BatchAxesFor(r.model)
+		if axes == nil {
+			continue
+		}
+		opts := r.opts
+		opts.BatchAxes = axes
+		bm, err := ImportFile(tc.Model, opts)
+		if err != nil {
+			skipped["batch cannot be marked"] = append(skipped["batch cannot be marked"], r.name)
+			continue
+		}
+		rewritten++
+		sc.rewritten++
+		good := true
+		for _, gpus := range [][]int{{0, 1}, {0, 1, 2}} {
+			g, _, err := replicate.Rewrite(bm.Graph, replicate.Options{GPUs: gpus})
+			if err != nil {
+				good = false
+				failures = append(failures, fmt.Sprintf("%s: rewrite for %d GPUs: %v", r.name, len(gpus), err))
+				break
+			}
+			for _, ds := range tc.Sets {
+				feeds, err := bm.Bind(ds.Inputs)
+				if err == nil {
+					err = runModel(g, bm.Weights, feeds, ds.Outputs)
+				}
+				if err != nil {
+					good = false
+					failures = append(failures, fmt.Sprintf("%s (%s) rewritten for %d GPUs: %v", r.name, filepath.Base(ds.Dir), len(gpus), err))
+					break
+				}
+			}
+			if !good {
+				break
+			}
+		}
+		if good {
+			rewrittenPassed++
+			sc.rewrittenPassed++
+		}
+	}
+	for _, f := range failures {
+		t.Error(f)
+	}
+	var b strings.Builder
+	total := 0
+	for _, names := range skipped {
+		total += len(names)
+	}
+	fmt.Fprintf(&b, "%d tests: %d ran, %d passed; %d rewritten for 2 and 3 GPUs, %d passed; %d skipped\n",
+		len(dirs), ran, passed, rewritten, rewrittenPassed, total)
+	for _, name := range conformanceSuites {
+		sc := suites[name]
+		if sc == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "  %s: %d tests, %d ran, %d passed; %d rewritten, %d passed\n", name, sc.tests, sc.ran, sc.passed, sc.rewritten, sc.rewrittenPassed)
+	}
+	reasons := make([]string, 0, len(skipped))
+	for k := range skipped {
+		reasons = append(reasons, k)
+	}
+	sort.Slice(reasons, func(i, j int) bool {
+		a, c := len(skipped[reasons[i]]), len(skipped[reasons[j]])
+		return a > c || a == c && reasons[i] < reasons[j]
+	})
+	for _, k := range reasons {
+		fmt.Fprintf(&b, "skipped, %s: %d: %s\n", k, len(skipped[k]), strings.Join(skipped[k], " "))
+	}
+	t.Log(b.String())
+}
