@@ -2,14 +2,31 @@
 // stages (package lower), compiles each device's program per batch size on
 // that device's backend (runtime/cpu by default, for every device), and
 // runs the stages in order, the programs of a stage at once, one goroutine
-// per device, with the transfers between them done on host tensors.
+// per device, with the transfers between them (a share of the batch
+// sliced out of a host tensor, a copy, a concat into a host tensor) done
+// on host tensors by package host, never with gorgonia graph ops.
 //
-// A symbolic batch is resolved on every call from the inputs. When it is
-// smaller than the number of shares the graph splits it into, only the
-// first B replicas run, on one sample each (the split a graph rewritten for
-// that batch would have): the slices of the others, and everything
-// computed from them, are skipped, and a concat of shares or of partial
-// results joins the ones that ran. min(B, N) replicas run; none is empty.
+// Use:
+//
+//	e, err := runtime.New(g, runtime.Options{})   // lowers; unsupported ops fail here
+//	err = e.SetParams(params)                      // by name; resident per device
+//	out, err := e.Run(ctx, map[string]*tensor.Dense{"x": x})
+//
+// A symbolic batch is resolved on every call from the inputs; programs are
+// compiled once per batch size and cached. When the batch is smaller than
+// the number of shares the graph splits it into, only the first B
+// replicas run, on one sample each (the split a graph rewritten for that
+// batch would have): the slices of the others, and everything computed
+// from them, are skipped, and a concat of shares or of partial results
+// joins the ones that ran. So min(B, N) replicas run, and none is empty.
+//
+// Dropout in training mode keys its masks by (Options.Seed, the node's
+// name in the single-device graph, the sample's index in the whole batch):
+// the runtime gives each replica its share's offset, so a graph and its
+// rewritten form draw the same masks.
+//
+// RandomParams and RandomInputs make seeded tensors by name, so that a
+// graph and its rewritten form can be run on the same values.
 package runtime
 
 import (

@@ -55,7 +55,7 @@ func convKernel(s *spec) (kernelFn, error) {
 	return nil, fmt.Errorf("no cpu kernel for conv2d on %s", s.dt)
 }
 
-func convT[T Float](win window, o, groups int, hasBias bool,
+func convT[T float](win window, o, groups int, hasBias bool,
 	gemm func(m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int)) kernelFn {
 	cg, og := win.c/groups, o/groups
 	kk := cg * win.kh * win.kw // patch length
@@ -88,7 +88,7 @@ func convT[T Float](win window, o, groups int, hasBias bool,
 
 // im2col writes the patches of channels [0, cg) of one sample x[C,H,W] as
 // cols[(c*KH+kh)*KW+kw, oh*OW+ow].
-func im2col[T Float](win window, x []T, cg int, cols []T) {
+func im2col[T float](win window, x []T, cg int, cols []T) {
 	hw := win.oh * win.ow
 	for c := 0; c < cg; c++ {
 		img := x[c*win.h*win.w : (c+1)*win.h*win.w]
@@ -129,7 +129,7 @@ func poolKernel(s *spec) (kernelFn, error) {
 	})
 }
 
-func poolT[T Float](win window, isMax bool) kernelFn {
+func poolT[T float](win window, isMax bool) kernelFn {
 	return func(ins []any, _ *runState) (any, error) {
 		x := ins[0].([]T)
 		out := make([]T, win.n*win.c*win.oh*win.ow)

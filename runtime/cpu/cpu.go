@@ -15,6 +15,12 @@
 // results and never write into an operand, so every node's value stays
 // valid after RunAll and inputs are never modified.
 //
+// The ops implement the forward computation only (gorgonia sees them as
+// not differentiable). Gradients for training belong in the IR, as a
+// backward graph the replicate pass can split and whose gradient sums it
+// can combine across replicas; a gorgonia gradient inside one device's
+// program could not cross the stages of a replicated graph.
+//
 // Programs are built once per set of concrete shapes; building is not safe
 // for concurrent use (gorgonia's graph construction races), so the
 // executor serialises calls to Compile. Separate programs run concurrently.

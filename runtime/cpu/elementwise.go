@@ -6,7 +6,7 @@ import (
 )
 
 // binaryKernel applies op elementwise with numpy broadcasting.
-func binaryKernel[T Float](op string, as, bs, os []int) kernelFn {
+func binaryKernel[T float](op string, as, bs, os []int) kernelFn {
 	shape, str := collapse(os, broadcastStrides(as, os), broadcastStrides(bs, os), strides(os))
 	n := numel(os)
 	last := shape[len(shape)-1]
@@ -29,7 +29,7 @@ func binaryKernel[T Float](op string, as, bs, os []int) kernelFn {
 }
 
 // binaryRow computes out[i] = a[i*sa] op b[i*sb].
-func binaryRow[T Float](op string, out, a, b []T, sa, sb int) {
+func binaryRow[T float](op string, out, a, b []T, sa, sb int) {
 	switch {
 	case sa == 1 && sb == 1:
 		a, b = a[:len(out)], b[:len(out)]
@@ -128,7 +128,7 @@ func binaryRow[T Float](op string, out, a, b []T, sa, sb int) {
 	}
 }
 
-func binaryFunc[T Float](op string) func(a, b T) T {
+func binaryFunc[T float](op string) func(a, b T) T {
 	switch op {
 	case "add":
 		return func(a, b T) T { return a + b }
@@ -148,7 +148,7 @@ func binaryFunc[T Float](op string) func(a, b T) T {
 
 // maximum returns the larger of a and b; NaN if either is NaN (numpy's
 // maximum); a when they compare equal.
-func maximum[T Float](a, b T) T {
+func maximum[T float](a, b T) T {
 	if a >= b || a != a {
 		return a
 	}
@@ -157,7 +157,7 @@ func maximum[T Float](a, b T) T {
 
 // minimum returns the smaller of a and b; NaN if either is NaN; a when
 // they compare equal.
-func minimum[T Float](a, b T) T {
+func minimum[T float](a, b T) T {
 	if a <= b || a != a {
 		return a
 	}
@@ -166,7 +166,7 @@ func minimum[T Float](a, b T) T {
 
 // unaryKernel applies op elementwise. Transcendental functions are
 // computed in float64 and rounded once.
-func unaryKernel[T Float](op string, alpha float64) kernelFn {
+func unaryKernel[T float](op string, alpha float64) kernelFn {
 	f := unaryFunc[T](op, alpha)
 	return func(ins []any, _ *runState) (any, error) {
 		x := ins[0].([]T)
@@ -190,14 +190,14 @@ func unaryKernel[T Float](op string, alpha float64) kernelFn {
 }
 
 // relu is max(x, 0): NaN stays NaN, -0 becomes 0.
-func relu[T Float](x T) T {
+func relu[T float](x T) T {
 	if x > 0 || x != x {
 		return x
 	}
 	return 0
 }
 
-func unaryFunc[T Float](op string, alpha float64) func(T) T {
+func unaryFunc[T float](op string, alpha float64) func(T) T {
 	switch op {
 	case "neg":
 		return func(x T) T { return -x }

@@ -8,8 +8,8 @@ import (
 	"multigpu/runtime/backend"
 )
 
-// Float is the element types the numeric kernels run in.
-type Float interface{ ~float32 | ~float64 }
+// float is the element types the numeric kernels run in.
+type float interface{ ~float32 | ~float64 }
 
 // spec is what a kernel is built from: one node with concrete shapes.
 type spec struct {

@@ -26,7 +26,7 @@ func batchnormKernel(s *spec) (kernelFn, error) {
 	})
 }
 
-func batchnormT[T Float](outer, c, inner int, eps float64, training bool) kernelFn {
+func batchnormT[T float](outer, c, inner int, eps float64, training bool) kernelFn {
 	e := T(eps)
 	return func(ins []any, _ *runState) (any, error) {
 		x, scale, bias := ins[0].([]T), ins[1].([]T), ins[2].([]T)
@@ -55,7 +55,7 @@ func batchnormT[T Float](outer, c, inner int, eps float64, training bool) kernel
 
 // batchStats returns, per channel of x[outer, c, inner], the mean and the
 // biased variance (two passes), summing in row-major order.
-func batchStats[T Float](x []T, outer, c, inner int) (mean, vari []T) {
+func batchStats[T float](x []T, outer, c, inner int) (mean, vari []T) {
 	mean, vari = make([]T, c), make([]T, c)
 	count := T(outer * inner)
 	for k := range mean {
@@ -159,7 +159,7 @@ func splitmix(z uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
-func dropoutT[T Float](m *masker, rate float64) kernelFn {
+func dropoutT[T float](m *masker, rate float64) kernelFn {
 	keepScale := T(1 - rate)
 	return func(ins []any, rs *runState) (any, error) {
 		x := ins[0].([]T)

@@ -35,7 +35,7 @@ func newReducer(in []int, axes []int) *reducer {
 
 // reduceKernel reduces with op: sum, mean, max or min. Every result element
 // accumulates its operands in row-major order.
-func reduceKernel[T Float](op string, r *reducer) kernelFn {
+func reduceKernel[T float](op string, r *reducer) kernelFn {
 	var init T
 	switch op {
 	case "sum", "mean":
@@ -78,7 +78,7 @@ func reduceKernel[T Float](op string, r *reducer) kernelFn {
 	}
 }
 
-func reduceRow[T Float](op string, acc T, row []T) T {
+func reduceRow[T float](op string, acc T, row []T) T {
 	switch op {
 	case "max":
 		for _, v := range row {
@@ -96,7 +96,7 @@ func reduceRow[T Float](op string, acc T, row []T) T {
 	return acc
 }
 
-func accumulateRow[T Float](op string, acc, row []T) {
+func accumulateRow[T float](op string, acc, row []T) {
 	row = row[:len(acc)]
 	switch op {
 	case "max":
@@ -117,7 +117,7 @@ func accumulateRow[T Float](op string, acc, row []T) {
 // softmaxKernel computes softmax (or log_softmax) along the middle axis of
 // [outer, size, inner]: e = exp(x - max), y = e / sum(e), or
 // y = (x - max) - log(sum(e)).
-func softmaxKernel[T Float](outer, size, inner int, log bool) kernelFn {
+func softmaxKernel[T float](outer, size, inner int, log bool) kernelFn {
 	return func(ins []any, _ *runState) (any, error) {
 		x := ins[0].([]T)
 		out := make([]T, len(x))
