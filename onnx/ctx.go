@@ -2,7 +2,6 @@ package onnx
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
@@ -299,19 +298,10 @@ func (c *nodeCtx) reshape(x *graph.Node, dims []graph.Dim) (*graph.Node, error) 
 func dimsAttr(dims []graph.Dim) graph.AttrValue {
 	l := make([]graph.AttrValue, len(dims))
 	for i, d := range dims {
-		if d.Sym != "" {
-			v := graph.Ident(d.SymName())
-			v.Int = d.Mul
-			l[i] = v
-		} else {
-			l[i] = graph.Int(d.Size)
-		}
+		l[i] = dimAttr(d)
 	}
 	return graph.AttrValue{Kind: graph.AttrList, List: l}
 }
-
-// ints64 returns a list attribute of integers.
-func ints64(vs []int64) graph.AttrValue { return graph.Ints(vs...) }
 
 // normAxis maps an ONNX axis (negative counts from the end) to [0, rank).
 func normAxis(ax int64, rank int, what string) (int, error) {
@@ -356,6 +346,3 @@ func concrete(dims []graph.Dim) ([]int64, bool) {
 	}
 	return out, true
 }
-
-// isInf reports whether v is an infinity of sign sign.
-func isInf(v float64, sign int) bool { return math.IsInf(v, sign) }

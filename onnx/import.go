@@ -3,7 +3,6 @@ package onnx
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -18,6 +17,24 @@ import (
 // maxConstElems bounds the size of a Constant node's tensor that becomes an
 // IR const (printed inline); larger ones become params with weights.
 const maxConstElems = 16
+
+// maxMadeElems bounds the tensors the importer makes itself (kernels of
+// ones, padding masks), so that a hostile model cannot make it allocate
+// without bound.
+const maxMadeElems = 1 << 22
+
+// fits reports whether a tensor of the given positive dimensions has at
+// most maxMadeElems elements.
+func fits(dims ...int64) bool {
+	n := int64(1)
+	for _, d := range dims {
+		if d <= 0 || d > maxMadeElems/n {
+			return false
+		}
+		n *= d
+	}
+	return true
+}
 
 // value is an ONNX value: a graph input, an initializer or a node output.
 type value struct {
@@ -736,12 +753,4 @@ func denseScalar(d *tensor.Dense) (float64, error) {
 		return 0, fmt.Errorf("expected a single value, found shape %v", d.Shape())
 	}
 	return fs[0], nil
-}
-
-// f32 rounds v to float32 precision, as ONNX float attributes are.
-func f32(v float32) float64 {
-	if math.IsNaN(float64(v)) {
-		return math.NaN()
-	}
-	return float64(v)
 }

@@ -286,3 +286,80 @@ func convertUnsqueeze(c *nodeCtx) error {
 	}
 	return c.set(0, y)
 }
+
+func convertFlatten(c *nodeCtx) error {
+	x, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	r := int64(x.Type.Rank())
+	ax, err := c.int("axis", 1)
+	if err != nil {
+		return err
+	}
+	if ax < -r || ax > r {
+		return fmt.Errorf("axis %d is out of range for rank %d", ax, r)
+	}
+	if ax < 0 {
+		ax += r
+	}
+	y, err := c.op1("flatten", x, graph.Attrs{{Name: "axis", Value: graph.Int(ax)}})
+	if err != nil {
+		return err
+	}
+	return c.set(0, y)
+}
+
+func convertTranspose(c *nodeCtx) error {
+	x, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	r := x.Type.Rank()
+	perm, ok, err := c.ints("perm")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		for i := r - 1; i >= 0; i-- {
+			perm = append(perm, int64(i))
+		}
+	}
+	y, err := c.op1("transpose", x, graph.Attrs{{Name: "perm", Value: graph.Ints(perm...)}})
+	if err != nil {
+		return err
+	}
+	return c.set(0, y)
+}
+
+func convertConcat(c *nodeCtx) error {
+	xs, err := c.ins()
+	if err != nil {
+		return err
+	}
+	if len(xs) == 0 {
+		return fmt.Errorf("expected at least one input")
+	}
+	def := int64(0)
+	if c.opset() < 4 {
+		def = 1
+	} else if !c.has("axis") {
+		return fmt.Errorf("missing attribute axis")
+	}
+	a, err := c.int("axis", def)
+	if err != nil {
+		return err
+	}
+	ax, err := normAxis(a, xs[0].Type.Rank(), "axis")
+	if err != nil {
+		return err
+	}
+	if len(xs) == 1 {
+		return c.set(0, xs[0])
+	}
+	y, err := c.op("concat", xs, graph.Attrs{{Name: "axis", Value: graph.Int(int64(ax))}})
+	if err != nil {
+		return err
+	}
+	return c.set(0, y)
+}

@@ -299,6 +299,9 @@ func convertPad(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
+	if !fits(ch) {
+		return fmt.Errorf("too many channels")
+	}
 	ones := onesTensor(dt, []int{int(ch), 1, 1, 1})
 	w, err := c.im.g.Param(c.tmp("ones"), denseType(ones))
 	if err != nil {
@@ -314,7 +317,7 @@ func convertPad(c *nodeCtx) error {
 	}
 	if value != 0 {
 		h, wd := y.Type.Shape[2].Size, y.Type.Shape[3].Size
-		if h*wd > 1<<26 {
+		if !fits(h, wd) {
 			return fmt.Errorf("padded input too large")
 		}
 		mask := make([]float64, h*wd)

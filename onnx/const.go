@@ -1,0 +1,123 @@
+package onnx
+
+import (
+	"fmt"
+	"slices"
+
+	"gorgonia.org/tensor"
+)
+
+// convertDropout maps Dropout at inference to the identity. Its mask
+// output, and training mode, are refused.
+func convertDropout(c *nodeCtx) error {
+	if c.opset() < 7 {
+		test, err := c.flag("is_test", false)
+		if err != nil {
+			return err
+		}
+		_ = test // before opset 7, Dropout is the identity when the graph runs for inference either way
+	} else if c.has("is_test") {
+		return fmt.Errorf("attribute is_test was removed in opset 7")
+	}
+	if c.hasIn(2) {
+		d, err := c.constIn(2, "training_mode")
+		if err != nil {
+			return err
+		}
+		if v, err := denseScalar(d); err != nil || v != 0 {
+			return fmt.Errorf("training_mode must be false for inference")
+		}
+	}
+	c.maxOutputs(1, "the mask output of Dropout")
+	return c.alias(0, 0)
+}
+
+// convertConstant binds the output to the constant's data; it becomes a
+// const or a param only where an op reads it as a value.
+func convertConstant(c *nodeCtx) error {
+	if len(c.n.attrs) != 1 {
+		return fmt.Errorf("expected exactly one value attribute, found %d attributes", len(c.n.attrs))
+	}
+	a := c.n.attrs[0]
+	var d *tensor.Dense
+	switch a.name {
+	case "value":
+		if a.typ != attrTypeTensor || a.t == nil {
+			return fmt.Errorf("attribute value: expected TENSOR, found %s", attrTypeName(a.typ))
+		}
+		t, err := readTensor(a.t)
+		if err != nil {
+			return fmt.Errorf("attribute value: %v", err)
+		}
+		d = t
+	case "value_float":
+		v, err := c.float(a.name, 0)
+		if err != nil {
+			return err
+		}
+		d = tensor.New(tensor.FromScalar(float32(v)))
+	case "value_floats":
+		a, err := c.attr(a.name, attrTypeFloats)
+		if err != nil {
+			return err
+		}
+		if len(a.floats) == 0 {
+			return fmt.Errorf("empty value_floats: tensors with no elements are not supported")
+		}
+		d = tensor.New(tensor.WithShape(len(a.floats)), tensor.WithBacking(slices.Clone(a.floats)))
+	case "value_int":
+		v, err := c.int(a.name, 0)
+		if err != nil {
+			return err
+		}
+		d = tensor.New(tensor.FromScalar(v))
+	case "value_ints":
+		vs, _, err := c.ints(a.name)
+		if err != nil {
+			return err
+		}
+		if len(vs) == 0 {
+			return fmt.Errorf("empty value_ints: tensors with no elements are not supported")
+		}
+		d = tensor.New(tensor.WithShape(len(vs)), tensor.WithBacking(slices.Clone(vs)))
+	default:
+		return fmt.Errorf("attribute %s is not supported (strings and sparse tensors have no IR type)", a.name)
+	}
+	c.setConst(0, d)
+	return nil
+}
+
+// convertShape folds Shape to a constant when the shape is known and does
+// not involve the batch.
+func convertShape(c *nodeCtx) error {
+	x, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	if x.Type.HasSymbol() {
+		return fmt.Errorf("the shape of %s depends on the batch, which the importer cannot fold into a constant", x.Type)
+	}
+	dims, _ := concrete(x.Type.Shape)
+	r := int64(len(dims))
+	start, err := c.int("start", 0)
+	if err != nil {
+		return err
+	}
+	end, err := c.int("end", r)
+	if err != nil {
+		return err
+	}
+	clamp := func(v int64) int64 {
+		if v < 0 {
+			v += r
+		}
+		return min(max(v, 0), r)
+	}
+	start, end = clamp(start), clamp(end)
+	if start >= end {
+		return fmt.Errorf("an empty shape slice [%d, %d) has no IR type", start, end)
+	}
+	out := slices.Clone(dims[start:end])
+	c.setConst(0, tensor.New(tensor.WithShape(len(out)), tensor.WithBacking(out)))
+	return nil
+}
