@@ -12,7 +12,8 @@
 // panics when asked to build them.
 //
 // Files are written little-endian in C order; big-endian and Fortran-order
-// .npy files are converted on read. Every error from a file names it and
+// .npy files are converted on read. Views and transposed tensors are
+// written in their logical order; masks are ignored. Every error from a file names it and
 // says what was expected and what was found, and a header that declares
 // more data than the file holds is refused before the declared size is
 // allocated.

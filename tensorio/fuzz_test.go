@@ -14,9 +14,11 @@ import (
 //	go test ./tensorio -run '^$' -fuzz FuzzReadNPY -fuzztime 60s -parallel 1
 //
 // Crashers it finds land in testdata/fuzz/FuzzReadNPY and run as
-// regression tests from then on.
+// regression tests from then on. Seeds are kept under a few KB: the
+// fuzzer's minimisation of a new input is quadratic in its length and
+// stalls fuzzing for up to -fuzzminimizetime (60s) on large ones.
 
-// addFiles seeds f with the files matching pattern.
+// addFiles seeds f with the files matching pattern of at most 4 KB.
 func addFiles(f *testing.F, pattern string) {
 	files, err := filepath.Glob(pattern)
 	if err != nil {
@@ -27,7 +29,9 @@ func addFiles(f *testing.F, pattern string) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b)
+		if len(b) <= 4<<10 {
+			f.Add(b)
+		}
 	}
 }
 
@@ -125,7 +129,8 @@ func FuzzReadSafetensors(f *testing.F) {
 func FuzzReadNPZ(f *testing.F) {
 	addFiles(f, "testdata/numpy/*.npz")
 	var buf bytes.Buffer
-	if err := WriteNPZ(&buf, seedTensors()); err != nil {
+	ts := map[string]*tensor.Dense{"a": dense([]int{2}, []int32{1, 2}), "b": tensor.New(tensor.FromScalar(true))}
+	if err := WriteNPZ(&buf, ts); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())
@@ -140,7 +145,7 @@ func FuzzReadNPZ(f *testing.F) {
 }
 
 func FuzzReadTensorProto(f *testing.F) {
-	addFiles(f, filepath.Join(onnxTestData, "node", "test_*", "test_data_set_0", "input_0.pb"))
+	addFiles(f, filepath.Join(onnxTestData, "node", "test_[a-c]*", "test_data_set_0", "input_0.pb"))
 	f.Add([]byte(tp{}.varint(tpDims, 2, 1).varint(tpDataType, onnxFloat).floats(true, 1.5, -2)))
 	f.Add([]byte(tp{}.varint(tpDims, 3).varint(tpDataType, onnxBool).packedVarint(tpInt32Data, 1, 0, 1)))
 	f.Add([]byte(tp{}.varint(tpDims, 1).varint(tpDataType, onnxInt64).bytes(tpRawData, make([]byte, 8))))

@@ -54,8 +54,8 @@ func (k kind) String() string {
 // chunkBytes bounds the buffer used to convert between bytes and elements.
 const chunkBytes = 64 << 10
 
-// errEmpty is the error for shapes with a zero-length dimension.
-var errEmpty = errors.New("gorgonia.org/tensor cannot represent arrays with a zero-length dimension")
+// emptyMsg explains the refusal of shapes with a zero-length dimension.
+const emptyMsg = "gorgonia.org/tensor cannot represent arrays with a zero-length dimension"
 
 // formatShape prints a shape the way NumPy does: (), (3,), (2, 3).
 func formatShape(shape []int64) string {
@@ -86,7 +86,7 @@ func checkShape(shape []int64, elemSize int) (dims []int, n int, nbytes int64, e
 			return nil, 0, 0, fmt.Errorf("shape %s has a negative dimension", formatShape(shape))
 		}
 		if d == 0 {
-			return nil, 0, 0, fmt.Errorf("shape %s: %w", formatShape(shape), errEmpty)
+			return nil, 0, 0, fmt.Errorf("shape %s: %s", formatShape(shape), emptyMsg)
 		}
 		hi, lo := bits.Mul64(count, uint64(d))
 		if hi != 0 || lo > math.MaxInt64 {
@@ -180,7 +180,7 @@ func flat(t *tensor.Dense) (data any, shape []int, k kind, err error) {
 	want := 1
 	for _, d := range shape {
 		if d <= 0 {
-			return nil, nil, 0, fmt.Errorf("shape %v: %w", t.Shape(), errEmpty)
+			return nil, nil, 0, fmt.Errorf("shape %v: %s", t.Shape(), emptyMsg)
 		}
 		want *= d
 	}

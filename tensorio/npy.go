@@ -70,7 +70,7 @@ func readNPY(r io.Reader, avail int64, prealloc bool) (*tensor.Dense, error) {
 	}
 	if avail >= 0 && avail-h.size < nbytes {
 		return nil, fmt.Errorf("truncated data: shape %s of '%s' needs %d bytes, found %d",
-			formatShape(h.shape), npyDescr(h.kind, h.order), nbytes, avail-h.size)
+			formatShape(h.shape), npyDescr(h.kind, h.order), nbytes, max(avail-h.size, 0))
 	}
 	data, err := readData(r, h.kind, h.order, n, prealloc)
 	if err != nil {
