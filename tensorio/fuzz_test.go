@@ -122,7 +122,9 @@ func FuzzReadSafetensors(f *testing.F) {
 			return
 		}
 		checkRewrite(t, ts, func(w *bytes.Buffer, ts map[string]*tensor.Dense) error { return WriteSafetensors(w, ts) },
-			func(b []byte) (map[string]*tensor.Dense, error) { return ReadSafetensors(bytes.NewReader(b), int64(len(b))) })
+			func(b []byte) (map[string]*tensor.Dense, error) {
+				return ReadSafetensors(bytes.NewReader(b), int64(len(b)))
+			})
 	})
 }
 
