@@ -99,8 +99,9 @@ func ReadArchive(path string) (map[string]*tensor.Dense, error) {
 }
 
 // WriteArchive writes ts to a .npz or .safetensors file, chosen by the
-// extension of path, atomically (see AtomicWrite) and with the tensors in
-// sorted name order, so that equal inputs give equal files.
+// extension of path, atomically (see AtomicWrite). The layout depends only
+// on the names and tensors (see WriteNPZ and WriteSafetensors), so equal
+// inputs give equal files.
 func WriteArchive(path string, ts map[string]*tensor.Dense) error {
 	var write func(io.Writer, map[string]*tensor.Dense) error
 	switch ext(path) {
@@ -122,7 +123,7 @@ func WriteArchive(path string, ts map[string]*tensor.Dense) error {
 // file it replaces, or 0666 less the umask as os.Create gives. On any
 // error, or if write panics, the temporary file is removed and path is
 // left as it was. Errors name path.
-func AtomicWrite(path string, write func(io.Writer) error) (err error) {
+func AtomicWrite(path string, write func(io.Writer) error) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."

@@ -25,8 +25,8 @@ const npyMagic = "\x93NUMPY"
 // any shape gorgonia can hold.
 const maxNPYHeader = 1 << 20
 
-// growthAxisMaxDigits is NumPy's GROWTH_AXIS_MAX_DIGITS: since 1.23 it
-// pads the header so the first axis can grow to this many digits in place.
+// growthAxisMaxDigits is NumPy's GROWTH_AXIS_MAX_DIGITS: recent versions
+// pad the header so the first axis can grow to this many digits in place.
 const growthAxisMaxDigits = 21
 
 // npyHeader is a decoded .npy header.
@@ -302,8 +302,9 @@ func clip(b []byte) string {
 
 // WriteNPY writes t to w in NumPy's .npy format: C order, little-endian,
 // format version 1.0, or 2.0 when the header does not fit 1.0's 16-bit
-// length. The header is byte for byte the one NumPy 1.23 and later writes
-// for the same array.
+// length. The file is byte for byte the one NumPy writes for the same
+// array (checked against NumPy 1.24, whose header leaves room for the first
+// dimension to grow).
 func WriteNPY(w io.Writer, t *tensor.Dense) error {
 	data, shape, k, err := flat(t)
 	if err != nil {

@@ -69,7 +69,7 @@ func TestNPYScalarIsShapeless(t *testing.T) {
 }
 
 // TestNPYHeaderBytes compares the writer with headers assembled by hand
-// the way NumPy 1.23+ writes them: magic, version 1.0, a little-endian
+// the way NumPy 1.24 writes them: magic, version 1.0, a little-endian
 // uint16 header length, the dict, 21 minus the digits of the first
 // dimension spaces of growth room, then spaces and a newline to a multiple
 // of 64 bytes.
