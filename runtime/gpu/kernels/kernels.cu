@@ -1,0 +1,403 @@
+// kernels.cu: the CUDA C kernels of the GPU backend (runtime/gpu plans the
+// launches, runtime/cuda compiles this file with NVRTC at start, and
+// host.cpp compiles it with g++ to run the same kernels on the CPU in
+// tests).
+//
+// Rules that keep the three in step:
+//  - No #include: NVRTC has no standard headers. Math functions are CUDA's
+//    builtins (exp, log, tanh, sqrt, fabs on double).
+//  - Every kernel parameter is 8 bytes (a pointer, i64, u64 or double):
+//    gorgonia.org/cu's Launch copies 8 bytes per parameter, and the host
+//    emulation decodes 8-byte words.
+//  - Every kernel is a grid-stride loop over independent work items (no
+//    shared memory, no synchronisation), so that any grid computes the same
+//    result, and the emulation may run the threads one after another.
+//  - Arithmetic follows runtime/cpu exactly: the same operations in the
+//    same order (compiled without FMA contraction), transcendental
+//    functions evaluated in double and rounded once, accumulation in the
+//    element type in row-major order.
+//  - Every kernel is declared extern "C" __global__ void NAME( on one line
+//    and listed in KERNELS below.
+
+typedef long long i64;
+typedef unsigned long long u64;
+
+#define GRID_LOOP(i, n) \
+	for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)blockDim.x * gridDim.x)
+
+template <typename T> __device__ __forceinline__ T inf_();
+template <> __device__ __forceinline__ float inf_<float>() { return __int_as_float(0x7f800000); }
+template <> __device__ __forceinline__ double inf_<double>() { return __longlong_as_double(0x7ff0000000000000LL); }
+
+// negzero_ is -0: the identity of sums (-0 + x == x for every x).
+template <typename T> __device__ __forceinline__ T negzero_() { return -(T)0; }
+
+// maximum_ and minimum_ are numpy's: NaN if either is NaN, a when equal.
+template <typename T> __device__ __forceinline__ T maximum_(T a, T b) { return (a >= b || a != a) ? a : b; }
+template <typename T> __device__ __forceinline__ T minimum_(T a, T b) { return (a <= b || a != a) ? a : b; }
+
+// ---- elementwise ----------------------------------------------------------
+
+// Binary op codes (runtime/gpu: binaryOps).
+#define OP_ADD 0
+#define OP_SUB 1
+#define OP_MUL 2
+#define OP_DIV 3
+#define OP_MAXIMUM 4
+#define OP_MINIMUM 5
+
+// binary: out[i] = a[.] op b[.] with numpy broadcasting. m holds rank, then
+// the (collapsed) result shape, then a's and b's strides along it (0 where
+// the operand repeats).
+template <typename T>
+__device__ void binary_(T *out, const T *a, const T *b, i64 n, const i64 *m, i64 op) {
+	const i64 rank = m[0];
+	const i64 *shape = m + 1, *as = shape + rank, *bs = as + rank;
+	GRID_LOOP(i, n) {
+		i64 r = i, oa = 0, ob = 0;
+		for (i64 d = rank - 1; d >= 0; d--) {
+			const i64 c = r % shape[d];
+			r /= shape[d];
+			oa += c * as[d];
+			ob += c * bs[d];
+		}
+		const T x = a[oa], y = b[ob];
+		T z;
+		switch (op) {
+		case OP_ADD: z = x + y; break;
+		case OP_SUB: z = x - y; break;
+		case OP_MUL: z = x * y; break;
+		case OP_DIV: z = x / y; break;
+		case OP_MAXIMUM: z = maximum_(x, y); break;
+		default: z = minimum_(x, y); break;
+		}
+		out[i] = z;
+	}
+}
+
+extern "C" __global__ void binary_f32(float *out, const float *a, const float *b, i64 n, const i64 *m, i64 op) { binary_(out, a, b, n, m, op); }
+extern "C" __global__ void binary_f64(double *out, const double *a, const double *b, i64 n, const i64 *m, i64 op) { binary_(out, a, b, n, m, op); }
+
+// Unary op codes (runtime/gpu: unaryOps).
+#define OP_NEG 0
+#define OP_ABS 1
+#define OP_EXP 2
+#define OP_LOG 3
+#define OP_SQRT 4
+#define OP_RELU 5
+#define OP_SIGMOID 6
+#define OP_TANH 7
+#define OP_LEAKY_RELU 8
+
+template <typename T>
+__device__ void unary_(T *out, const T *x, i64 n, i64 op, double alpha) {
+	const T a = (T)alpha;
+	GRID_LOOP(i, n) {
+		const T v = x[i];
+		T z;
+		switch (op) {
+		case OP_NEG: z = -v; break;
+		case OP_ABS: z = (T)fabs((double)v); break;
+		case OP_EXP: z = (T)exp((double)v); break;
+		case OP_LOG: z = (T)log((double)v); break;
+		case OP_SQRT: z = (T)sqrt((double)v); break;
+		case OP_RELU: z = (v > 0 || v != v) ? v : (T)0; break;
+		case OP_SIGMOID: z = (T)(1.0 / (1.0 + exp(-(double)v))); break;
+		case OP_TANH: z = (T)tanh((double)v); break;
+		default: z = v > 0 ? v : a * v; break;
+		}
+		out[i] = z;
+	}
+}
+
+extern "C" __global__ void unary_f32(float *out, const float *x, i64 n, i64 op, double alpha) { unary_(out, x, n, op, alpha); }
+extern "C" __global__ void unary_f64(double *out, const double *x, i64 n, i64 op, double alpha) { unary_(out, x, n, op, alpha); }
+
+// ---- reductions -------------------------------------------------------------
+
+// Reduction op codes (runtime/gpu: reduceOps).
+#define OP_SUM 0
+#define OP_MEAN 1
+#define OP_MAX 2
+#define OP_MIN 3
+
+// reduce: one thread per result element, accumulating its operands in
+// row-major order (as runtime/cpu does). m holds the kept axes (count,
+// sizes, strides in x) and the reduced axes (count, sizes, strides in x);
+// the last reduced axis is walked innermost.
+template <typename T>
+__device__ void reduce_(T *out, const T *x, i64 outN, const i64 *m, i64 op, i64 count) {
+	const i64 kr = m[0];
+	const i64 *ks = m + 1, *kst = ks + kr;
+	const i64 rr = kst[kr];
+	const i64 *rs = kst + kr + 1, *rst = rs + rr;
+	const i64 last = rr > 0 ? rs[rr - 1] : 1, lastStr = rr > 0 ? rst[rr - 1] : 0;
+	const i64 rows = last > 0 ? count / last : 0;
+	GRID_LOOP(o, outN) {
+		i64 r = o, base = 0;
+		for (i64 d = kr - 1; d >= 0; d--) {
+			base += (r % ks[d]) * kst[d];
+			r /= ks[d];
+		}
+		T acc = op == OP_MAX ? -inf_<T>() : op == OP_MIN ? inf_<T>() : negzero_<T>();
+		for (i64 q = 0; q < rows; q++) {
+			i64 off = base, t = q;
+			for (i64 d = rr - 2; d >= 0; d--) {
+				off += (t % rs[d]) * rst[d];
+				t /= rs[d];
+			}
+			const T *p = x + off;
+			if (op == OP_MAX) {
+				for (i64 j = 0; j < last; j++) acc = maximum_(acc, p[j * lastStr]);
+			} else if (op == OP_MIN) {
+				for (i64 j = 0; j < last; j++) acc = minimum_(acc, p[j * lastStr]);
+			} else {
+				for (i64 j = 0; j < last; j++) acc += p[j * lastStr];
+			}
+		}
+		if (op == OP_MEAN) acc /= (T)count;
+		out[o] = acc;
+	}
+}
+
+extern "C" __global__ void reduce_f32(float *out, const float *x, i64 outN, const i64 *m, i64 op, i64 count) { reduce_(out, x, outN, m, op, count); }
+extern "C" __global__ void reduce_f64(double *out, const double *x, i64 outN, const i64 *m, i64 op, i64 count) { reduce_(out, x, outN, m, op, count); }
+
+// softmax: along the middle axis of x[outer, size, inner], one thread per
+// (outer, inner) pair: e = exp(x - max), y = e / sum(e), or, for
+// log_softmax, y = (x - max) - log(sum(e)).
+template <typename T>
+__device__ void softmax_(T *out, const T *x, i64 outer, i64 size, i64 inner, i64 logsm) {
+	GRID_LOOP(t, outer * inner) {
+		const i64 o = t / inner, i = t % inner;
+		const T *px = x + o * size * inner + i;
+		T *po = out + o * size * inner + i;
+		T mx = -inf_<T>();
+		for (i64 k = 0; k < size; k++) mx = maximum_(mx, px[k * inner]);
+		T s = negzero_<T>();
+		for (i64 k = 0; k < size; k++) {
+			const T e = (T)exp((double)(px[k * inner] - mx));
+			s += e;
+			po[k * inner] = e;
+		}
+		if (logsm) {
+			s = (T)log((double)s);
+			for (i64 k = 0; k < size; k++) po[k * inner] = (px[k * inner] - mx) - s;
+		} else {
+			for (i64 k = 0; k < size; k++) po[k * inner] = po[k * inner] / s;
+		}
+	}
+}
+
+extern "C" __global__ void softmax_f32(float *out, const float *x, i64 outer, i64 size, i64 inner, i64 logsm) { softmax_(out, x, outer, size, inner, logsm); }
+extern "C" __global__ void softmax_f64(double *out, const double *x, i64 outer, i64 size, i64 inner, i64 logsm) { softmax_(out, x, outer, size, inner, logsm); }
+
+// ---- moving elements --------------------------------------------------------
+
+// copy: dst[.] = src[.] over a shape, both strided: m holds rank, the
+// shape, src's strides and dst's strides (in elements). Transpose, slice
+// and concat are copies; W is the element width.
+template <typename W>
+__device__ void copy_(W *dst, const W *src, i64 n, const i64 *m) {
+	const i64 rank = m[0];
+	const i64 *shape = m + 1, *ss = shape + rank, *ds = ss + rank;
+	GRID_LOOP(i, n) {
+		i64 r = i, os = 0, od = 0;
+		for (i64 d = rank - 1; d >= 0; d--) {
+			const i64 c = r % shape[d];
+			r /= shape[d];
+			os += c * ss[d];
+			od += c * ds[d];
+		}
+		dst[od] = src[os];
+	}
+}
+
+extern "C" __global__ void copy_u8(unsigned char *dst, const unsigned char *src, i64 n, const i64 *m) { copy_(dst, src, n, m); }
+extern "C" __global__ void copy_u32(unsigned int *dst, const unsigned int *src, i64 n, const i64 *m) { copy_(dst, src, n, m); }
+extern "C" __global__ void copy_u64(u64 *dst, const u64 *src, i64 n, const i64 *m) { copy_(dst, src, n, m); }
+
+// fill: dst[i] = bits (the value's bit pattern), for dim and empty products.
+template <typename W>
+__device__ void fill_(W *dst, i64 n, u64 bits) {
+	GRID_LOOP(i, n) { dst[i] = (W)bits; }
+}
+
+extern "C" __global__ void fill_u8(unsigned char *dst, i64 n, u64 bits) { fill_(dst, n, bits); }
+extern "C" __global__ void fill_u32(unsigned int *dst, i64 n, u64 bits) { fill_(dst, n, bits); }
+extern "C" __global__ void fill_u64(u64 *dst, i64 n, u64 bits) { fill_(dst, n, bits); }
+
+// ---- convolution and pooling ------------------------------------------------
+
+// Window geometry in m (runtime/gpu: window.meta).
+#define W_C 0
+#define W_H 1
+#define W_W 2
+#define W_KH 3
+#define W_KW 4
+#define W_SH 5
+#define W_SW 6
+#define W_PT 7
+#define W_PL 8
+#define W_DH 9
+#define W_DW 10
+#define W_OH 11
+#define W_OW 12
+#define W_CG 13
+
+// im2col: the patches of channels [c0, c0+CG) of nb samples of x[.,C,H,W]
+// as cols[b][(c*KH+kh)*KW+kw][oh*OW+ow], zero outside the image.
+template <typename T>
+__device__ void im2col_(T *cols, const T *x, i64 nb, i64 c0, const i64 *m) {
+	const i64 C = m[W_C], H = m[W_H], W = m[W_W], KH = m[W_KH], KW = m[W_KW];
+	const i64 OH = m[W_OH], OW = m[W_OW], CG = m[W_CG];
+	GRID_LOOP(t, nb * CG * KH * KW * OH * OW) {
+		i64 r = t;
+		const i64 ow = r % OW; r /= OW;
+		const i64 oh = r % OH; r /= OH;
+		const i64 kw = r % KW; r /= KW;
+		const i64 kh = r % KH; r /= KH;
+		const i64 c = r % CG; r /= CG;
+		const i64 b = r;
+		const i64 ih = oh * m[W_SH] - m[W_PT] + kh * m[W_DH];
+		const i64 iw = ow * m[W_SW] - m[W_PL] + kw * m[W_DW];
+		T v = 0;
+		if (ih >= 0 && ih < H && iw >= 0 && iw < W) v = x[((b * C + c0 + c) * H + ih) * W + iw];
+		cols[t] = v;
+	}
+}
+
+extern "C" __global__ void im2col_f32(float *cols, const float *x, i64 nb, i64 c0, const i64 *m) { im2col_(cols, x, nb, c0, m); }
+extern "C" __global__ void im2col_f64(double *cols, const double *x, i64 nb, i64 c0, const i64 *m) { im2col_(cols, x, nb, c0, m); }
+
+// bias: out[n][c][p] += b[c] for out of n elements, o channels of hw.
+template <typename T>
+__device__ void bias_(T *out, const T *b, i64 n, i64 o, i64 hw) {
+	GRID_LOOP(i, n) { out[i] += b[(i / hw) % o]; }
+}
+
+extern "C" __global__ void bias_f32(float *out, const float *b, i64 n, i64 o, i64 hw) { bias_(out, b, n, o, hw); }
+extern "C" __global__ void bias_f64(double *out, const double *b, i64 n, i64 o, i64 hw) { bias_(out, b, n, o, hw); }
+
+// pool: max or average over each window of x[N*C, H, W] (padded positions
+// take no part: an average divides by the positions inside the image).
+template <typename T>
+__device__ void pool_(T *out, const T *x, i64 n, const i64 *m, i64 isMax) {
+	const i64 H = m[W_H], W = m[W_W], KH = m[W_KH], KW = m[W_KW];
+	const i64 OH = m[W_OH], OW = m[W_OW];
+	GRID_LOOP(t, n) {
+		const i64 ow = t % OW, oh = (t / OW) % OH, p = t / (OW * OH);
+		const T *img = x + p * H * W;
+		const i64 h0 = oh * m[W_SH] - m[W_PT], w0 = ow * m[W_SW] - m[W_PL];
+		const i64 hlo = h0 > 0 ? h0 : 0, hhi = h0 + KH < H ? h0 + KH : H;
+		const i64 wlo = w0 > 0 ? w0 : 0, whi = w0 + KW < W ? w0 + KW : W;
+		T acc;
+		if (isMax) {
+			acc = -inf_<T>();
+			for (i64 h = hlo; h < hhi; h++)
+				for (i64 w = wlo; w < whi; w++) acc = maximum_(acc, img[h * W + w]);
+		} else {
+			acc = negzero_<T>();
+			for (i64 h = hlo; h < hhi; h++)
+				for (i64 w = wlo; w < whi; w++) acc += img[h * W + w];
+			acc /= (T)((hhi - hlo) * (whi - wlo));
+		}
+		out[t] = acc;
+	}
+}
+
+extern "C" __global__ void pool_f32(float *out, const float *x, i64 n, const i64 *m, i64 isMax) { pool_(out, x, n, m, isMax); }
+extern "C" __global__ void pool_f64(double *out, const double *x, i64 n, const i64 *m, i64 isMax) { pool_(out, x, n, m, isMax); }
+
+// ---- normalisation and dropout ----------------------------------------------
+
+// bnstats: per channel k of x[outer, c, inner], the mean and the biased
+// variance (two passes), summing in row-major order.
+template <typename T>
+__device__ void bnstats_(T *mean, T *var, const T *x, i64 outer, i64 c, i64 inner) {
+	GRID_LOOP(k, c) {
+		const T count = (T)(outer * inner);
+		T s = negzero_<T>();
+		for (i64 o = 0; o < outer; o++) {
+			const T *p = x + (o * c + k) * inner;
+			for (i64 i = 0; i < inner; i++) s += p[i];
+		}
+		const T mu = s / count;
+		T v = negzero_<T>();
+		for (i64 o = 0; o < outer; o++) {
+			const T *p = x + (o * c + k) * inner;
+			for (i64 i = 0; i < inner; i++) {
+				const T d = p[i] - mu;
+				v += d * d;
+			}
+		}
+		mean[k] = mu;
+		var[k] = v / count;
+	}
+}
+
+extern "C" __global__ void bnstats_f32(float *mean, float *var, const float *x, i64 outer, i64 c, i64 inner) { bnstats_(mean, var, x, outer, c, inner); }
+extern "C" __global__ void bnstats_f64(double *mean, double *var, const double *x, i64 outer, i64 c, i64 inner) { bnstats_(mean, var, x, outer, c, inner); }
+
+// bnapply: (x - mean) / sqrt(var + epsilon) * scale + bias per channel.
+template <typename T>
+__device__ void bnapply_(T *out, const T *x, const T *scale, const T *bias, const T *mean, const T *var, i64 n, i64 c, i64 inner, double eps) {
+	const T e = (T)eps;
+	GRID_LOOP(i, n) {
+		const i64 k = (i / inner) % c;
+		const T d = (T)sqrt((double)(var[k] + e));
+		out[i] = (x[i] - mean[k]) / d * scale[k] + bias[k];
+	}
+}
+
+extern "C" __global__ void bnapply_f32(float *out, const float *x, const float *scale, const float *bias, const float *mean, const float *var, i64 n, i64 c, i64 inner, double eps) { bnapply_(out, x, scale, bias, mean, var, n, c, inner, eps); }
+extern "C" __global__ void bnapply_f64(double *out, const double *x, const double *scale, const double *bias, const double *mean, const double *var, i64 n, i64 c, i64 inner, double eps) { bnapply_(out, x, scale, bias, mean, var, n, c, inner, eps); }
+
+__device__ __forceinline__ u64 splitmix_(u64 z) {
+	z += 0x9e3779b97f4a7c15ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+// mix4_ is runtime/cpu's mix of four words.
+__device__ __forceinline__ u64 mix4_(u64 a, u64 b, u64 c, u64 d) {
+	u64 h = 0x9e3779b97f4a7c15ULL;
+	h = splitmix_(h ^ a);
+	h = splitmix_(h ^ b);
+	h = splitmix_(h ^ c);
+	return splitmix_(h ^ d);
+}
+
+// dropout: element e of x[outer, size, inner] (size the batch axis, of mul
+// rows per sample) is kept when the hash of (seed, key, global sample,
+// index within the sample) clears threshold, and scaled by 1/keep; else
+// zeroed. m holds batched, size, inner, mul, offset, threshold.
+template <typename T>
+__device__ void dropout_(T *out, const T *x, i64 n, u64 seed, u64 key, const i64 *m, double keep) {
+	const i64 batched = m[0], size = m[1], inner = m[2], mul = m[3], offset = m[4];
+	const u64 threshold = (u64)m[5];
+	const T ks = (T)keep;
+	GRID_LOOP(e, n) {
+		i64 sample = 0, within = e;
+		if (batched) {
+			const i64 r = e % inner, t = (e / inner) % size, o = e / (inner * size);
+			sample = offset + t / mul;
+			within = (o * mul + t % mul) * inner + r;
+		}
+		const u64 h = mix4_(seed, key, (u64)sample, (u64)within);
+		out[e] = (h >> 11) >= threshold ? x[e] / ks : (T)0;
+	}
+}
+
+extern "C" __global__ void dropout_f32(float *out, const float *x, i64 n, u64 seed, u64 key, const i64 *m, double keep) { dropout_(out, x, n, seed, key, m, keep); }
+extern "C" __global__ void dropout_f64(double *out, const double *x, i64 n, u64 seed, u64 key, const i64 *m, double keep) { dropout_(out, x, n, seed, key, m, keep); }
+
+// KERNELS lists every kernel (the host emulation builds its table from it).
+#define KERNELS(X) \
+	X(binary_f32) X(binary_f64) X(unary_f32) X(unary_f64) \
+	X(reduce_f32) X(reduce_f64) X(softmax_f32) X(softmax_f64) \
+	X(copy_u8) X(copy_u32) X(copy_u64) X(fill_u8) X(fill_u32) X(fill_u64) \
+	X(im2col_f32) X(im2col_f64) X(bias_f32) X(bias_f64) X(pool_f32) X(pool_f64) \
+	X(bnstats_f32) X(bnstats_f64) X(bnapply_f32) X(bnapply_f64) \
+	X(dropout_f32) X(dropout_f64)
