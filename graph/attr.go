@@ -138,6 +138,13 @@ func (as Attrs) Get(name string) (AttrValue, bool) {
 	return AttrValue{}, false
 }
 
+// Has reports whether the attribute name is present and true (for a
+// boolean) or present (for any other kind).
+func (as Attrs) Has(name string) bool {
+	v, ok := as.Get(name)
+	return ok && (v.Kind != AttrBool || v.Bool)
+}
+
 // Set returns as with name set to v, replacing an existing value.
 func (as Attrs) Set(name string, v AttrValue) Attrs {
 	for i, a := range as {

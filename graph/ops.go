@@ -36,17 +36,18 @@ type SpecKind uint8
 
 // The kinds of attribute.
 const (
-	SpecInt   SpecKind = iota + 1 // an integer
-	SpecFloat                     // a number
-	SpecBool                      // true or false
-	SpecEnum                      // one of AttrSpec.Enum
-	SpecInts                      // a list of integers
-	SpecDims                      // a list of integers and batch symbols (reshape's shape)
+	SpecInt    SpecKind = iota + 1 // an integer
+	SpecFloat                      // a number
+	SpecBool                       // true or false
+	SpecEnum                       // one of AttrSpec.Enum
+	SpecInts                       // a list of integers
+	SpecDims                       // a list of integers and batch symbols (reshape's shape)
+	SpecString                     // a string
 )
 
 // specNames say what each kind of attribute accepts, in messages.
 var specNames = [...]string{SpecInt: "an integer", SpecFloat: "a number", SpecBool: "true or false",
-	SpecEnum: "one of", SpecInts: "a list of integers", SpecDims: "a list of dimensions"}
+	SpecEnum: "one of", SpecInts: "a list of integers", SpecDims: "a list of dimensions", SpecString: "a string"}
 
 // describe says what the attribute accepts: "an integer", "one of ...".
 func (s *AttrSpec) describe() string {
@@ -194,6 +195,10 @@ func (s *AttrSpec) check(v AttrValue) (AttrValue, error) {
 			}
 		}
 		return v, nil
+	case SpecString:
+		if v.Kind == AttrString {
+			return v, nil
+		}
 	case SpecDims:
 		if v.Kind != AttrList {
 			return bad()
@@ -367,8 +372,9 @@ var opTable = func() map[string]*OpInfo {
 		{Name: "batchnorm", MinArgs: 5, MaxArgs: 5, Doc: "(x - mean) / sqrt(var + epsilon) * scale + bias, per channel on axis",
 			Attrs: []AttrSpec{axisAttr(1), {Name: "epsilon", Kind: SpecFloat, Default: def(Float(1e-5))}, training},
 			infer: inferBatchnorm},
-		{Name: "dropout", MinArgs: 1, MaxArgs: 1, Doc: "x with a fraction rate of elements zeroed and the rest scaled, when training",
-			Attrs: []AttrSpec{{Name: "rate", Kind: SpecFloat, Default: def(Float(0.5))}, training},
+		{Name: "dropout", MinArgs: 1, MaxArgs: 1, Doc: "x with a fraction rate of elements zeroed and the rest scaled, when training; the mask is keyed by (seed, key or the node's name, global sample index)",
+			Attrs: []AttrSpec{{Name: "rate", Kind: SpecFloat, Default: def(Float(0.5))}, training,
+				{Name: "key", Kind: SpecString, Default: def(AttrValue{Kind: AttrString})}},
 			infer: inferDropout},
 	}
 	m := make(map[string]*OpInfo, len(list))

@@ -67,7 +67,6 @@ func (e *Executor) concretize(batch int64) (*instance, error) {
 	inst := &instance{batch: batch, nodes: make([]*graph.Node, len(g.Nodes))}
 	conc := inst.nodes
 	dead := make([]bool, len(g.Nodes))
-	shrunk := make([][2]int64, len(g.Nodes)) // concats that lost operands: (operands, left)
 	for i, n := range g.Nodes {
 		c := &graph.Node{Name: n.Name, Op: n.Op, Attrs: n.Attrs, Device: e.plan.Device[i], Data: n.Data, Pos: n.Pos, ID: i}
 		conc[i] = c
@@ -99,12 +98,6 @@ func (e *Executor) concretize(batch int64) (*instance, error) {
 		}
 		if dead[i] {
 			continue
-		}
-		if n.Op == "concat" && len(c.Args) < len(n.Args) {
-			shrunk[i] = [2]int64{int64(len(n.Args)), int64(len(c.Args))}
-		}
-		if n.Op == "reshape" && shrunk[n.Args[0].ID][0] > 0 {
-			c.Attrs = restack(n, shrunk[n.Args[0].ID])
 		}
 		t, err := graph.Infer(c)
 		if err != nil {
@@ -147,21 +140,6 @@ func (e *Executor) concretize(batch int64) (*instance, error) {
 		inst.bytes += b // every value counted once, views too: an upper bound
 	}
 	return inst, nil
-}
-
-// restack adapts a reshape that stacks the per-replica partials joined by
-// a concat that lost operands (parts[0] of them, parts[1] left): a leading
-// shape entry equal to the number of operands, as in shape=[2,16,16]
-// after the concat of two [16,16] partial products, becomes the number
-// left. (A stacking reshape written with -1 needs no adapting.)
-func restack(n *graph.Node, parts [2]int64) graph.Attrs {
-	v, ok := n.Attrs.Get("shape")
-	if !ok || v.Kind != graph.AttrList || len(v.List) == 0 || v.List[0].Kind != graph.AttrInt || v.List[0].Int != parts[0] {
-		return n.Attrs
-	}
-	l := append([]graph.AttrValue(nil), v.List...)
-	l[0] = graph.Int(parts[1])
-	return n.Attrs.Set("shape", graph.AttrValue{Kind: graph.AttrList, List: l})
 }
 
 // bindBatch returns t with its batch axis bound to batch.
@@ -257,11 +235,14 @@ func (e *Executor) shareOffsets(inst *instance) map[int]int64 {
 }
 
 // nodeInfo places dropout node n's operand in the whole batch: its key is
-// the name of the node it replicates (the name without the ".rK" suffix
-// of replica K's clone), its batch axis the one holding the batch or a
-// share, its offset that share's first sample.
+// its key attribute (the replicate pass sets it to the name of the node a
+// clone replicates), else its own name; its batch axis is the one holding
+// the batch or a share, its offset that share's first sample.
 func (e *Executor) nodeInfo(n *graph.Node, offsets map[int]int64) backend.NodeInfo {
 	info := backend.NodeInfo{Key: n.Name, BatchAxis: -1, BatchMul: 1}
+	if key, _ := n.Attr("key"); key.Str != "" {
+		info.Key = key.Str
+	}
 	for ax, d := range n.Args[0].Type.Shape {
 		if d.Sym == "" {
 			continue
@@ -269,7 +250,6 @@ func (e *Executor) nodeInfo(n *graph.Node, offsets map[int]int64) backend.NodeIn
 		info.BatchAxis, info.BatchMul = ax, d.Mul
 		if d.Part >= 0 {
 			info.Offset = offsets[d.Part]
-			info.Key = strings.TrimSuffix(n.Name, ".r"+strconv.Itoa(d.Part))
 		}
 		break
 	}

@@ -371,9 +371,17 @@ func (w *rewriter) parallel(n *graph.Node) {
 }
 
 // shareAttrs returns n's attributes for replica k: a reshape's shape names
-// the replica's share of the batch instead of the whole.
+// the replica's share of the batch instead of the whole, and a training
+// dropout keys its mask by the original node, so that each sample gets the
+// mask it gets on one device.
 func (w *rewriter) shareAttrs(n *graph.Node, k int) graph.Attrs {
 	attrs := n.Attrs.Clone()
+	if n.Op == "dropout" {
+		if key, _ := n.Attr("key"); key.Str == "" && n.Attrs.Has("training") {
+			return attrs.Set("key", graph.AttrValue{Kind: graph.AttrString, Str: n.Name})
+		}
+		return attrs
+	}
 	if n.Op != "reshape" {
 		return attrs
 	}
@@ -525,7 +533,9 @@ func (w *rewriter) contraction(n *graph.Node) {
 			[]*graph.Node{w.atReplica(n.Args[0], k), w.atReplica(n.Args[1], k)}, nil, w.devs[k])
 	}
 	parts := w.emit(w.fresh(n.Name+".parts"), "concat", reps, graph.Attrs{{Name: "axis", Value: graph.Int(0)}}, w.opts.Merge)
-	shape := []graph.AttrValue{graph.Int(int64(w.r()))}
+	// -1: the runtime may run fewer replicas than parts (a batch smaller
+	// than the GPU count), and the stack then has fewer partials.
+	shape := []graph.AttrValue{graph.Int(-1)}
 	for _, d := range n.Type.Shape {
 		shape = append(shape, graph.Int(d.Size))
 	}
