@@ -300,10 +300,10 @@ func (w *rewriter) run() error {
 				dt, _ := n.Attr("dtype")
 				attrs := graph.Attrs{{Name: "axis", Value: graph.Int(int64(w.batchIn.axis))}, {Name: "dtype", Value: dt}}
 				w.merged[n.ID] = w.emit(n.Name, "dim", []*graph.Node{w.batchIn.n}, attrs, w.opts.Merge)
-			case v.Flow == graph.BatchReduce && n.Op == "matmul":
-				w.contraction(n)
-			case v.Flow == graph.BatchReduce:
+			case v.Flow == graph.BatchReduce && isReduction(n.Op):
 				w.reduction(n, w.an.Of(n.Args[0]).Axis)
+			case v.Flow == graph.BatchReduce:
+				w.sumOfPartials(n)
 			default:
 				w.merged[n.ID] = w.emit(n.Name, n.Op, w.argsAtMerge(n), n.Attrs.Clone(), w.opts.Merge)
 			}
@@ -524,13 +524,18 @@ func (w *rewriter) count(base string, x *graph.Node, axes []int, b int) *graph.N
 	return w.emit(w.fresh(base+".count"), "mul", []*graph.Node{nb, per}, nil, w.opts.Merge)
 }
 
-// contraction: a matmul that contracts the batch (x^T x). Each replica
-// multiplies its shares; the partial products are stacked and summed.
-func (w *rewriter) contraction(n *graph.Node) {
+func isReduction(op string) bool {
+	return op == "sum" || op == "mean" || op == "max" || op == "min"
+}
+
+// sumOfPartials: an op that sums over the batch in its own way (a matmul
+// that contracts the batch, x^T x; any op whose batch rule says it
+// reduces the batch). Each replica applies the op to its shares; the
+// partial results are stacked and summed.
+func (w *rewriter) sumOfPartials(n *graph.Node) {
 	reps := make([]*graph.Node, w.r())
 	for k := range reps {
-		reps[k] = w.emit(w.fresh(repName(n.Name+".part", k)), "matmul",
-			[]*graph.Node{w.atReplica(n.Args[0], k), w.atReplica(n.Args[1], k)}, nil, w.devs[k])
+		reps[k] = w.emit(w.fresh(repName(n.Name+".part", k)), n.Op, w.argsAt(n, k), n.Attrs.Clone(), w.devs[k])
 	}
 	parts := w.emit(w.fresh(n.Name+".parts"), "concat", reps, graph.Attrs{{Name: "axis", Value: graph.Int(0)}}, w.opts.Merge)
 	// -1: the runtime may run fewer replicas than parts (a batch smaller
