@@ -93,9 +93,12 @@ func ImportFile(path string, opts Options) (*Model, error) {
 
 // Import imports a serialized ONNX ModelProto.
 func Import(data []byte, opts Options) (*Model, error) {
+	if why := knownFormat(data); why != "" {
+		return nil, fmt.Errorf("onnx: not an ONNX model: %s", why)
+	}
 	mp, err := decodeModel(data)
 	if err != nil {
-		return nil, fmt.Errorf("onnx: not a valid ONNX model: %w", err)
+		return nil, fmt.Errorf("onnx: not a valid ONNX model (a protobuf ModelProto): %w", err)
 	}
 	if !mp.hasGraph || mp.irVersion <= 0 {
 		return nil, fmt.Errorf("onnx: not an ONNX model: %s", notModel(data, mp))
@@ -107,17 +110,26 @@ func Import(data []byte, opts Options) (*Model, error) {
 	return im.model, nil
 }
 
-// notModel says why data, which decoded as protobuf, is not a ModelProto.
-func notModel(data []byte, mp *modelProto) string {
+// knownFormat names the format of data when it is one a user might pass
+// by mistake.
+func knownFormat(data []byte) string {
+	s := string(data[:min(len(data), 16)])
 	switch {
 	case len(data) == 0:
 		return "the file is empty"
-	case strings.HasPrefix(string(data), "\x93NUMPY"):
+	case strings.HasPrefix(s, "\x93NUMPY"):
 		return "this is a NumPy .npy file"
-	case strings.HasPrefix(string(data), "PK\x03\x04"):
+	case strings.HasPrefix(s, "PK\x03\x04"):
 		return "this is a zip archive (.npz?)"
-	case strings.HasPrefix(string(data), "graph "):
-		return "this is a .graph text file"
+	case strings.HasPrefix(strings.TrimLeft(s, " \t\r\n#"), "graph "):
+		return "this looks like a .graph text file"
+	}
+	return ""
+}
+
+// notModel says why data, which decoded as protobuf, is not a ModelProto.
+func notModel(data []byte, mp *modelProto) string {
+	switch {
 	case !mp.hasGraph && mp.irVersion <= 0:
 		return "no ir_version and no graph (field 7)"
 	case !mp.hasGraph:

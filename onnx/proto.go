@@ -1,7 +1,9 @@
 package onnx
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -301,7 +303,11 @@ func fields(b []byte, msg string, each func(f field) error) error {
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
 		if n < 0 {
-			return fmt.Errorf("%s: byte %d: field %d (%s): %v", msg, f.off, num, wireName(typ), protowire.ParseError(n))
+			err := protowire.ParseError(n)
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("%s: byte %d: field %d (%s) runs past the end of the data (a truncated file?)", msg, f.off, num, wireName(typ))
+			}
+			return fmt.Errorf("%s: byte %d: field %d (%s): %v", msg, f.off, num, wireName(typ), err)
 		}
 		b, off = b[n:], off+n
 		if err := each(f); err != nil {
