@@ -56,7 +56,7 @@ func modelPB(opset int64, g pb) []byte {
 
 // graphB collects the parts of a GraphProto.
 type graphB struct {
-	name                   string
+	name                    string
 	nodes, inits, ins, outs []pb
 }
 

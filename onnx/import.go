@@ -65,6 +65,9 @@ type importer struct {
 	used    map[string]bool // IR names taken
 	weights map[string]*tensor.Dense
 	batch   graph.Dim // the batch dim of the inputs; Sym == "" when none
+	// reserved holds the IR name reserved for every ONNX value (values
+	// may share one value struct, as Identity's output does).
+	reserved map[string]string
 	// rename gives the nodes that compute ONNX outputs their outputs'
 	// names when the graph is rebuilt (converters build with temporary
 	// names).
@@ -77,12 +80,13 @@ type importer struct {
 
 func newImporter(mp *modelProto, opts Options) *importer {
 	return &importer{
-		mp:      mp,
-		opts:    opts,
-		values:  map[string]*value{},
-		used:    map[string]bool{},
-		weights: map[string]*tensor.Dense{},
-		rename:  map[*graph.Node]string{},
+		mp:       mp,
+		opts:     opts,
+		values:   map[string]*value{},
+		used:     map[string]bool{},
+		weights:  map[string]*tensor.Dense{},
+		rename:   map[*graph.Node]string{},
+		reserved: map[string]string{},
 	}
 }
 
@@ -237,13 +241,16 @@ func (im *importer) declare(gp *graphProto) error {
 		seenInput[vi.name] = true
 		if v := im.values[vi.name]; v != nil {
 			v.ir = im.fresh(vi.name) // an initializer also listed as an input: a param
+			im.reserved[vi.name] = v.ir
 			continue
 		}
 		im.values[vi.name] = &value{onnx: vi.name, ir: im.fresh(vi.name)}
+		im.reserved[vi.name] = im.values[vi.name].ir
 	}
 	for _, t := range gp.initializers {
 		if v := im.values[t.name]; v.ir == "" {
 			v.ir = im.fresh(t.name)
+			im.reserved[t.name] = v.ir
 		}
 	}
 	for _, n := range gp.nodes {
@@ -257,6 +264,7 @@ func (im *importer) declare(gp *graphProto) error {
 			// Registered without a node: a use before its definition is
 			// caught by operand.
 			im.values[o] = &value{onnx: o, ir: im.fresh(o)}
+			im.reserved[o] = im.values[o].ir
 		}
 	}
 	return nil
@@ -514,28 +522,45 @@ func (im *importer) outputs(gp *graphProto) error {
 	if len(gp.outputs) == 0 {
 		return fmt.Errorf("onnx: graph %q has no outputs", gp.name)
 	}
-	var outs []*graph.Node
-	seen := map[*graph.Node]bool{}
-	for _, vi := range gp.outputs {
+	nodes := make([]*graph.Node, len(gp.outputs))
+	owner := map[*graph.Node]int{} // the output named like the node
+	for i, vi := range gp.outputs {
 		v := im.values[vi.name]
-		if v == nil {
+		if v == nil || v.node == nil && v.data == nil && v.poison == "" {
 			return fmt.Errorf("onnx: graph output %q is not computed by any node, input or initializer", vi.name)
 		}
 		if v.poison != "" {
 			return fmt.Errorf("onnx: graph output %q: %s", vi.name, v.poison)
 		}
-		if v.node == nil && v.data == nil {
-			return fmt.Errorf("onnx: graph output %q is not computed by any node, input or initializer", vi.name)
-		}
 		n, err := im.materialize(v)
 		if err != nil {
 			return fmt.Errorf("onnx: graph output %q: %v", vi.name, err)
 		}
-		if seen[n] {
+		nodes[i] = n
+		if _, ok := owner[n]; !ok && im.finalName(n) == im.reserved[vi.name] {
+			owner[n] = i
+		}
+	}
+	taken := map[string]bool{}
+	for _, name := range im.rename {
+		taken[name] = true
+	}
+	var outs []*graph.Node
+	seen := map[*graph.Node]bool{}
+	for i, vi := range gp.outputs {
+		n := nodes[i]
+		o, owned := owner[n]
+		if owned && o != i || !owned && seen[n] {
 			// The same value listed twice, or an Identity of another
-			// output: the IR wants distinct nodes.
-			n, err = im.g.Apply(im.fresh(vi.name), "copy", []*graph.Node{n}, nil)
-			if err != nil {
+			// output: the IR wants distinct nodes, so this one gets a
+			// copy, named for this output where that name is free.
+			name := im.reserved[vi.name]
+			if name == "" || taken[name] || im.g.Lookup(name) != nil {
+				name = im.fresh(vi.name)
+			}
+			taken[name] = true
+			var err error
+			if n, err = im.g.Apply(name, "copy", []*graph.Node{n}, nil); err != nil {
 				return fmt.Errorf("onnx: graph output %q: %v", vi.name, err)
 			}
 		}
@@ -548,6 +573,14 @@ func (im *importer) outputs(gp *graphProto) error {
 	}
 	im.outs = outs
 	return nil
+}
+
+// finalName returns the name n will have in the rebuilt graph.
+func (im *importer) finalName(n *graph.Node) string {
+	if r := im.rename[n]; r != "" {
+		return r
+	}
+	return n.Name
 }
 
 // checkDeclared compares the type a graph input or output declares with

@@ -475,3 +475,36 @@ func TestImportOps(t *testing.T) {
 			errSub: `onnx: node #0 (output "y") (Trilu, opset 13): unsupported op`},
 	})
 }
+
+func TestImportNames(t *testing.T) {
+	g := graphB{
+		name: "0 weird/name",
+		nodes: []pb{
+			nodePB("", "Relu", []string{"a/b"}, []string{"a_b_2"}),
+			nodePB("", "Add", []string{"a_b_2", "a_b"}, []string{"0"}),
+			nodePB("", "Identity", []string{"0"}, []string{"out:1"}),
+		},
+		inits: []pb{tensorF32PB("a_b", []int64{3}, 1, 2, 3)},
+		ins:   []pb{valueInfoPB("a/b", dtFloat, "N", 3)},
+		outs:  []pb{valueInfoPB("out:1", 0), valueInfoPB("0", 0), valueInfoPB("a/b", 0)},
+	}
+	m := mustImport(t, modelPB(13, g.pb()), Options{})
+	checkGraph(t, m, `
+graph g_0_weird_name {
+  input %a_b: f32[N,3]
+  param %a_b_2: f32[3]
+  %a_b_2_2 = relu %a_b : f32[N,3]
+  %0 = add %a_b_2_2, %a_b_2 : f32[N,3]
+  %out_1 = copy %0 : f32[N,3]
+  output %out_1, %0, %a_b
+}`)
+	want := []Binding{{IR: "out_1", ONNX: "out:1"}, {IR: "0", ONNX: "0"}, {IR: "a_b", ONNX: "a/b"}}
+	if !equalBindings(m.Outputs, want) {
+		t.Errorf("outputs %v, want %v", m.Outputs, want)
+	}
+	for ir, onnx := range map[string]string{"a_b": "a/b", "a_b_2": "a_b"} {
+		if got, _ := m.ONNXName(ir); got != onnx {
+			t.Errorf("ONNXName(%q) = %q, want %q", ir, got, onnx)
+		}
+	}
+}
