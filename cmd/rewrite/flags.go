@@ -35,6 +35,16 @@ type options struct {
 	explain   bool
 	// replicate holds the parsed configuration when --gpus is given.
 	replicate *replicate.Options
+
+	// Running: --run or --check, and what they read.
+	run           bool
+	checkEquiv    bool
+	inputs        inputFlag
+	weights       string
+	randomWeights bool
+	outputDir     string
+	seed          uint64
+	memoryLimit   byteSize
 }
 
 // usageText is printed by -h and --help.
@@ -61,6 +71,20 @@ flags:
   --explain           print per-device nodes, FLOPs and bytes (at --batch,
                       or 64 when the batch is symbolic) instead of the graph;
                       with -o the graph still goes to the file
+  --run               run the model (rewritten when --gpus is given) and
+                      write DIR/OUTPUT.npy for every output
+  --input NAME=FILE   an input for --run: .npy, or an ONNX TensorProto .pb
+                      (repeat for each input)
+  --weights FILE      params for --run, by name: .npz or .safetensors
+  --random-weights    seeded random params instead of --weights
+  --output-dir DIR    where --run writes its outputs (created if missing)
+  --check             run the original and the rewritten graph (--gpus) on
+                      the same seeded random inputs and weights at --batch
+                      (default 2N+1: an uneven split) and compare every
+                      output; exit 0 when they agree, 1 when they do not
+  --seed S            seed of --random-weights, --check and dropout (default 1)
+  --memory-limit SIZE refuse a run whose tensors exceed SIZE (512M, 4G;
+                      default: the machine's memory)
   --format text|dot   output format (default text)
   -o, --output FILE   write to FILE instead of standard output; FILE is
                       replaced atomically and left untouched on failure
@@ -101,6 +125,14 @@ func (o *options) flagSet() *flag.FlagSet {
 	fs.StringVar(&o.batchnorm, "batchnorm", "", "training batchnorm mode")
 	fs.StringVar(&o.available, "available", "", "available GPUs")
 	fs.BoolVar(&o.explain, "explain", false, "explain the cost per device")
+	fs.BoolVar(&o.run, "run", false, "run the model")
+	fs.BoolVar(&o.checkEquiv, "check", false, "compare the original and the rewrite")
+	fs.Var(&o.inputs, "input", "NAME=FILE input for --run")
+	fs.StringVar(&o.weights, "weights", "", "weights archive")
+	fs.BoolVar(&o.randomWeights, "random-weights", false, "seeded random weights")
+	fs.StringVar(&o.outputDir, "output-dir", "", "output directory of --run")
+	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
+	fs.Var(&o.memoryLimit, "memory-limit", "memory limit of a run")
 	return fs
 }
 
@@ -153,6 +185,9 @@ func (o *options) check() error {
 	if o.output == "-" {
 		o.output = "" // -o - is standard output
 	}
+	if err := o.checkRun(); err != nil {
+		return err
+	}
 	if o.gpus == "" {
 		for name, set := range map[string]bool{"--merge": o.merge != "", "--split": o.split != "", "--batch": o.batch != 0,
 			"--batchnorm": o.batchnorm != "", "--available": o.available != "", "--explain": o.explain} {
@@ -190,6 +225,36 @@ func (o *options) check() error {
 		}
 	}
 	o.replicate = &r
+	return nil
+}
+
+// checkRun validates the flags of --run and --check.
+func (o *options) checkRun() error {
+	modes := 0
+	for _, on := range []bool{o.run, o.checkEquiv, o.explain} {
+		if on {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return usagef("--run, --check and --explain exclude each other: give one")
+	}
+	if !o.run {
+		for name, set := range map[string]bool{"--input": len(o.inputs) > 0, "--output-dir": o.outputDir != "",
+			"--weights": o.weights != "", "--random-weights": o.randomWeights} {
+			if set && !(o.checkEquiv && name == "--random-weights") {
+				return usagef("%s goes with --run", name)
+			}
+		}
+	}
+	switch {
+	case o.run && o.outputDir == "":
+		return usagef("--run needs --output-dir DIR for the outputs")
+	case o.run && o.weights != "" && o.randomWeights:
+		return usagef("--weights and --random-weights exclude each other")
+	case o.checkEquiv && o.gpus == "":
+		return usagef("--check compares the model with its rewrite: give --gpus too")
+	}
 	return nil
 }
 

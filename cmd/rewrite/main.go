@@ -53,6 +53,24 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		report(stderr, err)
 		return code
 	}
+	switch {
+	case o.checkEquiv:
+		ok, err := checkModel(src, g, o, stdout, stderr)
+		if err != nil {
+			report(stderr, err)
+			return exitFailed
+		}
+		if !ok {
+			return exitFailed
+		}
+		return exitOK
+	case o.run:
+		if err := runModel(g, o, stderr); err != nil {
+			report(stderr, err)
+			return exitUsage
+		}
+		return exitOK
+	}
 	if o.explain {
 		if err := explain(stdout, src, g, o); err != nil {
 			report(stderr, err)

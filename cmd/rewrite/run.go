@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gorgonia.org/tensor"
+
+	"multigpu/graph"
+	"multigpu/runtime"
+	"multigpu/runtime/host"
+	"multigpu/tensorio"
+)
+
+// inputFlag collects repeated --input NAME=FILE flags.
+type inputFlag []inputFile
+
+type inputFile struct{ name, path string }
+
+func (f *inputFlag) String() string {
+	parts := make([]string, len(*f))
+	for i, in := range *f {
+		parts[i] = in.name + "=" + in.path
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f *inputFlag) Set(s string) error {
+	name, path, ok := strings.Cut(s, "=")
+	name = strings.TrimPrefix(name, "%")
+	if !ok || name == "" || path == "" {
+		return fmt.Errorf("expected NAME=FILE (a .npy or ONNX .pb file), found %q", s)
+	}
+	for _, in := range *f {
+		if in.name == name {
+			return fmt.Errorf("input %s given twice", name)
+		}
+	}
+	*f = append(*f, inputFile{name, path})
+	return nil
+}
+
+// byteSize is a flag.Value for sizes such as 512M, 4G or 1000000.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(s string) error {
+	mult := int64(1)
+	num := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B")
+	for i, suffix := range []string{"K", "M", "G", "T"} {
+		if strings.HasSuffix(num, suffix) {
+			num = strings.TrimSuffix(num, suffix)
+			mult = int64(1) << (10 * (i + 1))
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v <= 0 || v*float64(mult) > math.MaxInt64/2 {
+		return fmt.Errorf("expected a positive size such as 512M or 4G, found %q", s)
+	}
+	*b = byteSize(v * float64(mult))
+	return nil
+}
+
+// loadInputs reads every --input file.
+func loadInputs(files inputFlag) (map[string]*tensor.Dense, error) {
+	out := map[string]*tensor.Dense{}
+	for _, in := range files {
+		var t *tensor.Dense
+		var err error
+		if strings.EqualFold(filepath.Ext(in.path), ".pb") {
+			var f *os.File
+			if f, err = os.Open(in.path); err == nil {
+				t, _, err = tensorio.ReadTensorProto(f)
+				f.Close()
+			}
+		} else {
+			t, err = tensorio.ReadFile(in.path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--input %s: %w", in.name, err)
+		}
+		out[in.name] = t
+	}
+	return out, nil
+}
+
+// loadParams returns the weights of g: from --weights, seeded random ones
+// with --random-weights, none when g has no params.
+func loadParams(g *graph.Graph, o *options) (map[string]*tensor.Dense, error) {
+	switch {
+	case o.weights != "":
+		w, err := tensorio.ReadArchive(o.weights)
+		if err != nil {
+			return nil, fmt.Errorf("--weights: %w", err)
+		}
+		return w, nil
+	case o.randomWeights || len(g.Params()) == 0:
+		return runtime.RandomParams(g, o.seed), nil
+	}
+	names := make([]string, 0, len(g.Params()))
+	for _, p := range g.Params() {
+		names = append(names, "%"+p.Name)
+	}
+	return nil, fmt.Errorf("the model has params (%s): give --weights FILE.npz|FILE.safetensors, or --random-weights for seeded random ones",
+		strings.Join(names, ", "))
+}
+
+// execute runs g once with params and inputs, showing progress on stderr
+// when it is a terminal.
+func execute(g *graph.Graph, params, inputs map[string]*tensor.Dense, o *options, stderr io.Writer) (map[string]*tensor.Dense, error) {
+	opts := runtime.Options{MemoryLimit: int64(o.memoryLimit), Seed: o.seed}
+	p := newProgress(stderr, g)
+	if p != nil {
+		opts.BeforeNode = p.before
+		defer p.stop()
+	}
+	e, err := runtime.New(g, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.SetParams(params); err != nil {
+		return nil, err
+	}
+	return e.Run(context.Background(), inputs)
+}
+
+// runModel is --run: run g (already rewritten when --gpus is given) and
+// write DIR/OUTPUT.npy for every output.
+func runModel(g *graph.Graph, o *options, stderr io.Writer) error {
+	inputs, err := loadInputs(o.inputs)
+	if err != nil {
+		return err
+	}
+	params, err := loadParams(g, o)
+	if err != nil {
+		return err
+	}
+	outs, err := execute(g, params, inputs, o, stderr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.outputDir, 0o755); err != nil {
+		return err
+	}
+	for _, out := range g.Outputs {
+		if err := tensorio.WriteFileAtomic(filepath.Join(o.outputDir, out.Name+".npy"), outs[out.Name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkResult is one output's comparison in --check.
+type checkResult struct {
+	name         string
+	typ          string
+	maxAbs       float64
+	maxRel       float64
+	identical    bool
+	withinBounds bool
+}
+
+// checkModel is --check: run src and its rewrite out on the same seeded
+// random inputs and weights and compare every output. It returns whether
+// they agree.
+func checkModel(src, out *graph.Graph, o *options, stdout, stderr io.Writer) (bool, error) {
+	batch := o.batch
+	if _, bound := src.Batch(); bound > 0 {
+		batch = bound
+	}
+	if batch == 0 {
+		batch = int64(2*len(o.replicate.GPUs) + 1)
+	}
+	inputs, err := runtime.RandomInputs(src, batch, o.seed)
+	if err != nil {
+		return false, err
+	}
+	params := runtime.RandomParams(src, o.seed)
+	want, err := execute(src, params, inputs, o, stderr)
+	if err != nil {
+		return false, fmt.Errorf("original: %w", err)
+	}
+	got, err := execute(out, params, inputs, o, stderr)
+	if err != nil {
+		return false, fmt.Errorf("rewritten: %w", err)
+	}
+	replicas := graph.Replicas(batch, len(o.replicate.GPUs))
+	split := o.replicate.Split
+	if split == "" {
+		split = graph.Balanced
+	}
+	sizes := make([]string, replicas)
+	for k := range sizes {
+		s, e := graph.SplitBounds(batch, replicas, k, split)
+		sizes[k] = strconv.FormatInt(e-s, 10)
+	}
+	fmt.Fprintf(stdout, "check %s: batch %d split %s over %d replicas, seed %d\n", src.Name, batch, strings.Join(sizes, ","), replicas, o.seed)
+	agree := true
+	for _, n := range src.Outputs {
+		r, err := compare(want[n.Name], got[n.Name])
+		if err != nil {
+			return false, fmt.Errorf("output %%%s: %w", n.Name, err)
+		}
+		verdict := "identical"
+		switch {
+		case r.identical:
+		case r.withinBounds:
+			verdict = "within tolerance"
+		default:
+			verdict = "DIFFERENT"
+			agree = false
+		}
+		fmt.Fprintf(stdout, "  %%%-12s %-16s max abs diff %-10.3g max rel diff %-10.3g %s\n", n.Name, r.typ, r.maxAbs, r.maxRel, verdict)
+	}
+	if agree {
+		fmt.Fprintln(stdout, "ok: the rewritten graph computes what the original computes")
+	} else {
+		fmt.Fprintln(stdout, "FAIL: the rewritten graph computes something else")
+	}
+	return agree, nil
+}
+
+// compare returns how far got is from want. Floats agree within
+// 1e-7 + 1e-5*|want| (f32) or 1e-14 + 1e-10*|want| (f64); other types
+// must be equal. NaNs agree with NaNs.
+func compare(want, got *tensor.Dense) (checkResult, error) {
+	if want == nil || got == nil {
+		return checkResult{}, errors.New("missing from a run")
+	}
+	wd, _ := host.DTypeOf(want)
+	r := checkResult{typ: wd.String() + shapeText(host.Shape(want)), identical: true, withinBounds: true}
+	if !slices.Equal(host.Shape(want), host.Shape(got)) || want.Dtype() != got.Dtype() {
+		return r, fmt.Errorf("the original gives %s%s, the rewrite %v%s", wd, shapeText(host.Shape(want)), got.Dtype(), shapeText(host.Shape(got)))
+	}
+	atol, rtol := 0.0, 0.0
+	switch wd {
+	case graph.F32:
+		atol, rtol = 1e-7, 1e-5
+	case graph.F64:
+		atol, rtol = 1e-14, 1e-10
+	}
+	w, g := floats(want), floats(got)
+	for i := range w {
+		a, b := w[i], g[i]
+		if a == b || (math.IsNaN(a) && math.IsNaN(b)) {
+			continue
+		}
+		r.identical = false
+		d := math.Abs(a - b)
+		if math.IsNaN(d) {
+			d = math.Inf(1)
+		}
+		r.maxAbs = max(r.maxAbs, d)
+		if a != 0 {
+			r.maxRel = max(r.maxRel, d/math.Abs(a))
+		} else {
+			r.maxRel = math.Inf(1)
+		}
+		if !(d <= atol+rtol*math.Abs(a)) {
+			r.withinBounds = false
+		}
+	}
+	return r, nil
+}
+
+// shapeText spells a shape as the text format does: [9,10].
+func shapeText(s []int) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = strconv.Itoa(d)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// floats returns t's elements as float64s.
+func floats(t *tensor.Dense) []float64 {
+	switch d := t.Data().(type) {
+	case []float32:
+		out := make([]float64, len(d))
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+		return out
+	case []float64:
+		return d
+	case []int32:
+		out := make([]float64, len(d))
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+		return out
+	case []int64:
+		out := make([]float64, len(d))
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+		return out
+	case []bool:
+		out := make([]float64, len(d))
+		for i, v := range d {
+			if v {
+				out[i] = 1
+			}
+		}
+		return out
+	case float32:
+		return []float64{float64(d)}
+	case float64:
+		return []float64{d}
+	case int32:
+		return []float64{float64(d)}
+	case int64:
+		return []float64{float64(d)}
+	case bool:
+		if d {
+			return []float64{1}
+		}
+		return []float64{0}
+	}
+	return nil
+}
+
+// progress shows, on a terminal, where each device is in a run that takes
+// longer than a second: "gpu:0 %h.r0 (3/12)  gpu:1 %z.r1 (9/12)".
+type progress struct {
+	w     io.Writer
+	total map[graph.Device]int
+	mu    sync.Mutex
+	at    map[graph.Device]string
+	done  map[graph.Device]int
+	quit  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// newProgress starts a progress line on w, or returns nil when w is not a
+// terminal.
+func newProgress(w io.Writer, g *graph.Graph) *progress {
+	if !isTerminal(w) {
+		return nil
+	}
+	p := &progress{w: w, total: map[graph.Device]int{}, at: map[graph.Device]string{}, done: map[graph.Device]int{}, quit: make(chan struct{})}
+	for _, n := range g.Nodes {
+		if !n.IsLeaf() {
+			p.total[n.Device]++
+		}
+	}
+	p.wg.Add(1)
+	go p.loop(time.Second, 200*time.Millisecond)
+	return p
+}
+
+func (p *progress) before(ctx context.Context, dev graph.Device, n *graph.Node) error {
+	p.mu.Lock()
+	p.at[dev] = n.Name
+	p.done[dev]++
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *progress) loop(delay, every time.Duration) {
+	defer p.wg.Done()
+	select {
+	case <-p.quit:
+		return
+	case <-time.After(delay):
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	shown := false
+	for {
+		select {
+		case <-p.quit:
+			if shown {
+				fmt.Fprint(p.w, "\r\033[K")
+			}
+			return
+		case <-t.C:
+			fmt.Fprint(p.w, "\r\033[K"+p.line())
+			shown = true
+		}
+	}
+}
+
+// line formats where every device is.
+func (p *progress) line() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	devs := make([]graph.Device, 0, len(p.at))
+	for d := range p.at {
+		devs = append(devs, d)
+	}
+	slices.SortFunc(devs, func(a, b graph.Device) int {
+		if a.Kind != b.Kind {
+			return int(a.Kind) - int(b.Kind)
+		}
+		return a.Index - b.Index
+	})
+	parts := make([]string, len(devs))
+	for i, d := range devs {
+		name := d.String()
+		if name == "" {
+			name = "device"
+		}
+		parts[i] = fmt.Sprintf("%s %%%s (%d/%d)", name, p.at[d], p.done[d], p.total[d])
+	}
+	return strings.Join(parts, "  ")
+}
+
+// stop ends the progress line; no goroutine outlives it.
+func (p *progress) stop() {
+	close(p.quit)
+	p.wg.Wait()
+}
