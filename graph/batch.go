@@ -64,7 +64,7 @@ func BatchRule(n *Node, axes []int) BatchFlow {
 	switch n.Op {
 	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu", "dropout", "copy":
 		return par(x)
-	case "add", "sub", "mul", "div", "maximum", "minimum":
+	case "add", "sub", "mul", "div", "maximum", "minimum", "compare", "broadcast_like":
 		out := -1
 		for i, a := range axes {
 			if a < 0 {
@@ -153,9 +153,20 @@ func BatchRule(n *Node, axes []int) BatchFlow {
 			return par(0)
 		}
 		return cross
-	case "maxpool2d", "avgpool2d":
-		if x == 0 {
+	case "maxpool2d", "avgpool2d", "avgpool2d_grad", "conv2d_grad_input":
+		if x == 0 && (len(axes) == 1 || axes[1] < 0) {
 			return par(0)
+		}
+		return cross
+	case "maxpool2d_grad":
+		if x == 0 && axes[1] == 0 {
+			return par(0)
+		}
+		return cross
+	case "conv2d_grad_weight":
+		// The weight gradient sums over the samples of x and dy.
+		if x == 0 && axes[1] == 0 {
+			return BatchFlow{Kind: BatchReduce}
 		}
 		return cross
 	case "batchnorm":

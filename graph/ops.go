@@ -254,7 +254,7 @@ func optionalAttr(op, name string) bool {
 		return name != "axis"
 	case "sum", "mean", "max", "min":
 		return name == "axes"
-	case "maxpool2d", "avgpool2d":
+	case "maxpool2d", "avgpool2d", "maxpool2d_grad", "avgpool2d_grad":
 		return name == "stride"
 	}
 	return false
@@ -309,11 +309,26 @@ func reduction(name, doc string) *OpInfo {
 
 // pool returns a 2-D pooling op.
 func pool(name, doc string) *OpInfo {
-	return &OpInfo{Name: name, MinArgs: 1, MaxArgs: 1, Doc: doc, Attrs: []AttrSpec{
+	return &OpInfo{Name: name, MinArgs: 1, MaxArgs: 1, Doc: doc, Attrs: poolAttrs(), infer: inferPool}
+}
+
+// poolAttrs are the window attributes of the pooling ops.
+func poolAttrs() []AttrSpec {
+	return []AttrSpec{
 		{Name: "kernel", Kind: SpecInts},
 		{Name: "stride", Kind: SpecInts},
 		{Name: "pad", Kind: SpecInts, Default: def(Ints(0, 0))},
-	}, infer: inferPool}
+	}
+}
+
+// convAttrs are the window attributes of conv2d and its gradients.
+func convAttrs() []AttrSpec {
+	return []AttrSpec{
+		{Name: "stride", Kind: SpecInts, Default: def(Ints(1, 1))},
+		{Name: "pad", Kind: SpecInts, Default: def(Ints(0, 0))},
+		{Name: "dilation", Kind: SpecInts, Default: def(Ints(1, 1))},
+		{Name: "groups", Kind: SpecInt, Default: def(Int(1))},
+	}
 }
 
 // opTable holds every op of the IR by name.
@@ -361,12 +376,7 @@ var opTable = func() map[string]*OpInfo {
 			Attrs: []AttrSpec{reqAxis, {Name: "dtype", Kind: SpecEnum, Enum: []string{"f32", "f64", "i32", "i64"}, Default: def(Ident("f32"))}},
 			infer: inferDim},
 		{Name: "conv2d", MinArgs: 2, MaxArgs: 3, Doc: "2-D convolution of x[N,C,H,W] with w[O,C/groups,KH,KW], plus b[O]",
-			Attrs: []AttrSpec{
-				{Name: "stride", Kind: SpecInts, Default: def(Ints(1, 1))},
-				{Name: "pad", Kind: SpecInts, Default: def(Ints(0, 0))},
-				{Name: "dilation", Kind: SpecInts, Default: def(Ints(1, 1))},
-				{Name: "groups", Kind: SpecInt, Default: def(Int(1))}},
-			infer: inferConv},
+			Attrs: convAttrs(), infer: inferConv},
 		pool("maxpool2d", "2-D max pooling of x[N,C,H,W]"),
 		pool("avgpool2d", "2-D average pooling of x[N,C,H,W] (padding excluded from the count)"),
 		{Name: "batchnorm", MinArgs: 5, MaxArgs: 5, Doc: "(x - mean) / sqrt(var + epsilon) * scale + bias, per channel on axis",
@@ -376,6 +386,22 @@ var opTable = func() map[string]*OpInfo {
 			Attrs: []AttrSpec{{Name: "rate", Kind: SpecFloat, Default: def(Float(0.5))}, training,
 				{Name: "key", Kind: SpecString, Default: def(AttrValue{Kind: AttrString})}},
 			infer: inferDropout},
+
+		// Ops of backward graphs (passes/grad): what the gradients of the
+		// ops above need beyond compositions of them.
+		{Name: "compare", MinArgs: 2, MaxArgs: 2, Doc: "1 where a cmp b holds, else 0: a mask in the operands' float type, broadcasting (cmp: eq, ne, lt, le, gt, ge)",
+			Attrs: []AttrSpec{{Name: "cmp", Kind: SpecEnum, Enum: []string{"eq", "ne", "lt", "le", "gt", "ge"}}},
+			infer: inferCompare},
+		{Name: "broadcast_like", MinArgs: 2, MaxArgs: 2, Doc: "a broadcast (numpy rules) to the shape of x; x's elements are not read",
+			infer: inferBroadcastLike},
+		{Name: "conv2d_grad_input", MinArgs: 2, MaxArgs: 2, Doc: "the gradient of conv2d with respect to its x[N,C,H,W] (size=[H,W]), given dy[N,O,OH,OW] and w[O,C/groups,KH,KW]",
+			Attrs: append(convAttrs(), AttrSpec{Name: "size", Kind: SpecInts}), infer: inferConvGradInput},
+		{Name: "conv2d_grad_weight", MinArgs: 2, MaxArgs: 2, Doc: "the gradient of conv2d with respect to its w[O,C/groups,KH,KW] (kernel=[KH,KW]), given x[N,C,H,W] and dy[N,O,OH,OW]: a sum over the batch",
+			Attrs: append(convAttrs(), AttrSpec{Name: "kernel", Kind: SpecInts}), infer: inferConvGradWeight},
+		{Name: "maxpool2d_grad", MinArgs: 2, MaxArgs: 2, Doc: "the gradient of maxpool2d with respect to x[N,C,H,W], given x and dy: dy goes to the first maximum of each window, summed where windows overlap",
+			Attrs: poolAttrs(), infer: inferMaxpoolGrad},
+		{Name: "avgpool2d_grad", MinArgs: 1, MaxArgs: 1, Doc: "the gradient of avgpool2d with respect to its x[N,C,H,W] (size=[H,W]), given dy: each window's dy shared evenly by its positions inside the image",
+			Attrs: append(poolAttrs(), AttrSpec{Name: "size", Kind: SpecInts}), infer: inferAvgpoolGrad},
 	}
 	m := make(map[string]*OpInfo, len(list))
 	for _, o := range list {

@@ -126,7 +126,16 @@ func randomGraph(t *testing.T, r *rand.Rand, opsSeen map[string]int) *Graph {
 				}
 				args = []*Node{first, stat, stat, stat, stat}
 			}
-			n, err := g.Apply(name("v"), info.Name, args, randomAttrs(r, info, first))
+			attrs := randomAttrs(r, info, first)
+			if fwd, ok := windowGradOf[info.Name]; ok {
+				// The forward op first, then its gradient with operands
+				// and sizes that fit it.
+				if args, attrs, ok = windowGradArgs(g, r, fwd, info.Name, first, attrs); !ok {
+					continue
+				}
+				opsSeen[fwd]++
+			}
+			n, err := g.Apply(name("v"), info.Name, args, attrs)
 			if err == nil {
 				opsSeen[info.Name]++
 				nodes = append(nodes, n)
@@ -248,4 +257,65 @@ func randomAttrs(r *rand.Rand, info *OpInfo, x *Node) Attrs {
 	}
 	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
+}
+
+// windowGradOf names the forward op of each window gradient op.
+var windowGradOf = map[string]string{
+	"conv2d_grad_input": "conv2d", "conv2d_grad_weight": "conv2d",
+	"maxpool2d_grad": "maxpool2d", "avgpool2d_grad": "avgpool2d",
+}
+
+// windowGradArgs applies the forward op fwd to x (with a fresh weight of
+// a random kernel for conv2d) using attrs, and returns the operands and
+// attributes of its gradient op, or false when the forward op does not
+// apply.
+func windowGradArgs(g *Graph, r *rand.Rand, fwd, op string, x *Node, attrs Attrs) ([]*Node, Attrs, bool) {
+	t := x.Type
+	if t.Rank() != 4 || !t.DType.IsFloat() || t.Shape[1].Sym != "" || t.Shape[2].Sym != "" || t.Shape[3].Sym != "" {
+		return nil, nil, false
+	}
+	var fattrs, extra Attrs
+	for _, a := range attrs {
+		if LookupOp(fwd).attr(a.Name) != nil {
+			fattrs = append(fattrs, a)
+		}
+	}
+	size := Attr{"size", Ints(t.Shape[2].Size, t.Shape[3].Size)}
+	fargs := []*Node{x}
+	var w *Node
+	if fwd == "conv2d" {
+		groups := fattrs.integer("groups", 1)
+		kh, kw := int64(1+r.IntN(3)), int64(1+r.IntN(3))
+		o := groups * int64(1+r.IntN(3))
+		if groups < 1 || t.Shape[1].Size%groups != 0 {
+			return nil, nil, false
+		}
+		var err error
+		w, err = g.Param(fmt.Sprintf("w%d", len(g.Nodes)), Type{DType: t.DType, Shape: []Dim{Const(o), Const(t.Shape[1].Size / groups), Const(kh), Const(kw)}})
+		if err != nil {
+			return nil, nil, false
+		}
+		fargs = append(fargs, w)
+		extra = Attrs{{"kernel", Ints(kh, kw)}}
+	} else {
+		// A window that fits: random attributes rarely do.
+		kh, kw := 1+r.Int64N(min(t.Shape[2].Size, 3)), 1+r.Int64N(min(t.Shape[3].Size, 3))
+		fattrs = Attrs{{"kernel", Ints(kh, kw)}}
+		if r.IntN(2) == 0 {
+			fattrs = append(fattrs, Attr{"stride", Ints(1+r.Int64N(2), 1+r.Int64N(2))})
+		}
+	}
+	y, err := g.Apply(fmt.Sprintf("f%d", len(g.Nodes)), fwd, fargs, fattrs)
+	if err != nil {
+		return nil, nil, false
+	}
+	switch op {
+	case "conv2d_grad_input":
+		return []*Node{y, w}, append(fattrs, size), true
+	case "conv2d_grad_weight":
+		return []*Node{x, y}, append(fattrs, extra...), true
+	case "maxpool2d_grad":
+		return []*Node{x, y}, fattrs, true
+	}
+	return []*Node{y}, append(fattrs, size), true
 }

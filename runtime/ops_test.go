@@ -798,7 +798,7 @@ func opCases() []opCase {
 		src:    "graph g {\n  input %x: {T}[N,3,4]\n  %y = dropout %x {rate=0.3}\n  output %y\n}\n",
 		inputs: in1(x234),
 		want:   func(in map[string]arr, dt graph.DType) arr { return in["x"] }})
-	return cases
+	return append(cases, gradOpCases()...)
 }
 
 // TestOps runs every op of the op table, in f32 and f64, against a

@@ -166,6 +166,14 @@ func flops(n *graph.Node) int64 {
 			f += out
 		}
 		return f
+	case "conv2d_grad_input", "conv2d_grad_weight":
+		// As many products as the forward conv2d: per element of dy,
+		// one per weight of its output channel.
+		w, dy := n.Args[1].Type, n.Args[0].Type
+		if n.Op == "conv2d_grad_weight" {
+			w, dy = n.Type, n.Args[1].Type
+		}
+		return 2 * elems(dy) * (elems(w) / max(1, mustValue(w.Shape[0])))
 	case "maxpool2d", "avgpool2d":
 		k, _ := n.Attrs.Get("kernel")
 		if len(k.List) == 2 {

@@ -31,6 +31,8 @@ func binaryKernel[T float](op string, as, bs, os []int) kernelFn {
 // binaryRow computes out[i] = a[i*sa] op b[i*sb].
 func binaryRow[T float](op string, out, a, b []T, sa, sb int) {
 	switch {
+	case isCompare(op):
+		binaryStrided(binaryFunc[T](op), out, a, b, sa, sb)
 	case sa == 1 && sb == 1:
 		a, b = a[:len(out)], b[:len(out)]
 		switch op {
@@ -118,13 +120,17 @@ func binaryRow[T float](op string, out, a, b []T, sa, sb int) {
 			}
 		}
 	default:
-		f := binaryFunc[T](op)
-		ia, ib := 0, 0
-		for i := range out {
-			out[i] = f(a[ia], b[ib])
-			ia += sa
-			ib += sb
-		}
+		binaryStrided(binaryFunc[T](op), out, a, b, sa, sb)
+	}
+}
+
+// binaryStrided computes out[i] = f(a[i*sa], b[i*sb]).
+func binaryStrided[T float](f func(a, b T) T, out, a, b []T, sa, sb int) {
+	ia, ib := 0, 0
+	for i := range out {
+		out[i] = f(a[ia], b[ib])
+		ia += sa
+		ib += sb
 	}
 }
 
@@ -142,6 +148,8 @@ func binaryFunc[T float](op string) func(a, b T) T {
 		return maximum[T]
 	case "minimum":
 		return minimum[T]
+	case "cmp_eq", "cmp_ne", "cmp_lt", "cmp_le", "cmp_gt", "cmp_ge":
+		return compareFunc[T](op)
 	}
 	panic(fmt.Sprintf("cpu: binary op %s", op))
 }

@@ -118,6 +118,16 @@ func build(s *spec) (kernelFn, error) {
 		return batchnormKernel(s)
 	case "dropout":
 		return dropoutKernel(s)
+	case "compare":
+		return compareKernel(s)
+	case "broadcast_like":
+		return broadcastKernel(s)
+	case "conv2d_grad_input":
+		return convGradInputKernel(s)
+	case "conv2d_grad_weight":
+		return convGradWeightKernel(s)
+	case "maxpool2d_grad", "avgpool2d_grad":
+		return poolGradKernel(s)
 	}
 	return nil, fmt.Errorf("no cpu kernel for op %s", n.Op)
 }
