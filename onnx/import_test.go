@@ -315,8 +315,11 @@ func runOpCases(t *testing.T, cases []opCase) {
 
 func x4(dims ...any) []pb { return []pb{valueInfoPB("x", dtFloat, dims...)} }
 
-func TestImportOps(t *testing.T) {
-	runOpCases(t, []opCase{
+func TestImportOps(t *testing.T) { runOpCases(t, opCases()) }
+
+// opCases are one-node models of most converters and their errors.
+func opCases() []opCase {
+	return []opCase{
 		{name: "softmax opset 11 coerces to 2-D", opset: 11,
 			node: nodePB("s", "Softmax", []string{"x"}, []string{"y"}), ins: x4("N", 3, 4),
 			want: []string{"%y_flatten = flatten %x : f32[N,12]", "%y_softmax = softmax %y_flatten {axis=1} : f32[N,12]", "%y = reshape %y_softmax {shape=[N,3,4]} : f32[N,3,4]"}},
@@ -473,7 +476,7 @@ func TestImportOps(t *testing.T) {
 		{name: "unnamed node", opset: 13,
 			node: nodePB("", "Trilu", []string{"x"}, []string{"y"}), ins: x4("N", 3),
 			errSub: `onnx: node #0 (output "y") (Trilu, opset 13): unsupported op`},
-	})
+	}
 }
 
 func TestImportNames(t *testing.T) {

@@ -93,6 +93,61 @@ func ReadTestCase(dir string) (*TestCase, error) {
 	return tc, nil
 }
 
+// ImportTestCase imports the model of the test in dir as the conformance
+// tests do: as it is or, when it reads a shape, axes or another operand
+// that must be constant from a graph input (as ONNX's node tests do), with
+// the integer inputs of its first data set bound as Options.Constants. It
+// returns the options it used.
+func ImportTestCase(dir string) (*Model, Options, error) {
+	var opts Options
+	path := filepath.Join(dir, "model.onnx")
+	m, err := ImportFile(path, opts)
+	if err != nil && strings.Contains(err.Error(), "must be a constant") {
+		if consts := integerInputs(dir); consts != nil {
+			opts.Constants = consts
+			m, err = ImportFile(path, opts)
+		}
+	}
+	return m, opts, err
+}
+
+// integerInputs returns the integer inputs of a test's first data set by
+// ONNX input name, or nil.
+func integerInputs(dir string) map[string]*tensor.Dense {
+	data, err := os.ReadFile(filepath.Join(dir, "model.onnx"))
+	if err != nil {
+		return nil
+	}
+	mp, err := decodeModel(data)
+	if err != nil || mp.graph == nil {
+		return nil
+	}
+	tc, err := ReadTestCase(dir)
+	if err != nil {
+		return nil
+	}
+	inits := map[string]bool{}
+	for _, t := range mp.graph.initializers {
+		inits[t.name] = true
+	}
+	var names []string
+	for _, vi := range mp.graph.inputs {
+		if !inits[vi.name] {
+			names = append(names, vi.name)
+		}
+	}
+	out := map[string]*tensor.Dense{}
+	for i, t := range tc.Sets[0].Inputs {
+		if i < len(names) && (t.Dtype() == tensor.Int64 || t.Dtype() == tensor.Int32) {
+			out[names[i]] = t
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
 // Compare checks got against want elementwise: same element type and
 // shape, and |got - want| <= atol + rtol*|want| for every element (NaN
 // matches NaN, an infinity itself). It reports the first few differences.

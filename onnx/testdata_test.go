@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"gorgonia.org/tensor"
-
 	"multigpu/graph"
 )
 
@@ -61,13 +59,7 @@ type walkResult struct {
 // imported again with its integer inputs bound to the test's values.
 func importCase(dir string) walkResult {
 	r := walkResult{name: filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)}
-	r.model, r.err = ImportFile(filepath.Join(dir, "model.onnx"), r.opts)
-	if r.err != nil && strings.Contains(r.err.Error(), "must be a constant") {
-		if consts := integerInputs(dir); consts != nil {
-			r.opts.Constants = consts
-			r.model, r.err = ImportFile(filepath.Join(dir, "model.onnx"), r.opts)
-		}
-	}
+	r.model, r.opts, r.err = ImportTestCase(dir)
 	var ne *NodeError
 	switch {
 	case r.err == nil:
@@ -80,43 +72,6 @@ func importCase(dir string) walkResult {
 		r.category = "other"
 	}
 	return r
-}
-
-// integerInputs returns the integer inputs of a test's first data set by
-// ONNX input name, or nil.
-func integerInputs(dir string) map[string]*tensor.Dense {
-	data, err := os.ReadFile(filepath.Join(dir, "model.onnx"))
-	if err != nil {
-		return nil
-	}
-	mp, err := decodeModel(data)
-	if err != nil || mp.graph == nil {
-		return nil
-	}
-	tc, err := ReadTestCase(dir)
-	if err != nil {
-		return nil
-	}
-	inits := map[string]bool{}
-	for _, t := range mp.graph.initializers {
-		inits[t.name] = true
-	}
-	var names []string
-	for _, vi := range mp.graph.inputs {
-		if !inits[vi.name] {
-			names = append(names, vi.name)
-		}
-	}
-	out := map[string]*tensor.Dense{}
-	for i, t := range tc.Sets[0].Inputs {
-		if i < len(names) && (t.Dtype() == tensor.Int64 || t.Dtype() == tensor.Int32) {
-			out[names[i]] = t
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
 }
 
 // checkOutputTypes compares the types of m's outputs with the expected

@@ -1,10 +1,17 @@
-package onnx
+// Package conformance runs ONNX's backend test data through the importer
+// and the CPU runtime, as imported and rewritten for several GPUs. It is a
+// package of its own so that the importer's tests do not depend on the
+// runtime.
+package conformance
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -12,9 +19,61 @@ import (
 	"gorgonia.org/tensor"
 
 	"multigpu/graph"
+	"multigpu/onnx"
 	"multigpu/passes/replicate"
 	"multigpu/runtime"
 )
+
+// The repository's tests all accept -update (go test ./... -update); this
+// package has no golden files to rewrite.
+var _ = flag.Bool("update", false, "rewrite golden files (none in this package)")
+
+// conformanceSuites are the suites of the test data the test runs.
+var conformanceSuites = []string{"node", "pytorch-converted", "pytorch-operator"}
+
+// requireTestData returns the test data's root (ONNX_TESTDATA, or where
+// Debian's libonnx-testdata installs it), or skips the test (fails it when
+// CI=true) when it is absent.
+func requireTestData(t testing.TB) string {
+	t.Helper()
+	root := os.Getenv("ONNX_TESTDATA")
+	if root == "" {
+		root = "/usr/share/libonnx-testdata/data"
+	}
+	if _, err := os.Stat(filepath.Join(root, "node")); err != nil {
+		msg := fmt.Sprintf("ONNX test data not found at %s (install Debian's libonnx-testdata or set ONNX_TESTDATA): %v", root, err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return root
+}
+
+// result is what importing one test's model gave.
+type result struct {
+	name  string
+	model *onnx.Model
+	opts  onnx.Options
+	err   error
+	why   string // why it was not imported: "unsupported op X", ...
+}
+
+func importCase(dir string) result {
+	r := result{name: filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)}
+	r.model, r.opts, r.err = onnx.ImportTestCase(dir)
+	var ne *onnx.NodeError
+	switch {
+	case r.err == nil:
+	case errors.As(r.err, &ne) && !slices.Contains(onnx.SupportedOps(), ne.OpType):
+		r.why = "unsupported op " + ne.OpType
+	case errors.As(r.err, &ne):
+		r.why = "unsupported use of " + ne.OpType
+	default:
+		r.why = "other import error"
+	}
+	return r
+}
 
 // Tolerances of the numeric comparison with ONNX's expected outputs.
 const (
@@ -53,7 +112,7 @@ func runModel(g *graph.Graph, weights map[string]*tensor.Dense, feeds map[string
 		return fmt.Errorf("%d outputs, the test data has %d", len(g.Outputs), len(want))
 	}
 	for i, o := range g.Outputs {
-		if err := Compare(got[o.Name], want[i], conformanceAtol, conformanceRtol); err != nil {
+		if err := onnx.Compare(got[o.Name], want[i], conformanceAtol, conformanceRtol); err != nil {
 			return fmt.Errorf("output %d (%%%s): %v", i, o.Name, err)
 		}
 	}
@@ -71,7 +130,7 @@ func TestConformanceRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every imported model of ONNX's test data; skipped in -short mode")
 	}
-	dirs, err := FindTestCases(root, conformanceSuites...)
+	dirs, err := onnx.FindTestCases(root, conformanceSuites...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,14 +151,10 @@ func TestConformanceRun(t *testing.T) {
 		sc.tests++
 		r := importCase(dir)
 		if r.err != nil {
-			why := r.category
-			if r.op != "" {
-				why += " " + r.op
-			}
-			skipped[why] = append(skipped[why], r.name)
+			skipped[r.why] = append(skipped[r.why], r.name)
 			continue
 		}
-		tc, err := ReadTestCase(dir)
+		tc, err := onnx.ReadTestCase(dir)
 		if err != nil {
 			skipped["unreadable test data"] = append(skipped["unreadable test data"], r.name)
 			continue
@@ -131,13 +186,13 @@ func TestConformanceRun(t *testing.T) {
 		passed++
 		sc.ran++
 		sc.passed++
-		axes := BatchAxesFor(r.model)
+		axes := onnx.BatchAxesFor(r.model)
 		if axes == nil {
 			continue
 		}
 		opts := r.opts
 		opts.BatchAxes = axes
-		bm, err := ImportFile(tc.Model, opts)
+		bm, err := onnx.ImportFile(tc.Model, opts)
 		if err != nil {
 			skipped["batch cannot be marked"] = append(skipped["batch cannot be marked"], r.name)
 			continue

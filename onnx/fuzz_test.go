@@ -1,0 +1,71 @@
+package onnx
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"multigpu/graph"
+)
+
+// fuzzSeeds are test-data models that seed FuzzONNX when the test data is
+// installed: small ones covering many ops and both opset eras.
+var fuzzSeeds = []string{
+	"pytorch-converted/test_Conv2d_groups/model.onnx",
+	"pytorch-converted/test_BatchNorm2d_eval/model.onnx",
+	"pytorch-converted/test_Linear/model.onnx",
+	"pytorch-converted/test_AvgPool2d/model.onnx",
+	"pytorch-converted/test_GLU/model.onnx",
+	"pytorch-operator/test_operator_flatten/model.onnx",
+	"node/test_reshape_negative_dim/model.onnx",
+	"node/test_softmax_axis_1/model.onnx",
+	"node/test_gemm_all_attributes/model.onnx",
+	"node/test_reduce_mean_keepdims_example/model.onnx",
+	"node/test_maxpool_2d_ceil/model.onnx",
+	"node/test_constant/model.onnx",
+	"node/test_clip/model.onnx",
+}
+
+// FuzzONNX imports arbitrary bytes: it must never panic, and what imports
+// must verify and print as text that parses back.
+func FuzzONNX(f *testing.F) {
+	f.Add(mlpPB())
+	f.Add(convNetPB([]int64{2, -1}))
+	f.Add(convNetPB([]int64{0, 12}))
+	for _, tc := range opCases() {
+		f.Add(oneNode(tc.opset, tc.node, tc.ins, tc.inits...))
+	}
+	for _, s := range fuzzSeeds {
+		if data, err := os.ReadFile(filepath.Join(testDataRoot(), s)); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		opts := Options{}
+		for range 2 {
+			m, err := Import(data, opts)
+			if err != nil {
+				if m != nil {
+					t.Fatalf("a model and an error: %v", err)
+				}
+				return
+			}
+			if err := graph.Verify(m.Graph); err != nil {
+				t.Fatalf("the imported graph does not verify: %v", err)
+			}
+			text := graph.Format(m.Graph)
+			if _, err := graph.Parse("fuzz.graph", []byte(text)); err != nil {
+				t.Fatalf("the imported graph does not parse back: %v\n%s", err, text)
+			}
+			for _, p := range m.Graph.Params() {
+				if m.Weights[p.Name] == nil {
+					t.Fatalf("param %%%s has no weights", p.Name)
+				}
+			}
+			// Again with the batch marked, as the conformance test does.
+			if opts.BatchAxes = BatchAxesFor(m); opts.BatchAxes == nil {
+				return
+			}
+		}
+	})
+}
