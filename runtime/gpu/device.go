@@ -25,6 +25,9 @@ type Device struct {
 	// stream, and each program's arena is its own.
 	run    sync.Mutex
 	closed atomic.Bool
+	// convScratch bounds the patch buffers of convolutions (tests make
+	// it small to exercise the chunking of the batch).
+	convScratch int
 }
 
 // NewDevice returns the backend of logical device place on drv.
@@ -33,7 +36,7 @@ func NewDevice(place graph.Device, drv Driver) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s on %s: creating a stream: %w", place, drv, err)
 	}
-	return &Device{place: place, drv: drv, stream: s, pool: newPool(drv, s.Sync)}, nil
+	return &Device{place: place, drv: drv, stream: s, pool: newPool(drv, s.Sync), convScratch: convScratch}, nil
 }
 
 // Place returns the device d serves.
@@ -215,17 +218,24 @@ func (d *Device) copyFrom(dst Ptr, sb *Buffer, n int64) error {
 	return sb.dev.stream.Wait(done)
 }
 
-// structural ops move elements without arithmetic: every element type.
-var structural = map[string]bool{"copy": true, "slice": true, "concat": true, "reshape": true, "transpose": true, "flatten": true, "dim": true}
+// isStructural reports whether op moves elements without arithmetic (in
+// every element type).
+func isStructural(op string) bool {
+	switch op {
+	case "copy", "slice", "concat", "reshape", "transpose", "flatten", "dim":
+		return true
+	}
+	return false
+}
 
 // Check reports whether n can run on a GPU: every op of the op table, in
 // f32 and f64; ops that only move elements (and dim) in every element
 // type.
 func (d *Device) Check(n *graph.Node) error {
-	if graph.LookupOp(n.Op) == nil {
+	if graph.LookupOp(n.Op) == nil || !planned(n.Op) {
 		return fmt.Errorf("op %s is not supported by the gpu backend", n.Op)
 	}
-	if structural[n.Op] {
+	if isStructural(n.Op) {
 		return nil
 	}
 	for _, a := range n.Args {

@@ -236,3 +236,16 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check(transpose on i32) = %v", err)
 	}
 }
+
+// Every op of the op table but the leaves has a GPU plan, so that an op
+// added to the table without one fails here rather than at lower time.
+func TestEveryOpPlanned(t *testing.T) {
+	for _, op := range graph.OpNames() {
+		if op == graph.OpInput || op == graph.OpParam || op == graph.OpConst {
+			continue
+		}
+		if !planned(op) {
+			t.Errorf("op %s has no GPU plan", op)
+		}
+	}
+}

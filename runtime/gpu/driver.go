@@ -78,17 +78,19 @@ type Event interface {
 	Close() error
 }
 
-// Gemm is cuBLAS's strided batched gemm without transposes, in
-// column-major order: for b in [0, Batch), C_b = A_b B_b, with A_b an M×K
-// matrix at A + b·StrideA elements whose column j starts at j·LDA, and B_b
-// (K×N) and C_b (M×N) likewise. Row-major products use it as
-// C^T = B^T A^T.
+// Gemm is cuBLAS's strided batched gemm in column-major order: for b in
+// [0, Batch), C_b = op(A_b) op(B_b) + Beta C_b, where op transposes a
+// matrix when TransA (TransB) is set; op(A_b) is M×K, op(B_b) K×N, C_b
+// M×N. X_b starts at X + b·StrideX elements and column j of the stored
+// matrix at j·LDX. Row-major products use it as C^T = B^T A^T.
 type Gemm struct {
 	DType            graph.DType // F32 or F64
+	TransA, TransB   bool
 	M, N, K          int
 	A, B, C          Ptr
 	LDA, LDB, LDC    int
 	StrideA, StrideB int64 // in elements; 0 reuses one matrix for every b
 	StrideC          int64
 	Batch            int
+	Beta             float64 // 0 or 1: overwrite or accumulate
 }

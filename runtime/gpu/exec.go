@@ -59,7 +59,7 @@ func (d *Device) Compile(p *backend.Program) (backend.Executable, error) {
 		e.types = append(e.types, in.Type.DType)
 		e.shape = append(e.shape, shape)
 	}
-	pl := &planner{}
+	pl := &planner{convScratch: d.convScratch}
 	mprog := memplan.Program{NumInputs: len(p.Inputs)}
 	for _, n := range p.Nodes {
 		if err := d.Check(n); err != nil {

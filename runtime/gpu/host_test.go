@@ -242,32 +242,46 @@ func (s *hostStream) Close() error {
 	return err
 }
 
-// gemm is cuBLAS's gemmStridedBatched (no transposes, column-major),
-// accumulating each element's products in order of k.
+// gemm is cuBLAS's gemmStridedBatched (column-major), accumulating each
+// element's products in order of k.
 func gemm[T float32 | float64](d *hostDriver, g *Gemm) error {
 	var zero T
 	es := int64(unsafe.Sizeof(zero))
-	span := func(p Ptr, ld, cols int, stride int64) ([]T, error) {
-		n := stride*int64(g.Batch-1) + int64(ld)*int64(cols-1) + int64(ld)
+	// rows and cols of the stored matrices
+	ar, ac, br, bc := g.M, g.K, g.K, g.N
+	if g.TransA {
+		ar, ac = ac, ar
+	}
+	if g.TransB {
+		br, bc = bc, br
+	}
+	span := func(p Ptr, ld, rows, cols int, stride int64) ([]T, error) {
+		if ld < max(1, rows) {
+			return nil, fmt.Errorf("leading dimension %d < %d rows", ld, rows)
+		}
+		n := stride*int64(g.Batch-1) + int64(ld)*int64(cols-1) + int64(rows)
 		if err := d.check(p, n*es); err != nil {
 			return nil, err
 		}
 		return unsafe.Slice((*T)(unsafe.Pointer(&d.bytes(p, n*es)[0])), n), nil
 	}
-	if g.LDA < max(1, g.M) || g.LDB < max(1, g.K) || g.LDC < max(1, g.M) {
-		return fmt.Errorf("gemm: leading dimensions %d, %d, %d too small for %dx%dx%d", g.LDA, g.LDB, g.LDC, g.M, g.N, g.K)
-	}
-	a, err := span(g.A, g.LDA, g.K, g.StrideA)
+	a, err := span(g.A, g.LDA, ar, ac, g.StrideA)
 	if err != nil {
 		return fmt.Errorf("gemm A: %v", err)
 	}
-	b, err := span(g.B, g.LDB, g.N, g.StrideB)
+	b, err := span(g.B, g.LDB, br, bc, g.StrideB)
 	if err != nil {
 		return fmt.Errorf("gemm B: %v", err)
 	}
-	c, err := span(g.C, g.LDC, g.N, g.StrideC)
+	c, err := span(g.C, g.LDC, g.M, g.N, g.StrideC)
 	if err != nil {
 		return fmt.Errorf("gemm C: %v", err)
+	}
+	at := func(x []T, ld int, trans bool, i, j int) T {
+		if trans {
+			return x[j+i*ld]
+		}
+		return x[i+j*ld]
 	}
 	for bi := int64(0); bi < int64(g.Batch); bi++ {
 		ab, bb, cb := a[bi*g.StrideA:], b[bi*g.StrideB:], c[bi*g.StrideC:]
@@ -275,7 +289,10 @@ func gemm[T float32 | float64](d *hostDriver, g *Gemm) error {
 			for i := 0; i < g.M; i++ {
 				var acc T
 				for l := 0; l < g.K; l++ {
-					acc += ab[i+l*g.LDA] * bb[l+j*g.LDB]
+					acc += at(ab, g.LDA, g.TransA, i, l) * at(bb, g.LDB, g.TransB, l, j)
+				}
+				if g.Beta != 0 {
+					acc += cb[i+j*g.LDC]
 				}
 				cb[i+j*g.LDC] = acc
 			}

@@ -67,6 +67,9 @@ type nodePlan struct {
 // program.
 type planner struct {
 	meta []int64
+	// convScratch bounds the patch buffer of a convolution (im2col): the
+	// batch is processed in chunks of samples whose patches fit.
+	convScratch int
 }
 
 // addMeta appends words to the metadata and returns their argument.
@@ -107,15 +110,53 @@ func widthSuffix(size int64) string {
 	return "_u64"
 }
 
-// Op codes of kernels.cu.
-var (
-	binaryOps = map[string]int{"add": 0, "sub": 1, "mul": 2, "div": 3, "maximum": 4, "minimum": 5}
-	unaryOps  = map[string]int{"neg": 0, "abs": 1, "exp": 2, "log": 3, "sqrt": 4, "relu": 5, "sigmoid": 6, "tanh": 7, "leaky_relu": 8}
-	reduceOps = map[string]int{"sum": 0, "mean": 1, "max": 2, "min": 3}
-)
+// opCode returns the op code kernels.cu gives an elementwise op, a
+// comparison (cmp_ and the compare op's cmp attribute) or a reduction.
+func opCode(op string) (int, bool) {
+	switch op {
+	case "add", "neg", "sum":
+		return 0, true
+	case "sub", "abs", "mean":
+		return 1, true
+	case "mul", "exp", "max":
+		return 2, true
+	case "div", "log", "min":
+		return 3, true
+	case "maximum", "sqrt":
+		return 4, true
+	case "minimum", "relu":
+		return 5, true
+	case "cmp_eq", "sigmoid":
+		return 6, true
+	case "cmp_ne", "tanh":
+		return 7, true
+	case "cmp_lt", "leaky_relu":
+		return 8, true
+	case "cmp_le":
+		return 9, true
+	case "cmp_gt":
+		return 10, true
+	case "cmp_ge":
+		return 11, true
+	}
+	return 0, false
+}
 
-// convScratch bounds the im2col buffer of a convolution: the batch is
-// processed in chunks of samples whose patches fit.
+// planned reports whether plan knows op.
+func planned(op string) bool {
+	switch op {
+	case "add", "sub", "mul", "div", "maximum", "minimum", "compare", "broadcast_like",
+		"neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu",
+		"matmul", "softmax", "log_softmax", "sum", "mean", "max", "min",
+		"reshape", "flatten", "copy", "transpose", "slice", "concat", "dim",
+		"conv2d", "conv2d_grad_input", "conv2d_grad_weight",
+		"maxpool2d", "avgpool2d", "maxpool2d_grad", "avgpool2d_grad", "batchnorm", "dropout":
+		return true
+	}
+	return false
+}
+
+// convScratch is the default bound of a convolution's patch buffer.
 const convScratch = 128 << 20
 
 // plan returns how s.n runs.
@@ -140,7 +181,7 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 			return view(0)
 		}
 	}
-	if structural[n.Op] {
+	if isStructural(n.Op) {
 		return p.planStructural(s, np, launch)
 	}
 	sfx, err := suffix(s.dt)
@@ -148,12 +189,24 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 		return nil, err
 	}
 	switch n.Op {
-	case "add", "sub", "mul", "div", "maximum", "minimum":
+	case "add", "sub", "mul", "div", "maximum", "minimum", "compare":
+		name := n.Op
+		if name == "compare" {
+			name = "cmp_" + identAttr(n, "cmp")
+		}
+		op, ok := opCode(name)
+		if !ok {
+			return nil, fmt.Errorf("no comparison %q", identAttr(n, "cmp"))
+		}
 		shape, str := collapse(s.out, broadcastStrides(s.in[0], s.out), broadcastStrides(s.in[1], s.out))
 		m := p.addMeta(append(append(append([]int64{int64(len(shape))}, ints64(shape)...), ints64(str[0])...), ints64(str[1])...)...)
-		launch("binary"+sfx, total, result(), operand(0), operand(1), i64(total), m, i64(binaryOps[n.Op]))
+		launch("binary"+sfx, total, result(), operand(0), operand(1), i64(total), m, i64(op))
+	case "broadcast_like":
+		shape, str := collapse(s.out, broadcastStrides(s.in[0], s.out), strides(s.out))
+		m := p.addMeta(append(append(append([]int64{int64(len(shape))}, ints64(shape)...), ints64(str[0])...), ints64(str[1])...)...)
+		launch("copy"+widthSuffix(s.dt.Size()), total, result(), operand(0), i64(total), m)
 	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu":
-		launch("unary"+sfx, total, result(), operand(0), i64(total), i64(unaryOps[n.Op]), f64(floatAttr(n, "alpha", 0.01)))
+		launch("unary"+sfx, total, result(), operand(0), i64(total), i64(must(opCode(n.Op))), f64(floatAttr(n, "alpha", 0.01)))
 	case "matmul":
 		p.planMatmul(s, np, launch)
 	case "softmax", "log_softmax":
@@ -190,9 +243,22 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 		}
 		words := append(append(append([]int64{int64(len(ks))}, ks...), kst...), int64(len(rs)))
 		m := p.addMeta(append(append(words, rs...), rst...)...)
-		launch("reduce"+sfx, total, result(), operand(0), i64(total), m, i64(reduceOps[n.Op]), i64(count))
+		launch("reduce"+sfx, total, result(), operand(0), i64(total), m, i64(must(opCode(n.Op))), i64(count))
 	case "conv2d":
 		p.planConv(s, np, sfx, launch)
+	case "conv2d_grad_input":
+		p.planConvGradInput(s, np, sfx, launch)
+	case "conv2d_grad_weight":
+		p.planConvGradWeight(s, np, sfx, launch)
+	case "maxpool2d_grad", "avgpool2d_grad":
+		kernel := intsAttr(n, "kernel", nil)
+		dy := s.in[len(s.in)-1]
+		win := newWindow(s.out, kernel, intsAttr(n, "stride", kernel), intsAttr(n, "pad", []int{0, 0}), []int{1, 1}, dy, 1)
+		x, isMax := word(0), 0
+		if n.Op == "maxpool2d_grad" {
+			x, isMax = operand(0), 1
+		}
+		launch("poolgrad"+sfx, total, result(), x, operand(len(s.in)-1), i64(total), p.addMeta(win.meta()...), i64(isMax))
 	case "maxpool2d", "avgpool2d":
 		kernel := intsAttr(n, "kernel", nil)
 		win := newWindow(s.in[0], kernel, intsAttr(n, "stride", kernel), intsAttr(n, "pad", []int{0, 0}), []int{1, 1}, s.out, 1)
@@ -363,13 +429,13 @@ func (p *planner) planConv(s *nodeSpec, np *nodePlan, sfx string, launch func(st
 	if kk == 0 {
 		launch("fill"+widthSuffix(s.dt.Size()), win.n*o*hw, result(), i64(win.n*o*hw), word(0))
 	} else {
-		nb := max(1, min(win.n, convScratch/(kk*hw*es)))
+		nb := max(1, min(win.n, p.convScratch/(kk*hw*es)))
 		np.scratch = []int64{int64(nb * kk * hw * es)}
 		m := p.addMeta(win.meta()...)
 		for n0 := 0; n0 < win.n; n0 += nb {
 			cur := min(nb, win.n-n0)
 			for g := 0; g < groups; g++ {
-				launch("im2col"+sfx, cur*kk*hw, scratch(0), operand(0).plus(n0*win.c*win.h*win.w*es), i64(cur), i64(g*cg), m)
+				launch("im2col"+sfx, cur*kk*hw, scratch(0), operand(0).plus(n0*win.c*win.h*win.w*es), i64(cur), i64(g*cg), m, i64(0))
 				np.steps = append(np.steps, step{gemm: &gemmStep{
 					g: Gemm{DType: s.dt, M: hw, N: og, K: kk, LDA: hw, LDB: kk, LDC: hw,
 						StrideA: int64(kk * hw), StrideB: 0, StrideC: int64(o * hw), Batch: cur},
@@ -380,6 +446,94 @@ func (p *planner) planConv(s *nodeSpec, np *nodePlan, sfx string, launch func(st
 	}
 	if len(s.in) == 3 {
 		launch("bias"+sfx, win.n*o*hw, result(), operand(2), i64(win.n*o*hw), i64(o), i64(hw))
+	}
+}
+
+// planConvGradInput is the gradient of conv2d with respect to its input
+// x, from dy[N,O,OH,OW] and w[O,C/groups,KH,KW]: for chunks of samples and
+// each group, the columns w_g^T dy_g (one batched product per chunk) are
+// added back into the image they came from (col2im).
+func (p *planner) planConvGradInput(s *nodeSpec, np *nodePlan, sfx string, launch func(string, int, ...arg)) {
+	n := s.n
+	ws := s.in[1]
+	groups := int(n.IntAttr("groups", 1))
+	win := newWindow(s.out, ws[2:], intsAttr(n, "stride", []int{1, 1}), intsAttr(n, "pad", []int{0, 0}),
+		intsAttr(n, "dilation", []int{1, 1}), s.in[0], groups)
+	o := ws[0]
+	cg, og := win.c/groups, o/groups
+	kk := cg * win.kh * win.kw
+	hw := win.oh * win.ow
+	es := int(s.dt.Size())
+	total := win.n * win.c * win.h * win.w
+	if total == 0 {
+		return
+	}
+	if kk*hw*og == 0 {
+		launch("fill"+widthSuffix(s.dt.Size()), total, result(), i64(total), word(0))
+		return
+	}
+	nb := max(1, min(win.n, p.convScratch/(kk*hw*es)))
+	np.scratch = []int64{int64(nb * kk * hw * es)}
+	m := p.addMeta(win.meta()...)
+	for n0 := 0; n0 < win.n; n0 += nb {
+		cur := min(nb, win.n-n0)
+		for g := 0; g < groups; g++ {
+			// cols_b^T (hw×kk) = dy_b,g^T (hw×og) · w_g (og×kk)
+			np.steps = append(np.steps, step{gemm: &gemmStep{
+				g: Gemm{DType: s.dt, TransB: true, M: hw, N: kk, K: og, LDA: hw, LDB: kk, LDC: hw,
+					StrideA: int64(o * hw), StrideB: 0, StrideC: int64(kk * hw), Batch: cur},
+				a: operand(0).plus((n0*o + g*og) * hw * es), b: operand(1).plus(g * og * kk * es), c: scratch(0),
+			}})
+			launch("col2im"+sfx, cur*cg*win.h*win.w, result().plus(n0*win.c*win.h*win.w*es), scratch(0), i64(cur), i64(g*cg), m)
+		}
+	}
+}
+
+// planConvGradWeight is the gradient of conv2d with respect to its filters
+// w, from x[N,C,H,W] and dy[N,O,OH,OW]: a sum over the batch. For chunks of
+// samples and each group, the patches (im2col, sample-minor) and dy_g
+// (transposed to og×samples·hw) make one product that sums over the
+// chunk's samples, accumulated over chunks.
+func (p *planner) planConvGradWeight(s *nodeSpec, np *nodePlan, sfx string, launch func(string, int, ...arg)) {
+	n := s.n
+	groups := int(n.IntAttr("groups", 1))
+	win := newWindow(s.in[0], s.out[2:], intsAttr(n, "stride", []int{1, 1}), intsAttr(n, "pad", []int{0, 0}),
+		intsAttr(n, "dilation", []int{1, 1}), s.in[1], groups)
+	o := s.out[0]
+	cg, og := win.c/groups, o/groups
+	kk := cg * win.kh * win.kw
+	hw := win.oh * win.ow
+	es := int(s.dt.Size())
+	total := o * kk
+	if total == 0 {
+		return
+	}
+	if win.n*hw == 0 {
+		launch("fill"+widthSuffix(s.dt.Size()), total, result(), i64(total), word(0))
+		return
+	}
+	nb := max(1, min(win.n, p.convScratch/(max(kk, og)*hw*es)))
+	np.scratch = []int64{int64(nb * kk * hw * es), int64(og * nb * hw * es)}
+	m := p.addMeta(win.meta()...)
+	cp := "copy" + widthSuffix(s.dt.Size())
+	for n0 := 0; n0 < win.n; n0 += nb {
+		cur := min(nb, win.n-n0)
+		l := cur * hw
+		beta := 1.0
+		if n0 == 0 {
+			beta = 0
+		}
+		for g := 0; g < groups; g++ {
+			launch("im2col"+sfx, cur*kk*hw, scratch(0), operand(0).plus(n0*win.c*win.h*win.w*es), i64(cur), i64(g*cg), m, i64(1))
+			sh, str := collapse([]int{og, cur, hw}, []int{hw, o * hw, 1}, []int{cur * hw, hw, 1})
+			cm := p.addMeta(append(append(append([]int64{int64(len(sh))}, ints64(sh)...), ints64(str[0])...), ints64(str[1])...)...)
+			launch(cp, og*l, scratch(1), operand(1).plus((n0*o+g*og)*hw*es), i64(og*l), cm)
+			// dw_g^T (kk×og) = cols (kk×l, stored l×kk) · dyT^T (l×og)
+			np.steps = append(np.steps, step{gemm: &gemmStep{
+				g: Gemm{DType: s.dt, TransA: true, M: kk, N: og, K: l, LDA: l, LDB: l, LDC: kk, Batch: 1, Beta: beta},
+				a: scratch(0), b: scratch(1), c: result().plus(g * og * kk * es),
+			}})
+		}
 	}
 }
 
@@ -485,6 +639,14 @@ func collapse(shape []int, strs ...[]int) ([]int, [][]int) {
 	return outShape, outStr
 }
 
+// must returns the code of an op the planner dispatched on.
+func must(code int, ok bool) int {
+	if !ok {
+		panic("gpu: no op code")
+	}
+	return code
+}
+
 func ints64(xs []int) []int64 {
 	out := make([]int64, len(xs))
 	for i, x := range xs {
@@ -508,6 +670,13 @@ func floatAttr(n *graph.Node, name string, def float64) float64 {
 func boolAttr(n *graph.Node, name string) bool {
 	v, ok := n.Attr(name)
 	return ok && v.Kind == graph.AttrBool && v.Bool
+}
+
+func identAttr(n *graph.Node, name string) string {
+	if v, ok := n.Attr(name); ok && (v.Kind == graph.AttrIdent || v.Kind == graph.AttrString) {
+		return v.Str
+	}
+	return ""
 }
 
 func intsAttr(n *graph.Node, name string, def []int) []int {

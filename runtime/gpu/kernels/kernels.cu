@@ -45,8 +45,15 @@ template <typename T> __device__ __forceinline__ T minimum_(T a, T b) { return (
 #define OP_DIV 3
 #define OP_MAXIMUM 4
 #define OP_MINIMUM 5
+#define OP_EQ 6
+#define OP_NE 7
+#define OP_LT 8
+#define OP_LE 9
+#define OP_GT 10
+#define OP_GE 11
 
-// binary: out[i] = a[.] op b[.] with numpy broadcasting. m holds rank, then
+// binary: out[i] = a[.] op b[.] with numpy broadcasting (comparisons give
+// 1 where they hold, else 0; with NaN only ne holds). m holds rank, then
 // the (collapsed) result shape, then a's and b's strides along it (0 where
 // the operand repeats).
 template <typename T>
@@ -69,7 +76,13 @@ __device__ void binary_(T *out, const T *a, const T *b, i64 n, const i64 *m, i64
 		case OP_MUL: z = x * y; break;
 		case OP_DIV: z = x / y; break;
 		case OP_MAXIMUM: z = maximum_(x, y); break;
-		default: z = minimum_(x, y); break;
+		case OP_MINIMUM: z = minimum_(x, y); break;
+		case OP_EQ: z = x == y ? (T)1 : (T)0; break;
+		case OP_NE: z = x != y ? (T)1 : (T)0; break;
+		case OP_LT: z = x < y ? (T)1 : (T)0; break;
+		case OP_LE: z = x <= y ? (T)1 : (T)0; break;
+		case OP_GT: z = x > y ? (T)1 : (T)0; break;
+		default: z = x >= y ? (T)1 : (T)0; break;
 		}
 		out[i] = z;
 	}
@@ -246,19 +259,27 @@ extern "C" __global__ void fill_u64(u64 *dst, i64 n, u64 bits) { fill_(dst, n, b
 #define W_CG 13
 
 // im2col: the patches of channels [c0, c0+CG) of nb samples of x[.,C,H,W]
-// as cols[b][(c*KH+kh)*KW+kw][oh*OW+ow], zero outside the image.
+// as cols[b][k][p] (or, kmajor, cols[k][b][p]) with k = (c*KH+kh)*KW+kw
+// and p = oh*OW+ow, zero outside the image.
 template <typename T>
-__device__ void im2col_(T *cols, const T *x, i64 nb, i64 c0, const i64 *m) {
+__device__ void im2col_(T *cols, const T *x, i64 nb, i64 c0, const i64 *m, i64 kmajor) {
 	const i64 C = m[W_C], H = m[W_H], W = m[W_W], KH = m[W_KH], KW = m[W_KW];
 	const i64 OH = m[W_OH], OW = m[W_OW], CG = m[W_CG];
 	GRID_LOOP(t, nb * CG * KH * KW * OH * OW) {
-		i64 r = t;
+		i64 r = t, b, c, kh, kw;
 		const i64 ow = r % OW; r /= OW;
 		const i64 oh = r % OH; r /= OH;
-		const i64 kw = r % KW; r /= KW;
-		const i64 kh = r % KH; r /= KH;
-		const i64 c = r % CG; r /= CG;
-		const i64 b = r;
+		if (kmajor) {
+			b = r % nb; r /= nb;
+			kw = r % KW; r /= KW;
+			kh = r % KH; r /= KH;
+			c = r;
+		} else {
+			kw = r % KW; r /= KW;
+			kh = r % KH; r /= KH;
+			c = r % CG; r /= CG;
+			b = r;
+		}
 		const i64 ih = oh * m[W_SH] - m[W_PT] + kh * m[W_DH];
 		const i64 iw = ow * m[W_SW] - m[W_PL] + kw * m[W_DW];
 		T v = 0;
@@ -267,8 +288,40 @@ __device__ void im2col_(T *cols, const T *x, i64 nb, i64 c0, const i64 *m) {
 	}
 }
 
-extern "C" __global__ void im2col_f32(float *cols, const float *x, i64 nb, i64 c0, const i64 *m) { im2col_(cols, x, nb, c0, m); }
-extern "C" __global__ void im2col_f64(double *cols, const double *x, i64 nb, i64 c0, const i64 *m) { im2col_(cols, x, nb, c0, m); }
+extern "C" __global__ void im2col_f32(float *cols, const float *x, i64 nb, i64 c0, const i64 *m, i64 kmajor) { im2col_(cols, x, nb, c0, m, kmajor); }
+extern "C" __global__ void im2col_f64(double *cols, const double *x, i64 nb, i64 c0, const i64 *m, i64 kmajor) { im2col_(cols, x, nb, c0, m, kmajor); }
+
+// col2im: channels [c0, c0+CG) of nb samples of dx[.,C,H,W] from
+// cols[b][k][p] (im2col's layout): each element sums the column elements
+// taken from it, in order of kh and kw (as runtime/cpu adds them up).
+template <typename T>
+__device__ void col2im_(T *x, const T *cols, i64 nb, i64 c0, const i64 *m) {
+	const i64 C = m[W_C], H = m[W_H], W = m[W_W], KH = m[W_KH], KW = m[W_KW];
+	const i64 SH = m[W_SH], SW = m[W_SW], PT = m[W_PT], PL = m[W_PL], DH = m[W_DH], DW = m[W_DW];
+	const i64 OH = m[W_OH], OW = m[W_OW], CG = m[W_CG];
+	GRID_LOOP(t, nb * CG * H * W) {
+		i64 r = t;
+		const i64 iw = r % W; r /= W;
+		const i64 ih = r % H; r /= H;
+		const i64 c = r % CG;
+		const i64 b = r / CG;
+		T acc = 0;
+		for (i64 kh = 0; kh < KH; kh++) {
+			const i64 nh = ih + PT - kh * DH;
+			if (nh < 0 || nh % SH != 0 || nh / SH >= OH) continue;
+			const i64 oh = nh / SH;
+			for (i64 kw = 0; kw < KW; kw++) {
+				const i64 nw = iw + PL - kw * DW;
+				if (nw < 0 || nw % SW != 0 || nw / SW >= OW) continue;
+				acc += cols[(((b * CG + c) * KH + kh) * KW + kw) * OH * OW + oh * OW + nw / SW];
+			}
+		}
+		x[((b * C + c0 + c) * H + ih) * W + iw] = acc;
+	}
+}
+
+extern "C" __global__ void col2im_f32(float *x, const float *cols, i64 nb, i64 c0, const i64 *m) { col2im_(x, cols, nb, c0, m); }
+extern "C" __global__ void col2im_f64(double *x, const double *cols, i64 nb, i64 c0, const i64 *m) { col2im_(x, cols, nb, c0, m); }
 
 // bias: out[n][c][p] += b[c] for out of n elements, o channels of hw.
 template <typename T>
@@ -308,6 +361,55 @@ __device__ void pool_(T *out, const T *x, i64 n, const i64 *m, i64 isMax) {
 
 extern "C" __global__ void pool_f32(float *out, const float *x, i64 n, const i64 *m, i64 isMax) { pool_(out, x, n, m, isMax); }
 extern "C" __global__ void pool_f64(double *out, const double *x, i64 n, const i64 *m, i64 isMax) { pool_(out, x, n, m, isMax); }
+
+// poolgrad: dx[N*C, H, W] from dy[N*C, OH, OW] for max pooling (dy goes to
+// the element maxpool2d kept: the first maximum of the window, a NaN once
+// met) or average pooling (dy shared evenly by the window's positions
+// inside the image). Each element sums what it gets from the windows that
+// hold it, in window order (as runtime/cpu adds them up).
+template <typename T>
+__device__ void poolgrad_(T *dx, const T *x, const T *dy, i64 n, const i64 *m, i64 isMax) {
+	const i64 H = m[W_H], W = m[W_W], KH = m[W_KH], KW = m[W_KW];
+	const i64 SH = m[W_SH], SW = m[W_SW], PT = m[W_PT], PL = m[W_PL];
+	const i64 OH = m[W_OH], OW = m[W_OW];
+	GRID_LOOP(t, n) {
+		const i64 iw = t % W, ih = (t / W) % H, p = t / (W * H);
+		const T *g = dy + p * OH * OW;
+		const i64 lh = ih + PT - KH + 1, lw = iw + PL - KW + 1;
+		const i64 ohlo = lh <= 0 ? 0 : (lh + SH - 1) / SH, owlo = lw <= 0 ? 0 : (lw + SW - 1) / SW;
+		const i64 ohhi = (ih + PT) / SH < OH - 1 ? (ih + PT) / SH : OH - 1;
+		const i64 owhi = (iw + PL) / SW < OW - 1 ? (iw + PL) / SW : OW - 1;
+		T acc = 0;
+		for (i64 oh = ohlo; oh <= ohhi; oh++) {
+			const i64 h0 = oh * SH - PT;
+			const i64 hlo = h0 > 0 ? h0 : 0, hhi = h0 + KH < H ? h0 + KH : H;
+			for (i64 ow = owlo; ow <= owhi; ow++) {
+				const i64 w0 = ow * SW - PL;
+				const i64 wlo = w0 > 0 ? w0 : 0, whi = w0 + KW < W ? w0 + KW : W;
+				if (isMax) {
+					const T *img = x + p * H * W;
+					i64 best = hlo * W + wlo;
+					T mx = img[best];
+					for (i64 h = hlo; h < hhi; h++)
+						for (i64 w = wlo; w < whi; w++) {
+							const T v = img[h * W + w];
+							if (!(mx >= v || mx != mx)) {
+								mx = v;
+								best = h * W + w;
+							}
+						}
+					if (best == ih * W + iw) acc += g[oh * OW + ow];
+				} else {
+					acc += g[oh * OW + ow] / (T)((hhi - hlo) * (whi - wlo));
+				}
+			}
+		}
+		dx[t] = acc;
+	}
+}
+
+extern "C" __global__ void poolgrad_f32(float *dx, const float *x, const float *dy, i64 n, const i64 *m, i64 isMax) { poolgrad_(dx, x, dy, n, m, isMax); }
+extern "C" __global__ void poolgrad_f64(double *dx, const double *x, const double *dy, i64 n, const i64 *m, i64 isMax) { poolgrad_(dx, x, dy, n, m, isMax); }
 
 // ---- normalisation and dropout ----------------------------------------------
 
@@ -398,6 +500,7 @@ extern "C" __global__ void dropout_f64(double *out, const double *x, i64 n, u64 
 	X(binary_f32) X(binary_f64) X(unary_f32) X(unary_f64) \
 	X(reduce_f32) X(reduce_f64) X(softmax_f32) X(softmax_f64) \
 	X(copy_u8) X(copy_u32) X(copy_u64) X(fill_u8) X(fill_u32) X(fill_u64) \
-	X(im2col_f32) X(im2col_f64) X(bias_f32) X(bias_f64) X(pool_f32) X(pool_f64) \
+	X(im2col_f32) X(im2col_f64) X(col2im_f32) X(col2im_f64) X(bias_f32) X(bias_f64) \
+	X(pool_f32) X(pool_f64) X(poolgrad_f32) X(poolgrad_f64) \
 	X(bnstats_f32) X(bnstats_f64) X(bnapply_f32) X(bnapply_f64) \
 	X(dropout_f32) X(dropout_f64)
