@@ -153,7 +153,9 @@ func (im *importer) run() error {
 	im.model.Graph = g
 	im.model.Weights = im.weights
 	for _, p := range g.Params() {
-		im.model.ONNXNames[p.Name] = im.onnxOf(p.Name)
+		if name, ok := im.onnxOf(p.Name); ok {
+			im.model.ONNXNames[p.Name] = name
+		}
 	}
 	return nil
 }
@@ -162,14 +164,15 @@ func (im *importer) note(format string, args ...any) {
 	im.model.Notes = append(im.model.Notes, fmt.Sprintf(format, args...))
 }
 
-// onnxOf returns the ONNX name of the value whose IR name is ir.
-func (im *importer) onnxOf(ir string) string {
+// onnxOf returns the ONNX name of the value whose IR name is ir, and false
+// for a value the importer made (such as a kernel of ones).
+func (im *importer) onnxOf(ir string) (string, bool) {
 	for _, v := range im.values {
 		if v.ir == ir && v.node != nil {
-			return v.onnx
+			return v.onnx, true
 		}
 	}
-	return ir
+	return "", false
 }
 
 // graphName turns s into a graph name: an identifier.
@@ -184,9 +187,14 @@ func graphName(s string) string {
 	return s
 }
 
-// sanitize replaces every byte of s outside [A-Za-z0-9_.] with '_'.
+// sanitize replaces every byte of s outside [A-Za-z0-9_.] with '_', after
+// dropping such bytes at either end ("/conv1/Conv_output_0" becomes
+// "conv1_Conv_output_0").
 func sanitize(s string) string {
-	b := []byte(s)
+	invalid := func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.')
+	}
+	b := []byte(strings.TrimRightFunc(strings.TrimLeftFunc(s, invalid), invalid))
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.') {
 			b[i] = '_'

@@ -75,14 +75,14 @@ graph torch_jit_export {
   param %fc1.bias: f32[3]
   param %fc2.weight: f32[2,3]
   param %fc2.bias: f32[2]
-  %_fc1_Gemm_output_0_transpose = transpose %fc1.weight {perm=[1,0]} : f32[4,3]
-  %_fc1_Gemm_output_0_matmul = matmul %input.1, %_fc1_Gemm_output_0_transpose : f32[N,3]
-  %_fc1_Gemm_output_0 = add %_fc1_Gemm_output_0_matmul, %fc1.bias : f32[N,3]
-  %_relu_Relu_output_0 = relu %_fc1_Gemm_output_0 : f32[N,3]
-  %_fc2_Gemm_output_0_transpose = transpose %fc2.weight {perm=[1,0]} : f32[3,2]
-  %_fc2_Gemm_output_0_matmul = matmul %_relu_Relu_output_0, %_fc2_Gemm_output_0_transpose : f32[N,2]
-  %_fc2_Gemm_output_0 = add %_fc2_Gemm_output_0_matmul, %fc2.bias : f32[N,2]
-  %output = softmax %_fc2_Gemm_output_0 {axis=1} : f32[N,2]
+  %fc1_Gemm_output_0_transpose = transpose %fc1.weight {perm=[1,0]} : f32[4,3]
+  %fc1_Gemm_output_0_matmul = matmul %input.1, %fc1_Gemm_output_0_transpose : f32[N,3]
+  %fc1_Gemm_output_0 = add %fc1_Gemm_output_0_matmul, %fc1.bias : f32[N,3]
+  %relu_Relu_output_0 = relu %fc1_Gemm_output_0 : f32[N,3]
+  %fc2_Gemm_output_0_transpose = transpose %fc2.weight {perm=[1,0]} : f32[3,2]
+  %fc2_Gemm_output_0_matmul = matmul %relu_Relu_output_0, %fc2_Gemm_output_0_transpose : f32[N,2]
+  %fc2_Gemm_output_0 = add %fc2_Gemm_output_0_matmul, %fc2.bias : f32[N,2]
+  %output = softmax %fc2_Gemm_output_0 {axis=1} : f32[N,2]
   output %output
 }`)
 	if m.Opset != 13 || m.IRVersion != 8 || m.Producer != "test" {

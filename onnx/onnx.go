@@ -60,7 +60,8 @@ type Model struct {
 	// with their ONNX names.
 	Inputs, Outputs []Binding
 	// ONNXNames maps the IR name of every input, output and param to its
-	// ONNX name.
+	// ONNX name; params the importer made (kernels of ones, padding
+	// masks) have none.
 	ONNXNames map[string]string
 	// IRVersion, Opset and Producer describe the file: its IR version,
 	// the version of the default operator set, and "name version" of the

@@ -2,7 +2,6 @@ package onnx
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,10 +11,6 @@ import (
 
 	"multigpu/graph"
 )
-
-// The repository's tests all accept -update (go test ./... -update); this
-// package has no golden files to rewrite.
-var _ = flag.Bool("update", false, "rewrite golden files (none in this package)")
 
 // testDataRoot is where Debian's libonnx-testdata installs ONNX's backend
 // test data; ONNX_TESTDATA overrides it.
