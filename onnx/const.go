@@ -15,7 +15,9 @@ func convertDropout(c *nodeCtx) error {
 		if err != nil {
 			return err
 		}
-		_ = test // before opset 7, Dropout is the identity when the graph runs for inference either way
+		if !test {
+			return fmt.Errorf("training mode (is_test=0, the default before opset 7) is not supported; export the model in inference mode")
+		}
 	} else if c.has("is_test") {
 		return fmt.Errorf("attribute is_test was removed in opset 7")
 	}

@@ -336,6 +336,9 @@ func (im *importer) inputs(gp *graphProto) error {
 		if _, ok := axes[k]; ok {
 			return fmt.Errorf("onnx: input %q is given both a batch axis and a constant value", k)
 		}
+		if d == nil {
+			return fmt.Errorf("onnx: the constant for input %q is nil", k)
+		}
 		if _, ok := dtypeOfDense(d); !ok {
 			return fmt.Errorf("onnx: the constant for input %q has element type %v, which the IR does not have", k, d.Dtype())
 		}

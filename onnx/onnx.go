@@ -171,6 +171,9 @@ func (m *Model) Bind(inputs []*tensor.Dense) (map[string]*tensor.Dense, error) {
 	out := make(map[string]*tensor.Dense, len(ins))
 	for i, n := range ins {
 		t := inputs[i]
+		if t == nil {
+			return nil, fmt.Errorf("input %d (%s): no tensor", i, m.Inputs[i].ONNX)
+		}
 		dt, ok := dtypeOfDense(t)
 		if !ok || dt != n.Type.DType {
 			return nil, fmt.Errorf("input %d (%s): expected %s, found %v", i, m.Inputs[i].ONNX, n.Type, t.Dtype())

@@ -17,7 +17,6 @@ func reduce(op, extra string, inputFrom int64) *opDef {
 		}
 		r := x.Type.Rank()
 		var axes []int64
-		given := false
 		if c.opset() >= inputFrom {
 			if c.has("axes") {
 				return fmt.Errorf("attribute axes was replaced by an input in opset %d", inputFrom)
@@ -26,13 +25,12 @@ func reduce(op, extra string, inputFrom int64) *opDef {
 				if axes, err = c.constInts(1, "axes"); err != nil {
 					return err
 				}
-				given = true
 			}
 		} else {
 			if c.hasIn(1) {
 				return fmt.Errorf("axes is an attribute before opset %d, found an input", inputFrom)
 			}
-			if axes, given, err = c.ints("axes"); err != nil {
+			if axes, _, err = c.ints("axes"); err != nil {
 				return err
 			}
 		}
@@ -47,12 +45,13 @@ func reduce(op, extra string, inputFrom int64) *opDef {
 		if c.has("noop_with_empty_axes") && c.opset() < inputFrom {
 			return fmt.Errorf("attribute noop_with_empty_axes is only defined from opset %d", inputFrom)
 		}
-		if len(axes) == 0 && noop && given || len(axes) == 0 && noop && c.opset() >= inputFrom {
-			// No axes and noop_with_empty_axes: the input unchanged
-			// (the composite reductions still transform it).
-			return reduceNoop(c, x, extra)
+		if len(axes) == 0 && noop {
+			// No axes and noop_with_empty_axes: the input unchanged.
+			if extra != "" {
+				return fmt.Errorf("noop_with_empty_axes=1 without axes is not supported for %s", c.n.opType)
+			}
+			return c.set(0, x)
 		}
-		_ = given
 		attrs := graph.Attrs{{Name: "keepdims", Value: graph.BoolAttr(keep)}}
 		if len(axes) > 0 {
 			norm, err := normAxes(axes, r, "axis")
@@ -91,27 +90,4 @@ func reduce(op, extra string, inputFrom int64) *opDef {
 		}
 		return c.set(0, y)
 	}}
-}
-
-// reduceNoop is a reduction over no axes: the input, transformed for the
-// composite reductions as a one-element reduction would (|x|, x*x, ...).
-func reduceNoop(c *nodeCtx, x *graph.Node, extra string) error {
-	var y *graph.Node
-	var err error
-	switch extra {
-	case "":
-		return c.set(0, x)
-	case "square":
-		y, err = c.op("mul", []*graph.Node{x, x}, nil)
-	case "abs", "l2":
-		y, err = c.op1("abs", x, nil)
-	case "log":
-		y, err = c.op1("log", x, nil)
-	case "logsumexp":
-		return c.set(0, x)
-	}
-	if err != nil {
-		return err
-	}
-	return c.set(0, y)
 }

@@ -78,7 +78,7 @@ func convertSplit(c *nodeCtx) error {
 		if given {
 			return fmt.Errorf("num_outputs and split are both given")
 		}
-		if n != int64(k) {
+		if n != int64(k) || n < 1 {
 			return fmt.Errorf("num_outputs=%d, but the node has %d outputs", n, k)
 		}
 		// Opset 18: parts of ceil(size/n), the last one smaller.
