@@ -338,6 +338,12 @@ func (e *Executor) batchOf(inputs map[string]*tensor.Dense) (int64, error) {
 // the device and node (a *backend.NodeError inside); no goroutine
 // outlives the call.
 func (e *Executor) Run(ctx context.Context, inputs map[string]*tensor.Dense) (map[string]*tensor.Dense, error) {
+	return e.RunSeed(ctx, inputs, e.opts.Seed)
+}
+
+// RunSeed is Run with seed keying the masks of dropout in training mode
+// instead of Options.Seed, so that a trainer draws new masks every step.
+func (e *Executor) RunSeed(ctx context.Context, inputs map[string]*tensor.Dense, seed uint64) (map[string]*tensor.Dense, error) {
 	batch, err := e.batchOf(inputs)
 	if err != nil {
 		return nil, err
@@ -351,7 +357,7 @@ func (e *Executor) Run(ctx context.Context, inputs map[string]*tensor.Dense) (ma
 	if err != nil {
 		return nil, err
 	}
-	return e.execute(ctx, inst, inputs)
+	return e.execute(ctx, inst, inputs, seed)
 }
 
 func nodeList(ns []*graph.Node) string {
@@ -363,7 +369,7 @@ func nodeList(ns []*graph.Node) string {
 }
 
 // execute runs the stages of inst.
-func (e *Executor) execute(ctx context.Context, inst *instance, inputs map[string]*tensor.Dense) (map[string]*tensor.Dense, error) {
+func (e *Executor) execute(ctx context.Context, inst *instance, inputs map[string]*tensor.Dense, seed uint64) (map[string]*tensor.Dense, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -383,7 +389,7 @@ func (e *Executor) execute(ctx context.Context, inst *instance, inputs map[strin
 			env[i] = e.resident[i]
 		}
 	}
-	opts := backend.RunOptions{Seed: e.opts.Seed}
+	opts := backend.RunOptions{Seed: seed}
 	for s, st := range inst.stages {
 		for _, t := range st.transfers {
 			if err := e.transfer(inst, t, env); err != nil {
