@@ -49,10 +49,11 @@ type Config struct {
 	// GPUs lists the devices to replicate across (two or more); nil
 	// trains the model as it is, on one device.
 	GPUs []int
-	// Merge and Split configure the replicate pass (see
+	// Merge, Split and Available configure the replicate pass (see
 	// replicate.Options).
-	Merge graph.Device
-	Split graph.SplitPolicy
+	Merge     graph.Device
+	Split     graph.SplitPolicy
+	Available []graph.Device
 	// Loss names the output to minimise, a scalar; "" picks the model's
 	// only scalar float output.
 	Loss string
@@ -111,7 +112,7 @@ func New(g *graph.Graph, cfg Config) (*Trainer, error) {
 	t := &Trainer{cfg: cfg, model: g, training: tr, graph: tr.Graph, states: map[string]*state{}}
 	_, t.bound = g.Batch()
 	if cfg.GPUs != nil {
-		rg, _, err := replicate.Rewrite(tr.Graph, replicate.Options{GPUs: cfg.GPUs, Merge: cfg.Merge, Split: cfg.Split})
+		rg, _, err := replicate.Rewrite(tr.Graph, replicate.Options{GPUs: cfg.GPUs, Merge: cfg.Merge, Split: cfg.Split, Available: cfg.Available})
 		if err != nil {
 			return nil, err
 		}
@@ -297,6 +298,9 @@ type FitConfig struct {
 	Checkpoint string
 	// Progress, when set, is called after every step.
 	Progress func(Progress)
+	// EpochEnd, when set, is called after every epoch (and its
+	// checkpoint).
+	EpochEnd func(Epoch)
 }
 
 // Progress is where training stands after a step.
@@ -368,6 +372,9 @@ func (t *Trainer) Fit(ctx context.Context, data *Dataset, cfg FitConfig) ([]Epoc
 			}
 		}
 		hist = append(hist, rec)
+		if cfg.EpochEnd != nil {
+			cfg.EpochEnd(rec)
+		}
 		if err := ctx.Err(); err != nil {
 			return hist, err
 		}

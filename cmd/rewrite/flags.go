@@ -45,6 +45,17 @@ type options struct {
 	outputDir     string
 	seed          uint64
 	memoryLimit   byteSize
+
+	// Training: --train and what it reads (train.go); --weights resumes,
+	// --batch is the batch size, --seed the shuffles and dropout.
+	train       bool
+	data        string
+	epochs      int
+	optimizer   string
+	lr          float64
+	loss        string
+	dropLast    bool
+	saveWeights string
 }
 
 // usageText is printed by -h and --help.
@@ -85,6 +96,16 @@ flags:
   --seed S            seed of --random-weights, --check and dropout (default 1)
   --memory-limit SIZE refuse a run whose tensors exceed SIZE (512M, 4G;
                       default: the machine's memory)
+  --train             train MODEL (replicated across --gpus, or on one
+                      device) on --data and write --save-weights
+  --data FILE.npz     training data: one array per input, by input name
+  --epochs E          passes over the data
+  --optimizer NAME    sgd (default), momentum or adam
+  --lr X              learning rate (default 0.01; adam 0.001)
+  --loss NAME         the scalar output to minimise (default: the only one)
+  --drop-last         drop the last batch of an epoch when it is short
+  --save-weights FILE where the weights go, atomically, every epoch
+                      (.npz or .safetensors; the model's param names)
   --format text|dot   output format (default text)
   -o, --output FILE   write to FILE instead of standard output; FILE is
                       replaced atomically and left untouched on failure
@@ -133,6 +154,14 @@ func (o *options) flagSet() *flag.FlagSet {
 	fs.StringVar(&o.outputDir, "output-dir", "", "output directory of --run")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.Var(&o.memoryLimit, "memory-limit", "memory limit of a run")
+	fs.BoolVar(&o.train, "train", false, "train the model")
+	fs.StringVar(&o.data, "data", "", "training data .npz")
+	fs.IntVar(&o.epochs, "epochs", 0, "training epochs")
+	fs.StringVar(&o.optimizer, "optimizer", "", "sgd, momentum or adam")
+	fs.Float64Var(&o.lr, "lr", 0, "learning rate")
+	fs.StringVar(&o.loss, "loss", "", "loss output")
+	fs.BoolVar(&o.dropLast, "drop-last", false, "drop the last short batch")
+	fs.StringVar(&o.saveWeights, "save-weights", "", "trained weights archive")
 	return fs
 }
 
@@ -185,11 +214,14 @@ func (o *options) check() error {
 	if o.output == "-" {
 		o.output = "" // -o - is standard output
 	}
+	if err := o.checkTrain(); err != nil {
+		return err
+	}
 	if err := o.checkRun(); err != nil {
 		return err
 	}
 	if o.gpus == "" {
-		for name, set := range map[string]bool{"--merge": o.merge != "", "--split": o.split != "", "--batch": o.batch != 0,
+		for name, set := range map[string]bool{"--merge": o.merge != "", "--split": o.split != "", "--batch": o.batch != 0 && !o.train,
 			"--batchnorm": o.batchnorm != "", "--available": o.available != "", "--explain": o.explain} {
 			if set {
 				return usagef("%s configures the replicate pass: give --gpus too", name)
@@ -241,7 +273,7 @@ func (o *options) checkRun() error {
 	}
 	if !o.run {
 		for name, set := range map[string]bool{"--input": len(o.inputs) > 0, "--output-dir": o.outputDir != "",
-			"--weights": o.weights != "", "--random-weights": o.randomWeights} {
+			"--weights": o.weights != "" && !o.train, "--random-weights": o.randomWeights && !o.train} {
 			if set && !(o.checkEquiv && name == "--random-weights") {
 				return usagef("%s goes with --run", name)
 			}

@@ -47,6 +47,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		report(stderr, err)
 		return exitUsage
 	}
+	if o.train {
+		return trainModel(g, o, stdout, stderr)
+	}
 	src := g
 	g, code, err := transform(g, o, stderr)
 	if err != nil {
