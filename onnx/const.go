@@ -88,38 +88,3 @@ func convertConstant(c *nodeCtx) error {
 	c.setConst(0, d)
 	return nil
 }
-
-// convertShape folds Shape to a constant when the shape is known and does
-// not involve the batch.
-func convertShape(c *nodeCtx) error {
-	x, err := c.in(0)
-	if err != nil {
-		return err
-	}
-	if x.Type.HasSymbol() {
-		return fmt.Errorf("the shape of %s depends on the batch, which the importer cannot fold into a constant", x.Type)
-	}
-	dims, _ := concrete(x.Type.Shape)
-	r := int64(len(dims))
-	start, err := c.int("start", 0)
-	if err != nil {
-		return err
-	}
-	end, err := c.int("end", r)
-	if err != nil {
-		return err
-	}
-	clamp := func(v int64) int64 {
-		if v < 0 {
-			v += r
-		}
-		return min(max(v, 0), r)
-	}
-	start, end = clamp(start), clamp(end)
-	if start >= end {
-		return fmt.Errorf("an empty shape slice [%d, %d) has no IR type", start, end)
-	}
-	out := slices.Clone(dims[start:end])
-	c.setConst(0, tensor.New(tensor.WithShape(len(out)), tensor.WithBacking(out)))
-	return nil
-}

@@ -127,7 +127,7 @@ func (c *nodeCtx) lookup(i int) (*value, error) {
 	}
 	name := c.n.inputs[i]
 	v := c.im.values[name]
-	if v == nil || (v.node == nil && v.data == nil && v.poison == "") {
+	if v == nil || (v.node == nil && v.data == nil && v.vec == nil && v.poison == "") {
 		return nil, fmt.Errorf("input %d %q is not a graph input, an initializer or the output of an earlier node", i, name)
 	}
 	if v.poison != "" {
@@ -158,17 +158,14 @@ func (c *nodeCtx) ins() ([]*graph.Node, error) {
 	return out, nil
 }
 
-// isConst reports whether input i is given and known at import time.
-func (c *nodeCtx) isConst(i int) bool {
-	v, err := c.lookup(i)
-	return err == nil && v.data != nil
-}
-
 // constIn returns the data of input i, which must be known at import time.
 func (c *nodeCtx) constIn(i int, what string) (*tensor.Dense, error) {
 	v, err := c.lookup(i)
 	if err != nil {
 		return nil, err
+	}
+	if v.data == nil && v.vec != nil {
+		return nil, fmt.Errorf("input %d %q (%s) is a shape computed at import time, and %v", i, v.onnx, what, v.vec.symbolicErr())
 	}
 	if v.data == nil {
 		return nil, fmt.Errorf("input %d %q (%s) must be a constant (an initializer or a Constant node's output) for the importer to map it", i, v.onnx, what)

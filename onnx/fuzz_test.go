@@ -32,6 +32,9 @@ func FuzzONNX(f *testing.F) {
 	f.Add(mlpPB())
 	f.Add(convNetPB([]int64{2, -1}))
 	f.Add(convNetPB([]int64{0, 12}))
+	f.Add(viewPB(11, "batch"))
+	f.Add(viewPB(13, 5))
+	f.Add(cnnPB("batch_size"))
 	for _, tc := range opCases() {
 		f.Add(oneNode(tc.opset, tc.node, tc.ins, tc.inits...))
 	}

@@ -45,6 +45,9 @@ type value struct {
 	// (initializers, Constant outputs): ops that need a constant operand
 	// (Reshape's shape, Clip's bounds, reduction axes) read it.
 	data *tensor.Dense
+	// vec is the value as a small integer vector whose elements may hold
+	// the batch symbol: a shape computation folded at import time.
+	vec *intVec
 	// init marks an initializer, which materializes as a param (with its
 	// index among the initializers in initIndex); other constants
 	// materialize as consts when small.
@@ -481,8 +484,17 @@ func (im *importer) node(n *nodeProto) error {
 	if err := c.checkAttrs(); err != nil {
 		return im.nodeErr(n, err)
 	}
-	if err := def.convert(c); err != nil {
-		return im.nodeErr(n, err)
+	folded := false
+	if fold := folders[n.opType]; fold != nil {
+		var err error
+		if folded, err = fold(c); err != nil {
+			return im.nodeErr(n, err)
+		}
+	}
+	if !folded {
+		if err := def.convert(c); err != nil {
+			return im.nodeErr(n, err)
+		}
 	}
 	for k, o := range n.outputs {
 		if o != "" && !c.outs[k] {
@@ -504,6 +516,13 @@ func (im *importer) nodeErr(n *nodeProto, err error) error {
 func (im *importer) materialize(v *value) (*graph.Node, error) {
 	if v.node != nil {
 		return v.node, nil
+	}
+	if v.data == nil && v.vec != nil {
+		d, err := v.vec.dense()
+		if err != nil {
+			return nil, fmt.Errorf("%q is a shape computed at import time, and %v", v.onnx, err)
+		}
+		v.data = d
 	}
 	if v.data == nil {
 		return nil, fmt.Errorf("internal error: %q has neither a node nor data", v.onnx)
@@ -537,7 +556,7 @@ func (im *importer) outputs(gp *graphProto) error {
 	owner := map[*graph.Node]int{} // the output named like the node
 	for i, vi := range gp.outputs {
 		v := im.values[vi.name]
-		if v == nil || v.node == nil && v.data == nil && v.poison == "" {
+		if v == nil || v.node == nil && v.data == nil && v.vec == nil && v.poison == "" {
 			return fmt.Errorf("onnx: graph output %q is not computed by any node, input or initializer", vi.name)
 		}
 		if v.poison != "" {

@@ -250,6 +250,62 @@ func TestImportReshapeSymbolicBatch(t *testing.T) {
 	}
 }
 
+// viewPB is x.view(x.size(0), -1) as PyTorch exports it with a dynamic
+// batch: Shape, Gather, Unsqueeze, Concat, Reshape.
+func viewPB(opset int64, batch any) []byte {
+	unsq := nodePB("u", "Unsqueeze", []string{"g", "zero"}, []string{"u"})
+	if opset < 13 {
+		unsq = nodePB("u", "Unsqueeze", []string{"g"}, []string{"u"}, attrIntsPB("axes", 0))
+	}
+	return modelPB(opset, graphB{name: "view",
+		nodes: []pb{
+			nodePB("s", "Shape", []string{"x"}, []string{"s"}),
+			nodePB("i", "Constant", nil, []string{"i"}, attrTensorPB("value", tensorI64PB("", nil, 0))),
+			nodePB("g", "Gather", []string{"s", "i"}, []string{"g"}, attrIntPB("axis", 0)),
+			unsq,
+			nodePB("c", "Concat", []string{"u", "minus1"}, []string{"c"}, attrIntPB("axis", 0)),
+			nodePB("r", "Reshape", []string{"x", "c"}, []string{"y"}),
+		},
+		inits: []pb{tensorI64PB("zero", []int64{1}, 0), tensorI64PB("minus1", []int64{1}, -1)},
+		ins:   []pb{valueInfoPB("x", dtFloat, batch, 3, 4)},
+		outs:  []pb{valueInfoPB("y", 0)},
+	}.pb())
+}
+
+func TestImportFoldedShape(t *testing.T) {
+	for _, opset := range []int64{11, 13} {
+		m := mustImport(t, viewPB(opset, "batch"), Options{})
+		checkGraph(t, m, `
+graph view {
+  input %x: f32[N,3,4]
+  %y = reshape %x {shape=[N,-1]} : f32[N,12]
+  output %y
+}`)
+	}
+	m := mustImport(t, viewPB(13, 5), Options{BatchAxes: map[string]int{"x": 0}})
+	checkGraph(t, m, `
+graph view {
+  input %x: f32[N=5,3,4]
+  %y = reshape %x {shape=[N,12]} : f32[N=5,12]
+  output %y
+}`)
+	m = mustImport(t, viewPB(13, 5), Options{})
+	checkGraph(t, m, `
+graph view {
+  input %x: f32[5,3,4]
+  %y = reshape %x {shape=[5,-1]} : f32[5,12]
+  output %y
+}`)
+	// A shape that depends on the batch cannot become data.
+	g := graphB{name: "g",
+		nodes: []pb{nodePB("s", "Shape", []string{"x"}, []string{"s"}), nodePB("a", "Add", []string{"s", "s"}, []string{"y"})},
+		ins:   []pb{valueInfoPB("x", dtFloat, "N", 3)}, outs: []pb{valueInfoPB("y", 0)}}
+	_, err := Import(modelPB(13, g.pb()), Options{})
+	if want := `onnx: node "a" (Add, opset 13): "s" is a shape computed at import time, and its value depends on the batch size, which is known only at run time ([N 3])`; err == nil || err.Error() != want {
+		t.Errorf("error %v\nwant %s", err, want)
+	}
+}
+
 func TestImportReshapeBoundBatch(t *testing.T) {
 	for _, tc := range []struct {
 		shape []int64

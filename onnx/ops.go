@@ -84,7 +84,8 @@ var opTable = map[string]*opDef{
 	"Dropout":  {attrs: []string{"ratio", "is_test", "seed", legacy}, convert: convertDropout},
 	"Constant": {attrs: []string{"value", "value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings", "sparse_value"},
 		convert: convertConstant},
-	"Shape": {attrs: []string{"start", "end"}, convert: convertShape},
+	"Shape":  {attrs: []string{"start", "end"}, convert: convertShape},
+	"Gather": {attrs: []string{"axis"}, convert: convertGather},
 
 	"Split":    {attrs: []string{"axis", "split", "num_outputs"}, convert: convertSplit},
 	"Slice":    {attrs: []string{"starts", "ends", "axes"}, convert: convertSlice},

@@ -3,6 +3,7 @@ package onnx
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"multigpu/graph"
 )
@@ -25,23 +26,30 @@ func convertReshape(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	var spec []int64
+	var spec []graph.Dim
 	if c.opset() < 5 {
 		if c.hasIn(1) {
 			return fmt.Errorf("the shape is an attribute before opset 5, found an input")
 		}
-		var ok bool
-		if spec, ok, err = c.ints("shape"); err != nil {
+		ints, ok, err := c.ints("shape")
+		if err != nil {
 			return err
 		} else if !ok {
 			return fmt.Errorf("missing attribute shape")
 		}
+		spec = constDims(ints)
 	} else {
 		if c.has("shape") {
 			return fmt.Errorf("attribute shape was replaced by an input in opset 5")
 		}
-		if spec, err = c.constInts(1, "shape"); err != nil {
-			return err
+		if v := c.vecIn(1); v != nil && !v.scalar {
+			spec = v.elems
+		} else {
+			ints, err := c.constInts(1, "shape")
+			if err != nil {
+				return err
+			}
+			spec = constDims(ints)
 		}
 	}
 	allowZero, err := c.flag("allowzero", false)
@@ -60,8 +68,9 @@ func convertReshape(c *nodeCtx) error {
 }
 
 // reshapeTarget turns an ONNX Reshape target into the IR's shape attribute
-// for an input of type t.
-func reshapeTarget(t graph.Type, spec []int64, allowZero bool) (graph.AttrValue, error) {
+// for an input of type t. Entries of spec are sizes, 0 and -1, or (from a
+// folded shape computation) the batch symbol times an integer.
+func reshapeTarget(t graph.Type, spec []graph.Dim, allowZero bool) (graph.AttrValue, error) {
 	in := t.Shape
 	r := len(in)
 	out := make([]graph.AttrValue, len(spec))
@@ -73,13 +82,24 @@ func reshapeTarget(t graph.Type, spec []int64, allowZero bool) (graph.AttrValue,
 			symAx = i
 		}
 	}
-	for j, s := range spec {
+	fail := func(format string, args ...any) (graph.AttrValue, error) {
+		return graph.AttrValue{}, fmt.Errorf("shape %s: %s", specString(spec), fmt.Sprintf(format, args...))
+	}
+	symbolic := -1 // an entry that holds the batch symbol
+	for j, e := range spec {
+		s := e.Size
 		switch {
+		case e.Sym != "":
+			symbolic = j
+			out[j] = dimAttr(e)
+			if symAx >= 0 && e.Mul == in[symAx].Mul {
+				copied = j
+			}
 		case s == 0 && allowZero:
-			return graph.AttrValue{}, fmt.Errorf("shape %v: allowzero=1 with a 0 makes a tensor with no elements, which the IR cannot hold", spec)
+			return fail("allowzero=1 with a 0 makes a tensor with no elements, which the IR cannot hold")
 		case s == 0:
 			if j >= r {
-				return graph.AttrValue{}, fmt.Errorf("shape %v: entry %d is 0 (copy the input's dimension), but input %s has rank %d", spec, j, t, r)
+				return fail("entry %d is 0 (copy the input's dimension), but input %s has rank %d", j, t, r)
 			}
 			out[j] = dimAttr(in[j])
 			if j == symAx {
@@ -87,26 +107,29 @@ func reshapeTarget(t graph.Type, spec []int64, allowZero bool) (graph.AttrValue,
 			}
 		case s == -1:
 			if hole >= 0 {
-				return graph.AttrValue{}, fmt.Errorf("shape %v has more than one -1", spec)
+				return fail("more than one -1")
 			}
 			hole = j
 			out[j] = graph.Int(-1)
 		case s < -1:
-			return graph.AttrValue{}, fmt.Errorf("shape %v: expected sizes, 0 or -1, found %d", spec, s)
+			return fail("expected sizes, 0 or -1, found %d", s)
 		default:
 			out[j] = graph.Int(s)
 		}
 	}
 	list := func(l []graph.AttrValue) graph.AttrValue { return graph.AttrValue{Kind: graph.AttrList, List: l} }
 	if symAx < 0 {
+		if symbolic >= 0 {
+			return fail("entry %d depends on the batch, but input %s does not have it", symbolic, t)
+		}
 		return list(out), nil
 	}
 	d := in[symAx]
 	if d.Bound == 0 {
-		if copied >= 0 || hole >= 0 {
+		if copied >= 0 || hole >= 0 || symbolic >= 0 {
 			return list(out), nil
 		}
-		return graph.AttrValue{}, fmt.Errorf("shape %v hard-codes the size of every axis, but the batch of %s is symbolic (%s): export the model with 0 or -1 for the batch axis, or give the batch a size", spec, t, d)
+		return graph.AttrValue{}, fmt.Errorf("shape %s hard-codes the size of every axis, but the batch of %s is symbolic (%s): export the model with 0 or -1 for the batch axis, or give the batch a size", specString(spec), t, d)
 	}
 	// A bound batch: work in sizes, then decide where the batch goes.
 	inC, _ := concrete(in)
@@ -116,27 +139,29 @@ func reshapeTarget(t graph.Type, spec []int64, allowZero bool) (graph.AttrValue,
 	}
 	outC := make([]int64, len(spec))
 	known := int64(1)
-	for j, s := range spec {
+	for j, e := range spec {
 		switch {
 		case j == hole:
 			continue
-		case s == 0:
+		case e.Sym != "":
+			outC[j], _ = e.Value()
+		case e.Size == 0:
 			outC[j] = inC[j]
 		default:
-			outC[j] = s
+			outC[j] = e.Size
+		}
+		if outC[j] <= 0 || outC[j] > total/known {
+			return fail("cannot reshape %s (%d elements) to it", t, total)
 		}
 		known *= outC[j]
-		if known > total || known <= 0 {
-			return graph.AttrValue{}, fmt.Errorf("cannot reshape %s (%d elements) to %v", t, total, spec)
-		}
 	}
 	if hole >= 0 {
 		if total%known != 0 {
-			return graph.AttrValue{}, fmt.Errorf("cannot reshape %s (%d elements) to %v: %d does not divide by %d", t, total, spec, total, known)
+			return fail("cannot reshape %s (%d elements) to it: %d does not divide by %d", t, total, total, known)
 		}
 		outC[hole] = total / known
 	} else if known != total {
-		return graph.AttrValue{}, fmt.Errorf("cannot reshape %s (%d elements) to %v (%d elements)", t, total, spec, known)
+		return fail("cannot reshape %s (%d elements) to it (%d elements)", t, total, known)
 	}
 	before := int64(1)
 	for _, v := range inC[:symAx] {
@@ -171,7 +196,25 @@ func reshapeTarget(t graph.Type, spec []int64, allowZero bool) (graph.AttrValue,
 			return list(res), nil
 		}
 	}
-	return graph.AttrValue{}, fmt.Errorf("cannot reshape %s to %v: the batch (%s) is split across axes and divides none of them", t, outC, d)
+	return fail("cannot reshape %s to %v: the batch (%s) is split across axes and divides none of them", t, outC, d)
+}
+
+// constDims returns integers as concrete entries of a Reshape target.
+func constDims(vs []int64) []graph.Dim {
+	out := make([]graph.Dim, len(vs))
+	for i, v := range vs {
+		out[i] = graph.Const(v)
+	}
+	return out
+}
+
+// specString spells a Reshape target as ONNX would, the batch as N.
+func specString(spec []graph.Dim) string {
+	parts := make([]string, len(spec))
+	for i, d := range spec {
+		parts[i] = d.String()
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
 
 // dimAttr spells one dimension in a reshape's shape.
