@@ -18,6 +18,10 @@ import (
 // IR const (printed inline); larger ones become params with weights.
 const maxConstElems = 16
 
+// maxKnownOpset is the newest opset of the default domain whose changes
+// to the supported ops the importer knows.
+const maxKnownOpset = 22
+
 // maxMadeElems bounds the tensors the importer makes itself (kernels of
 // ones, padding masks), so that a hostile model cannot make it allocate
 // without bound.
@@ -117,6 +121,9 @@ func (im *importer) run() error {
 		return fmt.Errorf("onnx: expected a positive opset version for the default domain, found %d", im.opset)
 	}
 	im.model.Opset = im.opset
+	if im.opset > maxKnownOpset {
+		im.note("the model uses opset %d; the importer knows the ops up to opset %d and maps newer ones as in that opset", im.opset, maxKnownOpset)
+	}
 	gp := mp.graph
 	if gp.sparseInits > 0 {
 		return fmt.Errorf("onnx: graph %q has sparse initializers, which are not supported", gp.name)

@@ -4,9 +4,24 @@
 //
 // The protobuf is decoded with protowire against the field numbers of
 // ONNX's published schema; only the default (ai.onnx) domain is
-// supported, and each op is mapped according to the model's opset. An op,
-// attribute or input form the importer cannot map exactly is an error that
-// names the node, never an approximation.
+// supported, and each op is mapped according to the model's opset
+// (SupportedOps lists the op types). An op, attribute or input form the
+// importer cannot map exactly is an error that names the node, its op type
+// and the opset, never an approximation.
+//
+// The batch: an input whose first dimension is dynamic or named
+// (batch_size, N, -1) gets the batch symbol N on that axis. A model whose
+// inputs are all concrete is imported without a batch, so it cannot be
+// split, unless Options.BatchAxes marks one: the axis then holds N bound
+// to its size (N=2) and the graph keeps its concrete shapes. Reshape
+// targets are rewritten so that replicas of a split graph compute what the
+// whole graph does: ONNX's 0 that copies the batch, and a hard-coded size
+// that provably is the batch's own axis, become N; shape computations
+// (Shape, Gather, Unsqueeze, Concat) are folded with N kept symbolic.
+//
+// Names: ONNX value names become IR names made of [A-Za-z0-9_.], unique
+// and deterministic ("/conv1/Conv_output_0" becomes conv1_Conv_output_0);
+// Model.ONNXNames maps the inputs, outputs and params back.
 package onnx
 
 import (
