@@ -165,6 +165,28 @@ func convertShape(c *nodeCtx) error {
 	return nil
 }
 
+// convertSize folds Size, the number of elements of its input, the batch
+// as a symbol (N times the other dimensions).
+func convertSize(c *nodeCtx) error {
+	x, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	n := graph.Const(1)
+	for _, d := range x.Type.Shape {
+		if d.Sym != "" {
+			d.Mul *= n.Size
+			n = d
+		} else if n.Sym != "" {
+			n.Mul *= d.Size
+		} else {
+			n.Size *= d.Size
+		}
+	}
+	c.setVec(0, &intVec{elems: []graph.Dim{n}, scalar: true, dtype: graph.I64})
+	return nil
+}
+
 // convertGather refuses what foldGather does not fold: the IR has no
 // gather.
 func convertGather(c *nodeCtx) error {

@@ -63,6 +63,9 @@ var opTable = map[string]*opDef{
 	"BatchNormalization": {attrs: []string{"epsilon", "momentum", "spatial", "is_test", "training_mode", legacy},
 		convert: convertBatchNorm},
 
+	"LayerNormalization":    {attrs: []string{"axis", "epsilon", "stash_type"}, convert: convertLayerNorm},
+	"InstanceNormalization": {attrs: []string{"epsilon", legacy}, convert: convertInstanceNorm},
+
 	"Flatten":   {attrs: []string{"axis"}, convert: convertFlatten},
 	"Reshape":   {attrs: []string{"shape", "allowzero", legacy}, convert: convertReshape},
 	"Squeeze":   {attrs: []string{"axes"}, convert: convertSqueeze},
@@ -86,6 +89,7 @@ var opTable = map[string]*opDef{
 		convert: convertConstant},
 	"Shape":  {attrs: []string{"start", "end"}, convert: convertShape},
 	"Gather": {attrs: []string{"axis"}, convert: convertGather},
+	"Size":   {convert: convertSize},
 
 	"Split":    {attrs: []string{"axis", "split", "num_outputs"}, convert: convertSplit},
 	"Slice":    {attrs: []string{"starts", "ends", "axes"}, convert: convertSlice},
