@@ -16,22 +16,23 @@ static int blas_create(cublasHandle_t *h, CUstream s) {
 	return cublasSetStream(*h, (cudaStream_t)s);
 }
 
-// gemm is the strided batched product of gpu.Gemm, in column-major order
-// without transposes; addresses are device pointers.
-static int gemm(cublasHandle_t h, int dbl, int m, int n, int k,
+// gemm is the strided batched product of gpu.Gemm, in column-major order;
+// addresses are device pointers, alpha is 1 and beta 0 or 1.
+static int gemm(cublasHandle_t h, int dbl, int ta, int tb, int m, int n, int k,
 		unsigned long long a, int lda, long long sa,
-		unsigned long long b, int ldb, long long sb,
+		unsigned long long b, int ldb, long long sb, int accumulate,
 		unsigned long long c, int ldc, long long sc, int batch) {
+	cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
 	if (dbl) {
-		const double one = 1, zero = 0;
-		return cublasDgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one,
+		const double one = 1, beta = accumulate ? 1 : 0;
+		return cublasDgemmStridedBatched(h, opa, opb, m, n, k, &one,
 			(const double *)(uintptr_t)a, lda, sa, (const double *)(uintptr_t)b, ldb, sb,
-			&zero, (double *)(uintptr_t)c, ldc, sc, batch);
+			&beta, (double *)(uintptr_t)c, ldc, sc, batch);
 	}
-	const float one = 1, zero = 0;
-	return cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one,
+	const float one = 1, beta = accumulate ? 1 : 0;
+	return cublasSgemmStridedBatched(h, opa, opb, m, n, k, &one,
 		(const float *)(uintptr_t)a, lda, sa, (const float *)(uintptr_t)b, ldb, sb,
-		&zero, (float *)(uintptr_t)c, ldc, sc, batch);
+		&beta, (float *)(uintptr_t)c, ldc, sc, batch);
 }
 */
 import "C"
@@ -268,12 +269,21 @@ func (s *stream) Gemm(g *gpu.Gemm) error {
 	default:
 		return fmt.Errorf("gemm on %s", g.DType)
 	}
+	flag := func(b bool) C.int {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	if g.Beta != 0 && g.Beta != 1 {
+		return fmt.Errorf("gemm with beta %v (0 or 1 only)", g.Beta)
+	}
 	return s.g.with(func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		r := C.gemm(s.blas, dbl, C.int(g.M), C.int(g.N), C.int(g.K),
+		r := C.gemm(s.blas, dbl, flag(g.TransA), flag(g.TransB), C.int(g.M), C.int(g.N), C.int(g.K),
 			C.ulonglong(g.A), C.int(g.LDA), C.longlong(g.StrideA),
-			C.ulonglong(g.B), C.int(g.LDB), C.longlong(g.StrideB),
+			C.ulonglong(g.B), C.int(g.LDB), C.longlong(g.StrideB), flag(g.Beta == 1),
 			C.ulonglong(g.C), C.int(g.LDC), C.longlong(g.StrideC), C.int(g.Batch))
 		if r != 0 {
 			return fmt.Errorf("cuBLAS gemm %dx%dx%d (batch %d): status %d", g.M, g.N, g.K, g.Batch, int(r))
