@@ -127,9 +127,6 @@ func runModel(g *graph.Graph, weights map[string]*tensor.Dense, feeds map[string
 // passed and were skipped, by op.
 func TestConformanceRun(t *testing.T) {
 	root := requireTestData(t)
-	if testing.Short() {
-		t.Skip("runs every imported model of ONNX's test data; skipped in -short mode")
-	}
 	dirs, err := onnx.FindTestCases(root, conformanceSuites...)
 	if err != nil {
 		t.Fatal(err)
