@@ -45,6 +45,7 @@ type options struct {
 	outputDir     string
 	seed          uint64
 	memoryLimit   byteSize
+	batchAxes     batchAxisFlag // the batch of an ONNX model's inputs
 
 	// Training: --train and what it reads (train.go); --weights resumes,
 	// --batch is the batch size, --seed the shuffles and dropout.
@@ -61,7 +62,8 @@ type options struct {
 // usageText is printed by -h and --help.
 const usageText = `usage: rewrite MODEL [flags]
 
-rewrite reads a model graph in the .graph text format, checks it, and
+rewrite reads a model graph in the .graph text format, or an ONNX model
+(.onnx, whose weights -o m.graph writes to m.npz), checks it, and
 prints it canonically (or as Graphviz DOT). MODEL is a .graph file, or -
 for standard input. Flags may come before or after MODEL; -- ends them.
 Every flag may be written with one dash or two, and a value may follow
@@ -106,6 +108,9 @@ flags:
   --drop-last         drop the last batch of an epoch when it is short
   --save-weights FILE where the weights go, atomically, every epoch
                       (.npz or .safetensors; the model's param names)
+  --batch-axis NAME=AXIS
+                      for an ONNX model whose inputs are all concrete: the
+                      axis of input NAME that holds the batch (repeatable)
   --format text|dot   output format (default text)
   -o, --output FILE   write to FILE instead of standard output; FILE is
                       replaced atomically and left untouched on failure
@@ -154,6 +159,7 @@ func (o *options) flagSet() *flag.FlagSet {
 	fs.StringVar(&o.outputDir, "output-dir", "", "output directory of --run")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.Var(&o.memoryLimit, "memory-limit", "memory limit of a run")
+	fs.Var(&o.batchAxes, "batch-axis", "NAME=AXIS batch axis of an ONNX input")
 	fs.BoolVar(&o.train, "train", false, "train the model")
 	fs.StringVar(&o.data, "data", "", "training data .npz")
 	fs.IntVar(&o.epochs, "epochs", 0, "training epochs")

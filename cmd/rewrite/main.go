@@ -14,8 +14,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
+
+	"gorgonia.org/tensor"
 
 	"multigpu/graph"
+	"multigpu/onnx"
+	"multigpu/tensorio"
 )
 
 // Exit statuses.
@@ -42,11 +48,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		io.WriteString(stdout, usageText)
 		return exitOK
 	}
-	g, err := load(o.model, stdin)
+	m, err := load(o.model, stdin, o, stderr)
 	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "rewrite: %v\nRun 'rewrite -help' for usage.\n", err)
+			return exitUsage
+		}
 		report(stderr, err)
 		return exitUsage
 	}
+	g := m.g
 	if o.train {
 		return trainModel(g, o, stdout, stderr)
 	}
@@ -58,7 +70,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case o.checkEquiv:
-		ok, err := checkModel(src, g, o, stdout, stderr)
+		ok, err := checkModel(src, g, m.weights, o, stdout, stderr)
 		if err != nil {
 			report(stderr, err)
 			return exitFailed
@@ -68,7 +80,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	case o.run:
-		if err := runModel(g, o, stderr); err != nil {
+		if err := runModel(g, m, o, stderr); err != nil {
 			report(stderr, err)
 			return exitUsage
 		}
@@ -92,11 +104,24 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		report(stderr, err)
 		return exitFailed
 	}
+	if err := writeWeights(o, m.weights); err != nil {
+		report(stderr, err)
+		return exitFailed
+	}
 	return exitOK
 }
 
-// load reads, parses and verifies the model at path ("-" for stdin).
-func load(path string, stdin io.Reader) (*graph.Graph, error) {
+// model is what load read: the graph, and for an ONNX model its weights
+// and the ONNX names of its inputs.
+type model struct {
+	g       *graph.Graph
+	weights map[string]*tensor.Dense // nil for a .graph file
+	onnx    *onnx.Model              // nil for a .graph file
+}
+
+// load reads, parses and verifies the model at path ("-" for stdin): a
+// .graph file, or an ONNX model (.onnx), whose import notes go to stderr.
+func load(path string, stdin io.Reader, o *options, stderr io.Writer) (*model, error) {
 	var src []byte
 	var err error
 	name := path
@@ -109,6 +134,19 @@ func load(path string, stdin io.Reader) (*graph.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
+	if strings.EqualFold(filepath.Ext(path), ".onnx") {
+		m, err := onnx.Import(src, onnx.Options{BatchAxes: o.batchAxes})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		for _, note := range m.Notes {
+			fmt.Fprintf(stderr, "rewrite: note: %s: %s\n", name, note)
+		}
+		return &model{g: m.Graph, weights: m.Weights, onnx: m}, nil
+	}
+	if len(o.batchAxes) > 0 {
+		return nil, &usageError{"--batch-axis is for ONNX models; in a .graph file the batch is the axis whose dimension is the batch symbol"}
+	}
 	g, err := graph.Parse(name, src)
 	if err != nil {
 		return nil, err
@@ -116,7 +154,17 @@ func load(path string, stdin io.Reader) (*graph.Graph, error) {
 	if err := graph.Verify(g); err != nil {
 		return nil, err
 	}
-	return g, nil
+	return &model{g: g}, nil
+}
+
+// writeWeights writes an imported model's weights beside the -o file
+// (m.graph -> m.npz), so that the .graph file runs on its own.
+func writeWeights(o *options, weights map[string]*tensor.Dense) error {
+	if o.output == "" || len(weights) == 0 || o.format != formatText {
+		return nil
+	}
+	path := strings.TrimSuffix(o.output, filepath.Ext(o.output)) + ".npz"
+	return tensorio.WriteArchive(path, weights)
 }
 
 // report prints err on stderr. Errors located in the model are printed one

@@ -50,6 +50,34 @@ func (f *inputFlag) Set(s string) error {
 	return nil
 }
 
+// batchAxisFlag collects repeated --batch-axis NAME=AXIS flags.
+type batchAxisFlag map[string]int
+
+func (f *batchAxisFlag) String() string {
+	parts := make([]string, 0, len(*f))
+	for name, ax := range *f {
+		parts = append(parts, name+"="+strconv.Itoa(ax))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+func (f *batchAxisFlag) Set(s string) error {
+	name, axis, ok := strings.Cut(s, "=")
+	ax, err := strconv.Atoi(axis)
+	if !ok || name == "" || err != nil {
+		return fmt.Errorf("expected NAME=AXIS (an ONNX input and the axis that holds its batch), found %q", s)
+	}
+	if *f == nil {
+		*f = batchAxisFlag{}
+	}
+	if _, dup := (*f)[name]; dup {
+		return fmt.Errorf("input %s given twice", name)
+	}
+	(*f)[name] = ax
+	return nil
+}
+
 // byteSize is a flag.Value for sizes such as 512M, 4G or 1000000.
 type byteSize int64
 
@@ -97,9 +125,11 @@ func loadInputs(files inputFlag) (map[string]*tensor.Dense, error) {
 }
 
 // loadParams returns the weights of g: from --weights, seeded random ones
-// with --random-weights, none when g has no params.
-func loadParams(g *graph.Graph, o *options) (map[string]*tensor.Dense, error) {
+// with --random-weights, an ONNX model's own, none when g has no params.
+func loadParams(g *graph.Graph, own map[string]*tensor.Dense, o *options) (map[string]*tensor.Dense, error) {
 	switch {
+	case o.weights == "" && !o.randomWeights && own != nil:
+		return own, nil
 	case o.weights != "":
 		w, err := tensorio.ReadArchive(o.weights)
 		if err != nil {
@@ -138,12 +168,23 @@ func execute(g *graph.Graph, params, inputs map[string]*tensor.Dense, o *options
 
 // runModel is --run: run g (already rewritten when --gpus is given) and
 // write DIR/OUTPUT.npy for every output.
-func runModel(g *graph.Graph, o *options, stderr io.Writer) error {
+func runModel(g *graph.Graph, m *model, o *options, stderr io.Writer) error {
 	inputs, err := loadInputs(o.inputs)
 	if err != nil {
 		return err
 	}
-	params, err := loadParams(g, o)
+	if m.onnx != nil {
+		// Inputs may be named as the ONNX model names them.
+		for _, b := range m.onnx.Inputs {
+			if t, ok := inputs[b.ONNX]; ok && b.ONNX != b.IR {
+				if _, dup := inputs[b.IR]; !dup {
+					inputs[b.IR] = t
+					delete(inputs, b.ONNX)
+				}
+			}
+		}
+	}
+	params, err := loadParams(g, m.weights, o)
 	if err != nil {
 		return err
 	}
@@ -175,7 +216,7 @@ type checkResult struct {
 // checkModel is --check: run src and its rewrite out on the same seeded
 // random inputs and weights and compare every output. It returns whether
 // they agree.
-func checkModel(src, out *graph.Graph, o *options, stdout, stderr io.Writer) (bool, error) {
+func checkModel(src, out *graph.Graph, own map[string]*tensor.Dense, o *options, stdout, stderr io.Writer) (bool, error) {
 	batch := o.batch
 	if _, bound := src.Batch(); bound > 0 {
 		batch = bound
@@ -187,7 +228,10 @@ func checkModel(src, out *graph.Graph, o *options, stdout, stderr io.Writer) (bo
 	if err != nil {
 		return false, err
 	}
-	params := runtime.RandomParams(src, o.seed)
+	params := own
+	if params == nil {
+		params = runtime.RandomParams(src, o.seed)
+	}
 	want, err := execute(src, params, inputs, o, stderr)
 	if err != nil {
 		return false, fmt.Errorf("original: %w", err)
