@@ -101,6 +101,23 @@ func TestModels(t *testing.T) {
 	gputest.Models(t, "../../testdata", layouts, []int64{1, 3, 9, 37, 512})
 }
 
+// TestTraining trains the testdata classifiers on GPU 0, as one device and
+// replicated on four logical GPUs of it, and compares the weights with
+// the CPU backend's (gputest.Training): the backward ops run on the GPU.
+func TestTraining(t *testing.T) {
+	gpus(t)
+	g0 := open(t, 0)
+	whole := func(*testing.T) gputest.Devices {
+		return func(graph.Device) (backend.Device, error) { return g0.Device(graph.GPUDevice(0)) }
+	}
+	one := func(*testing.T) gputest.Devices { return onGPUs(g0) }
+	gputest.Training(t, "../../testdata", []gputest.Layout{
+		{Name: "1_gpu", Devices: whole},
+		{Name: "4_on_1", Options: replicate.Options{GPUs: gputest.GPUs(4)}, Devices: one},
+		{Name: "merge_gpu0", Options: replicate.Options{GPUs: gputest.GPUs(2), Merge: graph.GPUDevice(0)}, Devices: one},
+	})
+}
+
 // TestDeviceMap runs the CNN rewritten for four GPUs through
 // --device-map gpu:0-3=0, as the command line does.
 func TestDeviceMap(t *testing.T) {

@@ -104,3 +104,20 @@ func TestModels(t *testing.T) {
 	}
 	gputest.Models(t, "../../testdata", layouts, batches)
 }
+
+// TestTraining trains the testdata classifiers on the GPU backend over the
+// host emulation, as one device on a GPU and replicated on four logical
+// GPUs of one, and compares the weights with the CPU backend's
+// (gputest.Training): the backward ops run on the GPU too.
+func TestTraining(t *testing.T) {
+	one := func(t *testing.T) gputest.Devices { return newHostDevices(t, newHostDriver("host GPU 0")).device }
+	gputest.Training(t, "../../testdata", []gputest.Layout{
+		{Name: "1_gpu", Devices: func(t *testing.T) gputest.Devices {
+			hd := newHostDevices(t, newHostDriver("host GPU 0"))
+			hd.cpuOnGPU = true
+			return hd.device
+		}},
+		{Name: "4_on_1", Options: replicateOn(4, graph.HostCPU), Devices: one},
+		{Name: "merge_gpu0", Options: replicateOn(2, graph.GPUDevice(0)), Devices: one},
+	})
+}
