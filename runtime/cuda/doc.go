@@ -10,5 +10,7 @@
 // binary built with the tag needs the CUDA driver to start, because
 // gorgonia.org/cu initialises the driver when the program starts and ends
 // the process when there is none; tests included. On a machine with a GPU,
-// go test -tags cudart ./runtime/cuda/... runs the GPU checks.
+// go test -tags cudart ./runtime/cuda/... runs the GPU checks. Without
+// one, CI runs the test binary against stand-ins for libcuda, libcublas
+// and libnvrtc that run the kernels on the host (testdata/fakecuda).
 package cuda
