@@ -1,0 +1,162 @@
+package train_test
+
+import (
+	"context"
+	goruntime "runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+
+	"gorgonia.org/tensor"
+
+	"multigpu/graph"
+	"multigpu/runtime"
+	"multigpu/train"
+)
+
+// benchMLP is the benchmark model: an MLP 784-1024-1024-10 with a softmax
+// cross-entropy loss.
+const benchMLP = `graph bench_mlp {
+  input %x: f32[N,784]
+  input %t: f32[N,10]
+  param %w1: f32[784,1024]
+  param %b1: f32[1024]
+  param %w2: f32[1024,1024]
+  param %b2: f32[1024]
+  param %w3: f32[1024,10]
+  param %b3: f32[10]
+  %h1 = matmul %x, %w1
+  %a1 = add %h1, %b1
+  %r1 = relu %a1
+  %h2 = matmul %r1, %w2
+  %a2 = add %h2, %b2
+  %r2 = relu %a2
+  %h3 = matmul %r2, %w3
+  %a3 = add %h3, %b3
+  %lp = log_softmax %a3 {axis=1}
+  %tl = mul %t, %lp
+  %s = sum %tl {axes=[1]}
+  %nll = neg %s
+  %loss = mean %nll
+  output %loss
+}
+`
+
+// heapSampler records the peak of live heap objects while it runs.
+type heapSampler struct {
+	stop chan struct{}
+	done sync.WaitGroup
+	peak uint64
+	base uint64
+}
+
+func heapObjects() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+func startHeapSampler() *heapSampler {
+	goruntime.GC()
+	h := &heapSampler{stop: make(chan struct{}), base: heapObjects()}
+	h.done.Add(1)
+	go func() {
+		defer h.done.Done()
+		tick := time.NewTicker(200 * time.Microsecond)
+		defer tick.Stop()
+		for {
+			h.peak = max(h.peak, heapObjects())
+			select {
+			case <-h.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return h
+}
+
+// peakMB stops the sampler and returns the peak growth of the heap over
+// its start, in MB.
+func (h *heapSampler) peakMB() float64 {
+	close(h.stop)
+	h.done.Wait()
+	return float64(h.peak-min(h.base, h.peak)) / 1e6
+}
+
+func benchTrainer(b *testing.B, gpus []int) (*train.Trainer, map[string]*tensor.Dense) {
+	g, err := graph.Parse("bench_mlp.graph", []byte(benchMLP))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := train.New(g, train.Config{GPUs: gpus, Optimizer: train.Optimizer{Kind: train.SGD, LR: 1e-4}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := tr.SetWeights(runtime.RandomParams(g, 1)); err != nil {
+		b.Fatal(err)
+	}
+	in := randomData(g, 512, 2)
+	data, err := tr.NewDataset(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	idx := make([]int, 512)
+	for i := range idx {
+		idx[i] = i
+	}
+	batch := data.Batch(idx)
+	if _, err := tr.Step(context.Background(), batch); err != nil { // compile, warm up
+		b.Fatal(err)
+	}
+	return tr, batch
+}
+
+// BenchmarkTrainStep times one training step (forward, backward, the
+// optimizer's update of the master weights and their upload) of the MLP
+// 784-1024-1024-10 at batch 512: the original on one CPU device, and
+// data-parallel on 2 replicas served by CPU workers. It reports the peak
+// growth of live heap objects during the steps (peak-MB) and, for the
+// replicated trainer, the ratio of its time to the original's
+// (x-original), measured after the timed steps in alternating pairs so
+// that both see the same machine load.
+func BenchmarkTrainStep(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		gpus []int
+	}{{"original", nil}, {"replicas2", []int{0, 1}}} {
+		b.Run(c.name, func(b *testing.B) {
+			tr, batch := benchTrainer(b, c.gpus)
+			ctx := context.Background()
+			b.ReportAllocs()
+			h := startHeapSampler()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := tr.Step(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(h.peakMB(), "peak-MB")
+			if c.gpus == nil {
+				return
+			}
+			base, _ := benchTrainer(b, nil)
+			var mine, theirs time.Duration
+			for i := 0; i < max(b.N, 3); i++ {
+				for _, x := range []struct {
+					t *train.Trainer
+					d *time.Duration
+				}{{tr, &mine}, {base, &theirs}} {
+					start := time.Now()
+					if _, err := x.t.Step(ctx, batch); err != nil {
+						b.Fatal(err)
+					}
+					*x.d += time.Since(start)
+				}
+			}
+			b.ReportMetric(float64(mine)/float64(theirs), "x-original")
+		})
+	}
+}
