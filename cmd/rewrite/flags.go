@@ -76,7 +76,8 @@ flags:
                       or gpu:K
   --split POLICY      balanced (default: parts differ by at most one) or
                       remainder (Keras: the last part takes the rest)
-  --batch B           bind a symbolic batch to B (slice bounds concrete)
+  --batch B           bind a symbolic batch to B (slice bounds concrete);
+                      with --train, the samples per step
   --batchnorm MODE    batchnorm in training mode: refuse (default),
                       per-replica (Keras) or sync (exact)
   --available LIST    the GPUs that exist (0,1,2 or gpu:0,...): asking for
