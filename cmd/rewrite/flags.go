@@ -9,6 +9,7 @@ import (
 
 	"multigpu/graph"
 	"multigpu/passes/replicate"
+	"multigpu/runtime/devmap"
 )
 
 // options is everything the command line asks for. parseArgs fills it; run
@@ -46,6 +47,10 @@ type options struct {
 	seed          uint64
 	memoryLimit   byteSize
 	batchAxes     batchAxisFlag // the batch of an ONNX model's inputs
+	backend       string        // auto, cpu or cuda
+	deviceMapText string        // --device-map as given
+	deviceMap     devmap.Map    // parsed; empty: gpu:K runs on GPU K
+	gpu           *gpuBackend   // the real GPUs, when the backend is CUDA
 
 	// Training: --train and what it reads (train.go); --weights resumes,
 	// --batch is the batch size, --seed the shuffles and dropout.
@@ -109,6 +114,12 @@ flags:
   --drop-last         drop the last batch of an epoch when it is short
   --save-weights FILE where the weights go, atomically, every epoch
                       (.npz or .safetensors; the model's param names)
+  --backend B         what runs the devices of --run, --check and --train:
+                      cpu (CPU workers stand in for every GPU), cuda (the
+                      GPUs; needs a build with -tags cudart), or auto
+                      (default: cuda when built with it and a GPU is found)
+  --device-map MAP    run logical GPUs on physical ones: gpu:0-3=0 puts
+                      four logical GPUs on GPU 0 (CUDA backend)
   --batch-axis NAME=AXIS
                       for an ONNX model whose inputs are all concrete: the
                       axis of input NAME that holds the batch (repeatable)
@@ -161,6 +172,8 @@ func (o *options) flagSet() *flag.FlagSet {
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.Var(&o.memoryLimit, "memory-limit", "memory limit of a run")
 	fs.Var(&o.batchAxes, "batch-axis", "NAME=AXIS batch axis of an ONNX input")
+	fs.StringVar(&o.backend, "backend", backendAuto, "auto, cpu or cuda")
+	fs.StringVar(&o.deviceMapText, "device-map", "", "logical GPUs onto physical ones")
 	fs.BoolVar(&o.train, "train", false, "train the model")
 	fs.StringVar(&o.data, "data", "", "training data .npz")
 	fs.IntVar(&o.epochs, "epochs", 0, "training epochs")
@@ -226,6 +239,21 @@ func (o *options) check() error {
 	}
 	if err := o.checkRun(); err != nil {
 		return err
+	}
+	switch o.backend {
+	case backendAuto, backendCPU, backendCUDA:
+	default:
+		return usagef("--backend: expected auto, cpu or cuda, found %q", o.backend)
+	}
+	if o.deviceMapText != "" {
+		if o.backend == backendCPU {
+			return usagef("--device-map maps logical GPUs onto physical ones: it goes with --backend cuda or auto, not cpu")
+		}
+		m, err := devmap.Parse(o.deviceMapText)
+		if err != nil {
+			return usagef("--device-map: %v", err)
+		}
+		o.deviceMap = m
 	}
 	if o.gpus == "" {
 		for name, set := range map[string]bool{"--merge": o.merge != "", "--split": o.split != "", "--batch": o.batch != 0 && !o.train,

@@ -156,6 +156,11 @@ func execute(g *graph.Graph, params, inputs map[string]*tensor.Dense, o *options
 		opts.BeforeNode = p.before
 		defer p.stop()
 	}
+	opts, release, err := o.gpu.options(g, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	e, err := runtime.New(g, opts)
 	if err != nil {
 		return nil, err

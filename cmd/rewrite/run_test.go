@@ -158,3 +158,27 @@ func TestProgressLine(t *testing.T) {
 		t.Fatal("progress on a buffer, which is not a terminal")
 	}
 }
+
+// Without -tags cudart there is no CUDA backend: asking for it says how to
+// build with it; auto falls back on CPU workers.
+func TestBackendFlags(t *testing.T) {
+	mlp := "../../testdata/mlp.graph"
+	code, _, stderr := runCmd(t, "", mlp, "--gpus", "2", "--check", "--backend", "cuda")
+	if code != exitUsage || !strings.Contains(stderr, "build with `go build -tags cudart ./cmd/rewrite` on a machine with CUDA") {
+		t.Errorf("--backend cuda: exit %d: %s", code, stderr)
+	}
+	if code, stdout, stderr := runCmd(t, "", mlp, "--gpus", "2", "--check"); code != exitOK {
+		t.Errorf("--backend auto: exit %d: %s%s", code, stdout, stderr)
+	}
+	cases := map[string][]string{
+		`--backend: expected auto, cpu or cuda, found "tpu"`:                                              {"--backend", "tpu"},
+		"--device-map maps logical GPUs onto physical ones: it goes with --backend cuda or auto, not cpu": {"--backend", "cpu", "--device-map", "gpu:0-3=0"},
+		"--device-map: ": {"--device-map", "gpu:0-3"},
+	}
+	for want, args := range cases {
+		code, _, stderr := runCmd(t, "", append([]string{mlp, "--gpus", "2", "--check"}, args...)...)
+		if code != exitUsage || !strings.Contains(stderr, want) {
+			t.Errorf("%v: exit %d: %s", args, code, stderr)
+		}
+	}
+}
