@@ -252,11 +252,11 @@ func (b *builder) trainable(loss string, names []string, running map[string]bool
 			p := g.Lookup(name)
 			switch {
 			case p == nil && b.src.Lookup(name) == nil:
-				return nil, fmt.Errorf("--params: graph %s has no param %%%s", g.Name, name)
+				return nil, fmt.Errorf("params: graph %s has no param %%%s", g.Name, name)
 			case p == nil || p.Op != graph.OpParam:
-				return nil, fmt.Errorf("--params: %%%s is not a param", name)
+				return nil, fmt.Errorf("params: %%%s is not a param", name)
 			case !p.Type.DType.IsFloat():
-				return nil, fmt.Errorf("--params: %%%s is %s: only f32 and f64 params are trained", name, p.Type)
+				return nil, fmt.Errorf("params: %%%s is %s: only f32 and f64 params are trained", name, p.Type)
 			}
 			cand[p] = true
 		}
@@ -289,7 +289,7 @@ func (b *builder) trainable(loss string, names []string, running map[string]bool
 		if cand[p] && b.onPath[p.ID] {
 			out = append(out, p)
 		} else if cand[p] && names != nil {
-			return nil, fmt.Errorf("--params: the loss %%%s does not depend on %%%s through differentiable ops", loss, p.Name)
+			return nil, fmt.Errorf("params: the loss %%%s does not depend on %%%s through differentiable ops", loss, p.Name)
 		}
 	}
 	if len(out) == 0 {
