@@ -344,3 +344,25 @@ func TestBoundBatch(t *testing.T) {
 		t.Errorf("%d samples, want 16", hist[0].Samples)
 	}
 }
+
+// Backend sees the graph that runs, replicated, and its options are the
+// ones the runtime uses.
+func TestBackendHook(t *testing.T) {
+	g := loadModel(t, "mlp_classifier", graph.F64)
+	var devs []graph.Device
+	tr := newTrainer(t, g, train.Config{GPUs: []int{0, 1}, Backend: func(rg *graph.Graph, opts runtime.Options) (runtime.Options, error) {
+		devs = rg.Devices()
+		opts.MemoryLimit = 1000
+		return opts, nil
+	}})
+	if len(devs) != 3 {
+		t.Errorf("Backend saw devices %v, want cpu, gpu:0 and gpu:1", devs)
+	}
+	data, err := tr.NewDataset(learnable(10, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Step(context.Background(), data.Batch([]int{0, 1, 2})); err == nil || !strings.Contains(err.Error(), "memory limit") {
+		t.Errorf("step under a 1000-byte memory limit: %v", err)
+	}
+}

@@ -71,6 +71,11 @@ type Config struct {
 	// Runtime configures the executor (memory limit, device backends);
 	// its Seed is not used.
 	Runtime runtime.Options
+	// Backend, when set, is called with the graph that will run (the
+	// training graph, replicated or not) and the runtime options, and
+	// returns the options to run it with: a caller that serves its devices
+	// with real GPUs sets Devices there.
+	Backend func(g *graph.Graph, opts runtime.Options) (runtime.Options, error)
 }
 
 // Trainer trains one model. Its methods must not be called concurrently.
@@ -120,6 +125,11 @@ func New(g *graph.Graph, cfg Config) (*Trainer, error) {
 	}
 	opts := cfg.Runtime
 	opts.Seed = cfg.Seed
+	if cfg.Backend != nil {
+		if opts, err = cfg.Backend(t.graph, opts); err != nil {
+			return nil, err
+		}
+	}
 	if t.exec, err = runtime.New(t.graph, opts); err != nil {
 		return nil, err
 	}

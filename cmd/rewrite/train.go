@@ -77,6 +77,18 @@ func trainModel(g *graph.Graph, o *options, stdout, stderr io.Writer) int {
 		Seed:      o.seed,
 		Runtime:   runtime.Options{MemoryLimit: int64(o.memoryLimit)},
 	}
+	// Real GPUs (--backend): the devices of the graph that runs.
+	release := func() {}
+	defer func() { release() }()
+	if o.gpu != nil {
+		cfg.Backend = func(rg *graph.Graph, opts runtime.Options) (runtime.Options, error) {
+			opts, rel, err := o.gpu.options(rg, opts)
+			if rel != nil {
+				release = rel
+			}
+			return opts, err
+		}
+	}
 	where := "one device"
 	if r := o.replicate; r != nil {
 		cfg.GPUs, cfg.Merge, cfg.Split, cfg.Available = r.GPUs, r.Merge, r.Split, r.Available
