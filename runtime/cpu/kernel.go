@@ -6,6 +6,7 @@ import (
 	"multigpu/graph"
 	"multigpu/lower"
 	"multigpu/runtime/backend"
+	"multigpu/runtime/host"
 )
 
 // float is the element types the numeric kernels run in.
@@ -95,7 +96,7 @@ func build(s *spec) (kernelFn, error) {
 		for i, sh := range s.in {
 			sizes[i] = sh[ax]
 		}
-		return func(ins []any, _ *runState) (any, error) { return concatData(ins, sizes, outer, inner), nil }, nil
+		return func(ins []any, _ *runState) (any, error) { return host.ConcatData(ins, sizes, outer, inner), nil }, nil
 	case "slice":
 		return sliceKernel(s)
 	case "dim":
@@ -209,9 +210,9 @@ func sliceKernel(s *spec) (kernelFn, error) {
 	lo, hi := int(start), int(end)
 	return func(ins []any, _ *runState) (any, error) {
 		if outer == 1 {
-			return subslice(ins[0], lo*inner, hi*inner), nil
+			return host.Subslice(ins[0], lo*inner, hi*inner), nil
 		}
-		return sliceData(ins[0], outer, size, inner, lo, hi), nil
+		return host.SliceData(ins[0], outer, size, inner, lo, hi), nil
 	}, nil
 }
 
@@ -319,80 +320,6 @@ func setFloat(data any, i int, v float64) {
 	default:
 		panic(fmt.Sprintf("cpu: setFloat on %T", data))
 	}
-}
-
-func subslice(data any, lo, hi int) any {
-	switch d := data.(type) {
-	case []float32:
-		return d[lo:hi:hi]
-	case []float64:
-		return d[lo:hi:hi]
-	case []int32:
-		return d[lo:hi:hi]
-	case []int64:
-		return d[lo:hi:hi]
-	case []bool:
-		return d[lo:hi:hi]
-	}
-	panic(fmt.Sprintf("cpu: subslice of %T", data))
-}
-
-func sliceData(data any, outer, n, inner, start, end int) any {
-	switch d := data.(type) {
-	case []float32:
-		return sliceT(d, outer, n, inner, start, end)
-	case []float64:
-		return sliceT(d, outer, n, inner, start, end)
-	case []int32:
-		return sliceT(d, outer, n, inner, start, end)
-	case []int64:
-		return sliceT(d, outer, n, inner, start, end)
-	case []bool:
-		return sliceT(d, outer, n, inner, start, end)
-	}
-	panic(fmt.Sprintf("cpu: slice of %T", data))
-}
-
-func sliceT[T any](d []T, outer, n, inner, start, end int) []T {
-	w := (end - start) * inner
-	out := make([]T, outer*w)
-	for o := 0; o < outer; o++ {
-		copy(out[o*w:(o+1)*w], d[(o*n+start)*inner:(o*n+end)*inner])
-	}
-	return out
-}
-
-func concatData(datas []any, sizes []int, outer, inner int) any {
-	switch datas[0].(type) {
-	case []float32:
-		return concatT[float32](datas, sizes, outer, inner)
-	case []float64:
-		return concatT[float64](datas, sizes, outer, inner)
-	case []int32:
-		return concatT[int32](datas, sizes, outer, inner)
-	case []int64:
-		return concatT[int64](datas, sizes, outer, inner)
-	case []bool:
-		return concatT[bool](datas, sizes, outer, inner)
-	}
-	panic(fmt.Sprintf("cpu: concat of %T", datas[0]))
-}
-
-func concatT[T any](datas []any, sizes []int, outer, inner int) []T {
-	total := 0
-	for _, s := range sizes {
-		total += s
-	}
-	out := make([]T, outer*total*inner)
-	pos := 0
-	for o := 0; o < outer; o++ {
-		for i, d := range datas {
-			w := sizes[i] * inner
-			copy(out[pos:pos+w], d.([]T)[o*w:(o+1)*w])
-			pos += w
-		}
-	}
-	return out
 }
 
 // broadcastStrides returns, for an operand of shape in broadcast to out,

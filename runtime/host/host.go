@@ -236,12 +236,14 @@ func Slice(t *tensor.Dense, axis, start, end int) *tensor.Dense {
 	outer, inner := outerInner(shape, axis)
 	data := Data(t)
 	if outer == 1 {
-		return New(out, subslice(data, start*inner, end*inner))
+		return New(out, Subslice(data, start*inner, end*inner))
 	}
 	return New(out, SliceData(data, outer, shape[axis], inner, start, end))
 }
 
-func subslice(data any, lo, hi int) any {
+// Subslice returns data[lo:hi] (a view, capacity capped at hi) of a slice
+// made by MakeSlice.
+func Subslice(data any, lo, hi int) any {
 	switch d := data.(type) {
 	case []float32:
 		return d[lo:hi:hi]
