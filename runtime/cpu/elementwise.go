@@ -3,11 +3,13 @@ package cpu
 import (
 	"fmt"
 	"math"
+
+	"multigpu/runtime/host"
 )
 
 // binaryKernel applies op elementwise with numpy broadcasting.
 func binaryKernel[T float](op string, as, bs, os []int) kernelFn {
-	shape, str := collapse(os, broadcastStrides(as, os), broadcastStrides(bs, os), strides(os))
+	shape, str := host.Collapse(os, host.BroadcastStrides(as, os), host.BroadcastStrides(bs, os), host.Strides(os))
 	n := numel(os)
 	last := shape[len(shape)-1]
 	sa, sb := str[0][len(shape)-1], str[1][len(shape)-1]

@@ -7,6 +7,7 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 
 	"multigpu/graph"
+	"multigpu/runtime/host"
 )
 
 // Kernels of the ops backward graphs use (passes/grad): a comparison
@@ -59,7 +60,7 @@ func broadcastKernel(s *spec) (kernelFn, error) {
 }
 
 func broadcastT[T float](in, out []int) kernelFn {
-	shape, str := collapse(out, broadcastStrides(in, out), strides(out))
+	shape, str := host.Collapse(out, host.BroadcastStrides(in, out), host.Strides(out))
 	n := numel(out)
 	last := shape[len(shape)-1]
 	sa := str[0][len(shape)-1]

@@ -216,17 +216,6 @@ func sliceKernel(s *spec) (kernelFn, error) {
 	}, nil
 }
 
-// strides returns the row-major strides of shape.
-func strides(shape []int) []int {
-	st := make([]int, len(shape))
-	s := 1
-	for i := len(shape) - 1; i >= 0; i-- {
-		st[i] = s
-		s *= shape[i]
-	}
-	return st
-}
-
 // transposer permutes the axes of a row-major array.
 type transposer struct {
 	out    []int // result shape
@@ -234,7 +223,7 @@ type transposer struct {
 }
 
 func newTransposer(in []int, perm []int) *transposer {
-	st := strides(in)
+	st := host.Strides(in)
 	t := &transposer{out: make([]int, len(perm)), srcStr: make([]int, len(perm))}
 	for i, p := range perm {
 		t.out[i] = in[p]
@@ -320,59 +309,6 @@ func setFloat(data any, i int, v float64) {
 	default:
 		panic(fmt.Sprintf("cpu: setFloat on %T", data))
 	}
-}
-
-// broadcastStrides returns, for an operand of shape in broadcast to out,
-// the operand's stride along every axis of out (0 where it repeats).
-func broadcastStrides(in, out []int) []int {
-	st := strides(in)
-	bs := make([]int, len(out))
-	off := len(out) - len(in)
-	for i := range out {
-		j := i - off
-		if j >= 0 && in[j] == out[i] {
-			bs[i] = st[j]
-		}
-	}
-	return bs
-}
-
-// collapse merges adjacent axes that every operand walks contiguously, so
-// that inner loops run long. shape is the result's; each of strs is one
-// operand's strides along it.
-func collapse(shape []int, strs ...[]int) ([]int, [][]int) {
-	outShape := []int{}
-	outStr := make([][]int, len(strs))
-	for i := 0; i < len(shape); i++ {
-		if shape[i] == 1 {
-			continue
-		}
-		k := len(outShape) - 1
-		merge := k >= 0
-		for s := range strs {
-			if merge && outStr[s][k] != strs[s][i]*shape[i] {
-				merge = false
-			}
-		}
-		if merge {
-			outShape[k] *= shape[i]
-			for s := range strs {
-				outStr[s][k] = strs[s][i]
-			}
-			continue
-		}
-		outShape = append(outShape, shape[i])
-		for s := range strs {
-			outStr[s] = append(outStr[s], strs[s][i])
-		}
-	}
-	if len(outShape) == 0 {
-		outShape = []int{1}
-		for s := range strs {
-			outStr[s] = []int{0}
-		}
-	}
-	return outShape, outStr
 }
 
 // odometer walks every index of shape but the last, keeping one offset per

@@ -2,6 +2,8 @@ package cpu
 
 import (
 	"math"
+
+	"multigpu/runtime/host"
 )
 
 // reducer maps every element of an operand to the result element it is
@@ -29,7 +31,7 @@ func newReducer(in []int, axes []int) *reducer {
 		outStr[i] = s
 		s *= in[i]
 	}
-	shape, str := collapse(in, strides(in), outStr)
+	shape, str := host.Collapse(in, host.Strides(in), outStr)
 	return &reducer{shape: shape, str: str, n: numel(in), outN: s, count: count}
 }
 

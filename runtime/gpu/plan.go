@@ -8,6 +8,7 @@ import (
 	"multigpu/graph"
 	"multigpu/lower"
 	"multigpu/runtime/backend"
+	"multigpu/runtime/host"
 )
 
 // argKind says what an 8-byte kernel argument holds.
@@ -198,11 +199,11 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 		if !ok {
 			return nil, fmt.Errorf("no comparison %q", identAttr(n, "cmp"))
 		}
-		shape, str := collapse(s.out, broadcastStrides(s.in[0], s.out), broadcastStrides(s.in[1], s.out))
+		shape, str := host.Collapse(s.out, host.BroadcastStrides(s.in[0], s.out), host.BroadcastStrides(s.in[1], s.out))
 		m := p.addMeta(append(append(append([]int64{int64(len(shape))}, ints64(shape)...), ints64(str[0])...), ints64(str[1])...)...)
 		launch("binary"+sfx, total, result(), operand(0), operand(1), i64(total), m, i64(op))
 	case "broadcast_like":
-		shape, str := collapse(s.out, broadcastStrides(s.in[0], s.out), strides(s.out))
+		shape, str := host.Collapse(s.out, host.BroadcastStrides(s.in[0], s.out), host.Strides(s.out))
 		m := p.addMeta(append(append(append([]int64{int64(len(shape))}, ints64(shape)...), ints64(str[0])...), ints64(str[1])...)...)
 		launch("copy"+widthSuffix(s.dt.Size()), total, result(), operand(0), i64(total), m)
 	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu":
@@ -226,7 +227,7 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 			return nil, err
 		}
 		in := s.in[0]
-		st := strides(in)
+		st := host.Strides(in)
 		reduced := make([]bool, len(in))
 		for _, a := range axes {
 			reduced[a] = true
@@ -308,7 +309,7 @@ func (p *planner) planStructural(s *nodeSpec, np *nodePlan, launch func(string, 
 	// copyShape copies a strided shape of operand src (from byte dstOff of
 	// the result) with the given strides.
 	copyShape := func(dst, src arg, shape []int, srcStr, dstStr []int) {
-		sh, str := collapse(shape, srcStr, dstStr)
+		sh, str := host.Collapse(shape, srcStr, dstStr)
 		m := p.addMeta(append(append(append([]int64{int64(len(sh))}, ints64(sh)...), ints64(str[0])...), ints64(str[1])...)...)
 		k := numel(shape)
 		launch(cp, k, dst, src, i64(k), m)
@@ -316,12 +317,12 @@ func (p *planner) planStructural(s *nodeSpec, np *nodePlan, launch func(string, 
 	switch n.Op {
 	case "transpose":
 		perm := intsAttr(n, "perm", nil)
-		st := strides(s.in[0])
+		st := host.Strides(s.in[0])
 		src := make([]int, len(perm))
 		for i, a := range perm {
 			src[i] = st[a]
 		}
-		copyShape(result(), operand(0), s.out, src, strides(s.out))
+		copyShape(result(), operand(0), s.out, src, host.Strides(s.out))
 	case "slice":
 		in := s.in[0]
 		ax, err := n.NormAxis("axis", len(in))
@@ -525,7 +526,7 @@ func (p *planner) planConvGradWeight(s *nodeSpec, np *nodePlan, sfx string, laun
 		}
 		for g := 0; g < groups; g++ {
 			launch("im2col"+sfx, cur*kk*hw, scratch(0), operand(0).plus(n0*win.c*win.h*win.w*es), i64(cur), i64(g*cg), m, i64(1))
-			sh, str := collapse([]int{og, cur, hw}, []int{hw, o * hw, 1}, []int{cur * hw, hw, 1})
+			sh, str := host.Collapse([]int{og, cur, hw}, []int{hw, o * hw, 1}, []int{cur * hw, hw, 1})
 			cm := p.addMeta(append(append(append([]int64{int64(len(sh))}, ints64(sh)...), ints64(str[0])...), ints64(str[1])...)...)
 			launch(cp, og*l, scratch(1), operand(1).plus((n0*o+g*og)*hw*es), i64(og*l), cm)
 			// dw_g^T (kk×og) = cols (kk×l, stored l×kk) · dyT^T (l×og)
@@ -573,70 +574,6 @@ func split3(shape []int, axis int) (outer, size, inner int) {
 		inner *= d
 	}
 	return outer, shape[axis], inner
-}
-
-// strides returns the row-major strides of shape.
-func strides(shape []int) []int {
-	st := make([]int, len(shape))
-	s := 1
-	for i := len(shape) - 1; i >= 0; i-- {
-		st[i] = s
-		s *= shape[i]
-	}
-	return st
-}
-
-// broadcastStrides returns, for an operand of shape in broadcast to out,
-// the operand's stride along every axis of out (0 where it repeats).
-func broadcastStrides(in, out []int) []int {
-	st := strides(in)
-	bs := make([]int, len(out))
-	off := len(out) - len(in)
-	for i := range out {
-		j := i - off
-		if j >= 0 && in[j] == out[i] {
-			bs[i] = st[j]
-		}
-	}
-	return bs
-}
-
-// collapse drops axes of size 1 and merges adjacent axes that every
-// operand walks contiguously (the row-major order of shape is kept). shape
-// is the walk's; each of strs is one operand's strides along it.
-func collapse(shape []int, strs ...[]int) ([]int, [][]int) {
-	outShape := []int{}
-	outStr := make([][]int, len(strs))
-	for i := range shape {
-		if shape[i] == 1 {
-			continue
-		}
-		k := len(outShape) - 1
-		merge := k >= 0
-		for s := range strs {
-			if merge && outStr[s][k] != strs[s][i]*shape[i] {
-				merge = false
-			}
-		}
-		if merge {
-			outShape[k] *= shape[i]
-			for s := range strs {
-				outStr[s][k] = strs[s][i]
-			}
-			continue
-		}
-		outShape = append(outShape, shape[i])
-		for s := range strs {
-			outStr[s] = append(outStr[s], strs[s][i])
-		}
-	}
-	if len(outShape) == 0 {
-		outShape = []int{1}
-		for s := range strs {
-			outStr[s] = []int{0}
-		}
-	}
-	return outShape, outStr
 }
 
 // must returns the code of an op the planner dispatched on.
