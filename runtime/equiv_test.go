@@ -104,7 +104,7 @@ func compare(want, got *tensor.Dense, exact bool) error {
 	if !slices.Equal(want.Shape(), got.Shape()) {
 		return fmt.Errorf("shape %v, want %v", got.Shape(), want.Shape())
 	}
-	w, g := toF64(host.Data(want)), toF64(host.Data(got))
+	w, g := host.Float64s(want), host.Float64s(got)
 	for i := range w {
 		a, b := w[i], g[i]
 		if math.IsNaN(a) || math.IsNaN(b) {
@@ -124,32 +124,6 @@ func compare(want, got *tensor.Dense, exact bool) error {
 		}
 	}
 	return nil
-}
-
-func toF64(data any) []float64 {
-	switch d := data.(type) {
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	case []float64:
-		return d
-	case []int32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	case []int64:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	}
-	panic(fmt.Sprintf("toF64 %T", data))
 }
 
 // batches returns the batch sizes tested for n replicas.

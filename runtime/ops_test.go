@@ -91,7 +91,7 @@ func rounded(a arr, dt graph.DType) arr {
 }
 
 func arrOf(t *tensor.Dense) arr {
-	return arr{shape: host.Shape(t), data: toF64(host.Data(t))}
+	return arr{shape: host.Shape(t), data: host.Float64s(t)}
 }
 
 // opCase is one op test: a graph (with {T} for the element type), its

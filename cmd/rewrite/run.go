@@ -300,7 +300,7 @@ func compare(want, got *tensor.Dense) (checkResult, error) {
 	case graph.F64:
 		atol, rtol = 1e-14, 1e-10
 	}
-	w, g := floats(want), floats(got)
+	w, g := host.Float64s(want), host.Float64s(got)
 	for i := range w {
 		a, b := w[i], g[i]
 		if a == b || (math.IsNaN(a) && math.IsNaN(b)) {
@@ -331,54 +331,6 @@ func shapeText(s []int) string {
 		parts[i] = strconv.Itoa(d)
 	}
 	return "[" + strings.Join(parts, ",") + "]"
-}
-
-// floats returns t's elements as float64s.
-func floats(t *tensor.Dense) []float64 {
-	switch d := t.Data().(type) {
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	case []float64:
-		return d
-	case []int32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	case []int64:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	case []bool:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			if v {
-				out[i] = 1
-			}
-		}
-		return out
-	case float32:
-		return []float64{float64(d)}
-	case float64:
-		return []float64{d}
-	case int32:
-		return []float64{float64(d)}
-	case int64:
-		return []float64{float64(d)}
-	case bool:
-		if d {
-			return []float64{1}
-		}
-		return []float64{0}
-	}
-	return nil
 }
 
 // progress shows, on a terminal, where each device is in a run that takes

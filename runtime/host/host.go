@@ -352,3 +352,36 @@ func concatT[T any](datas []any, sizes []int, outer, inner int) []T {
 	}
 	return out
 }
+
+// Float64s returns t's elements as float64s (booleans as 0 and 1), for
+// comparing tensors of any element type. A float64 tensor's slice may be
+// shared with t.
+func Float64s(t *tensor.Dense) []float64 {
+	switch d := Data(t).(type) {
+	case []float64:
+		return d
+	case []float32:
+		return widen(d)
+	case []int32:
+		return widen(d)
+	case []int64:
+		return widen(d)
+	case []bool:
+		out := make([]float64, len(d))
+		for i, v := range d {
+			if v {
+				out[i] = 1
+			}
+		}
+		return out
+	}
+	panic(fmt.Sprintf("host.Float64s: element type %v", t.Dtype()))
+}
+
+func widen[T float32 | int32 | int64](d []T) []float64 {
+	out := make([]float64, len(d))
+	for i, v := range d {
+		out[i] = float64(v)
+	}
+	return out
+}
