@@ -27,6 +27,7 @@ type inputFlag []inputFile
 
 type inputFile struct{ name, path string }
 
+// String returns the flag's values as given, comma-separated.
 func (f *inputFlag) String() string {
 	parts := make([]string, len(*f))
 	for i, in := range *f {
@@ -35,6 +36,7 @@ func (f *inputFlag) String() string {
 	return strings.Join(parts, ",")
 }
 
+// Set adds one NAME=VALUE.
 func (f *inputFlag) Set(s string) error {
 	name, path, ok := strings.Cut(s, "=")
 	name = strings.TrimPrefix(name, "%")
@@ -53,6 +55,7 @@ func (f *inputFlag) Set(s string) error {
 // batchAxisFlag collects repeated --batch-axis NAME=AXIS flags.
 type batchAxisFlag map[string]int
 
+// String returns the flag's values as given, comma-separated.
 func (f *batchAxisFlag) String() string {
 	parts := make([]string, 0, len(*f))
 	for name, ax := range *f {
@@ -62,6 +65,7 @@ func (f *batchAxisFlag) String() string {
 	return strings.Join(parts, ",")
 }
 
+// Set adds one NAME=VALUE.
 func (f *batchAxisFlag) Set(s string) error {
 	name, axis, ok := strings.Cut(s, "=")
 	ax, err := strconv.Atoi(axis)
@@ -81,8 +85,10 @@ func (f *batchAxisFlag) Set(s string) error {
 // byteSize is a flag.Value for sizes such as 512M, 4G or 1000000.
 type byteSize int64
 
+// String returns the size in bytes.
 func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
 
+// Set parses a size with an optional K, M, G or T suffix (powers of 1024).
 func (b *byteSize) Set(s string) error {
 	mult := int64(1)
 	num := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B")
