@@ -165,7 +165,8 @@ func TestDropLast(t *testing.T) {
 }
 
 // A NaN loss stops training with an error naming the epoch and step; the
-// checkpoint of the last good epoch is left as it was.
+// checkpoint of the last good epoch is left as it was. (Fit numbers epochs
+// on from those the trainer has done: the failing one is epoch 2.)
 func TestNaNLossKeepsCheckpoint(t *testing.T) {
 	g := loadModel(t, "mlp_classifier", graph.F64)
 	dir := t.TempDir()
@@ -190,7 +191,7 @@ func TestNaNLossKeepsCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = tr.Fit(context.Background(), bad, train.FitConfig{Epochs: 2, Batch: 16, Checkpoint: ckpt})
-	if err == nil || !strings.Contains(err.Error(), "epoch 1, step") || !strings.Contains(err.Error(), "the loss %loss is NaN") {
+	if err == nil || !strings.Contains(err.Error(), "epoch 2, step") || !strings.Contains(err.Error(), "the loss %loss is NaN") {
 		t.Fatalf("got %v, want a NaN loss error naming the epoch and step", err)
 	}
 	after, err := os.ReadFile(ckpt)

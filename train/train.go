@@ -91,6 +91,7 @@ type Trainer struct {
 	weights map[string]*slot // the master copy, by the model's param names
 	states  map[string]*state
 	steps   int // optimizer steps taken
+	epochs  int // epochs Fit has completed, resumed ones included
 }
 
 // slot is one param's master value.
@@ -304,7 +305,8 @@ type FitConfig struct {
 	// default it is trained.
 	DropLast bool
 	// Checkpoint, when set, is an .npz or .safetensors file the weights
-	// are written to, atomically, at the end of every epoch.
+	// are written to, atomically, at the end of every epoch, with the
+	// training state (SetState) beside it at StatePath(Checkpoint).
 	Checkpoint string
 	// Progress, when set, is called after every step.
 	Progress func(Progress)
@@ -332,8 +334,10 @@ type Epoch struct {
 	Time    time.Duration
 }
 
-// Fit trains for cfg.Epochs passes over data, shuffled every epoch from
-// the trainer's seed (the same order for any number of replicas), and
+// Fit trains for cfg.Epochs more passes over data, shuffled every epoch
+// from the trainer's seed and the epoch's number (the same order for any
+// number of replicas; numbering goes on from the epochs the trainer has
+// done, so a run resumed with SetState continues exactly), and
 // returns the history of the epochs it completed. An error (a NaN loss,
 // a failed run) stops it, naming the epoch, step and samples; the last
 // checkpoint written stays as it was.
@@ -348,7 +352,8 @@ func (t *Trainer) Fit(ctx context.Context, data *Dataset, cfg FitConfig) ([]Epoc
 		cfg.DropLast = true
 	}
 	var hist []Epoch
-	for e := 0; e < cfg.Epochs; e++ {
+	done := t.epochs // epochs done before this call (resumed from a checkpoint)
+	for e := done; e < done+cfg.Epochs; e++ {
 		start := time.Now()
 		batches := Batches(Order(t.cfg.Seed, e, data.Len()), cfg.Batch, cfg.DropLast)
 		if len(batches) == 0 {
@@ -361,7 +366,7 @@ func (t *Trainer) Fit(ctx context.Context, data *Dataset, cfg FitConfig) ([]Epoc
 			if err != nil {
 				first := rec.Samples
 				err = fmt.Errorf("epoch %d, step %d of %d (samples %d to %d of the epoch): %w", e+1, k+1, len(batches), first, first+len(idx)-1, err)
-				if cfg.Checkpoint != "" && e > 0 {
+				if cfg.Checkpoint != "" && e > done {
 					err = fmt.Errorf("%w; %s holds the weights of epoch %d", err, cfg.Checkpoint, e)
 				}
 				return hist, err
@@ -370,14 +375,22 @@ func (t *Trainer) Fit(ctx context.Context, data *Dataset, cfg FitConfig) ([]Epoc
 			rec.Steps++
 			rec.Samples += len(idx)
 			if cfg.Progress != nil {
-				cfg.Progress(Progress{Epoch: e + 1, Epochs: cfg.Epochs, Step: k + 1, Steps: len(batches), Loss: loss,
+				cfg.Progress(Progress{Epoch: e + 1, Epochs: done + cfg.Epochs, Step: k + 1, Steps: len(batches), Loss: loss,
 					SamplesPerSec: float64(rec.Samples) / time.Since(start).Seconds()})
 			}
 		}
 		rec.Loss = sum / float64(rec.Samples)
 		rec.Time = time.Since(start)
+		t.epochs = e + 1
 		if cfg.Checkpoint != "" {
+			// The weights first: a crash between the two writes leaves
+			// the new weights with the previous state, so a resumed run
+			// trains this epoch's order once more rather than skipping
+			// one.
 			if err := tensorio.WriteArchive(cfg.Checkpoint, t.Weights()); err != nil {
+				return hist, fmt.Errorf("epoch %d: checkpoint: %w", e+1, err)
+			}
+			if err := tensorio.WriteArchive(StatePath(cfg.Checkpoint), t.State()); err != nil {
 				return hist, fmt.Errorf("epoch %d: checkpoint: %w", e+1, err)
 			}
 		}

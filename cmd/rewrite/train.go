@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"io"
 	"os"
 	"os/signal"
@@ -115,6 +117,24 @@ func trainModel(g *graph.Graph, o *options, stdout, stderr io.Writer) int {
 		report(stderr, err)
 		return exitUsage
 	}
+	if o.weights != "" {
+		// A checkpoint's training state, when beside it, resumes the
+		// optimizer's moments and the epoch count exactly.
+		if st, err := tensorio.ReadArchive(train.StatePath(o.weights)); err == nil {
+			note, err := t.SetState(st)
+			if err != nil {
+				report(stderr, fmt.Errorf("--weights %s: %w", train.StatePath(o.weights), err))
+				return exitUsage
+			}
+			if note != "" {
+				fmt.Fprintf(stderr, "rewrite: note: %s\n", note)
+			}
+			fmt.Fprintf(stdout, "resuming after epoch %d (%d steps) from %s\n", t.Epochs(), t.Steps(), train.StatePath(o.weights))
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			report(stderr, fmt.Errorf("--weights: %w", err))
+			return exitUsage
+		}
+	}
 	data, err := t.NewDataset(arrays)
 	if err != nil {
 		report(stderr, fmt.Errorf("--data %s: %w", o.data, err))
@@ -132,12 +152,13 @@ func trainModel(g *graph.Graph, o *options, stdout, stderr io.Writer) int {
 		g.Name, where, data.Len(), o.batch, opt, t.Training().Loss, strings.Join(params, " "))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	total := t.Epochs() + o.epochs // epochs are numbered on from a resumed checkpoint
 	bar := newTrainBar(stderr)
 	fit := train.FitConfig{Epochs: o.epochs, Batch: int(o.batch), DropLast: o.dropLast, Checkpoint: o.saveWeights,
 		EpochEnd: func(e train.Epoch) {
 			bar.clear()
 			fmt.Fprintf(stdout, "epoch %d/%d: loss %.6f (%d steps, %d samples, %.1fs)\n",
-				e.Epoch, o.epochs, e.Loss, e.Steps, e.Samples, e.Time.Seconds())
+				e.Epoch, total, e.Loss, e.Steps, e.Samples, e.Time.Seconds())
 		}}
 	if bar != nil {
 		fit.Progress = bar.show

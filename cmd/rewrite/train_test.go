@@ -116,6 +116,14 @@ func TestTrain(t *testing.T) {
 	if m2 := epochLine.FindAllStringSubmatch(stdout, -1); len(m2) != 1 || m2[0][3] >= m[0][3] || m2[0][5] != "144" {
 		t.Errorf("resumed, --drop-last:\n%s", stdout)
 	}
+	// The checkpoint's training state came along: Adam's moments, the
+	// step count and the epochs, which number on.
+	if want := "resuming after epoch 4 (40 steps) from " + train.StatePath(out) + "\n"; !strings.Contains(stdout, want) || !strings.Contains(stdout, "epoch 5/5: ") {
+		t.Errorf("resume: want %q and epoch 5/5 in:\n%s", want, stdout)
+	}
+	if _, err := os.Stat(train.StatePath(out2)); err != nil {
+		t.Errorf("no training state beside %s: %v", out2, err)
+	}
 }
 
 // Training on one device and on three gives the same weights.
@@ -204,7 +212,7 @@ func TestTrainNaNKeepsCheckpoint(t *testing.T) {
 	}
 	nan := writeData(t, dir, "nan.npz", 40, 21)
 	code, _, stderr := runCmd(t, "", mlpClassifier, "--train", "--data", nan, "--weights", out, "--epochs", "3", "--batch", "8", "--save-weights", out)
-	if code != 1 || !regexp.MustCompile(`rewrite: epoch 1, step \d of 5 \(samples \d+ to \d+ of the epoch\): train: the loss %loss is NaN`).MatchString(stderr) {
+	if code != 1 || !regexp.MustCompile(`rewrite: epoch 2, step \d of 5 \(samples \d+ to \d+ of the epoch\): train: the loss %loss is NaN`).MatchString(stderr) {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
 	after, err := os.ReadFile(out)
