@@ -341,6 +341,16 @@ func (e *Executor) Run(ctx context.Context, inputs map[string]*tensor.Dense) (ma
 	return e.RunSeed(ctx, inputs, e.opts.Seed)
 }
 
+// Prepare compiles the graph for batch size batch (0 when no input has
+// a batch axis) ahead of a run, and reports a run that would exceed the
+// memory limit before its inputs are even made.
+func (e *Executor) Prepare(batch int64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err := e.instance(batch)
+	return err
+}
+
 // RunSeed is Run with seed keying the masks of dropout in training mode
 // instead of Options.Seed, so that a trainer draws new masks every step.
 func (e *Executor) RunSeed(ctx context.Context, inputs map[string]*tensor.Dense, seed uint64) (map[string]*tensor.Dense, error) {

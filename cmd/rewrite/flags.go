@@ -100,7 +100,8 @@ flags:
   --check             run the original and the rewritten graph (--gpus) on
                       the same seeded random inputs and weights at --batch
                       (default 2N+1: an uneven split) and compare every
-                      output; exit 0 when they agree, 1 when they do not
+                      output; exit 0 when they agree, 1 when they do not,
+                      2 when the run is refused (say, over the memory limit)
   --seed S            seed of --random-weights, --check and dropout (default 1)
   --memory-limit SIZE refuse a run whose tensors exceed SIZE (512M, 4G;
                       default: the machine's memory)

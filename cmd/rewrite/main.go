@@ -82,7 +82,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		ok, err := checkModel(src, g, m.weights, o, stdout, stderr)
 		if err != nil {
 			report(stderr, err)
-			return exitFailed
+			return exitUsage
 		}
 		if !ok {
 			return exitFailed

@@ -153,27 +153,42 @@ func loadParams(g *graph.Graph, own map[string]*tensor.Dense, o *options) (map[s
 		strings.Join(names, ", "))
 }
 
-// execute runs g once with params and inputs, showing progress on stderr
-// when it is a terminal.
-func execute(g *graph.Graph, params, inputs map[string]*tensor.Dense, o *options, stderr io.Writer) (map[string]*tensor.Dense, error) {
+// newExecutor makes the executor of g with params set, on the backend
+// the options choose, showing progress on stderr when it is a terminal;
+// release frees what it holds (and ends the progress line).
+func newExecutor(g *graph.Graph, params map[string]*tensor.Dense, o *options, stderr io.Writer) (e *runtime.Executor, release func(), err error) {
 	opts := runtime.Options{MemoryLimit: int64(o.memoryLimit), Seed: o.seed}
+	opts, freeDevices, err := o.gpu.options(g, opts)
+	if err != nil {
+		return nil, nil, err
+	}
 	p := newProgress(stderr, g)
+	release = func() {
+		if p != nil {
+			p.stop()
+		}
+		freeDevices()
+	}
 	if p != nil {
 		opts.BeforeNode = p.before
-		defer p.stop()
 	}
-	opts, release, err := o.gpu.options(g, opts)
+	if e, err = runtime.New(g, opts); err == nil {
+		err = e.SetParams(params)
+	}
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return e, release, nil
+}
+
+// execute runs g once with params and inputs.
+func execute(g *graph.Graph, params, inputs map[string]*tensor.Dense, o *options, stderr io.Writer) (map[string]*tensor.Dense, error) {
+	e, release, err := newExecutor(g, params, o, stderr)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	e, err := runtime.New(g, opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.SetParams(params); err != nil {
-		return nil, err
-	}
 	return e.Run(context.Background(), inputs)
 }
 
@@ -235,19 +250,33 @@ func checkModel(src, out *graph.Graph, own map[string]*tensor.Dense, o *options,
 	if batch == 0 {
 		batch = int64(2*len(o.replicate.GPUs) + 1)
 	}
-	inputs, err := runtime.RandomInputs(src, batch, o.seed)
-	if err != nil {
-		return false, err
-	}
 	params := own
 	if params == nil {
 		params = runtime.RandomParams(src, o.seed)
 	}
-	want, err := execute(src, params, inputs, o, stderr)
+	// Both executors compile first: a batch too large for the memory
+	// limit is refused before its inputs are made.
+	var execs [2]*runtime.Executor
+	for i, g := range []*graph.Graph{src, out} {
+		e, release, err := newExecutor(g, params, o, stderr)
+		if err == nil {
+			defer release()
+			err = e.Prepare(batch)
+		}
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", [2]string{"original", "rewritten"}[i], err)
+		}
+		execs[i] = e
+	}
+	inputs, err := runtime.RandomInputs(src, batch, o.seed)
+	if err != nil {
+		return false, err
+	}
+	want, err := execs[0].Run(context.Background(), inputs)
 	if err != nil {
 		return false, fmt.Errorf("original: %w", err)
 	}
-	got, err := execute(out, params, inputs, o, stderr)
+	got, err := execs[1].Run(context.Background(), inputs)
 	if err != nil {
 		return false, fmt.Errorf("rewritten: %w", err)
 	}

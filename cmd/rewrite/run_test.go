@@ -31,6 +31,15 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// A batch too large for the memory limit is refused before its inputs
+// are made (it used to exhaust the machine's memory making them).
+func TestCheckMemoryLimit(t *testing.T) {
+	code, stdout, stderr := runCmd(t, "", "../../testdata/cnn.graph", "--gpus", "2", "--check", "--batch", "100000000", "--memory-limit", "1G")
+	if code != exitUsage || stdout != "" || !strings.Contains(stderr, "rewrite: original: runtime: a run at batch 100000000 needs about 8.3 TiB of tensors, over the memory limit of 1.0 GiB") {
+		t.Errorf("exit %d\nstdout %q\nstderr %q", code, stdout, stderr)
+	}
+}
+
 // TestCheckEveryModel: every example model agrees with its rewrite.
 func TestCheckEveryModel(t *testing.T) {
 	paths, _ := filepath.Glob("../../testdata/*.graph")
