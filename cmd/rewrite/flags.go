@@ -118,7 +118,9 @@ flags:
   --backend B         what runs the devices of --run, --check and --train:
                       cpu (CPU workers stand in for every GPU), cuda (the
                       GPUs; needs a build with -tags cudart), or auto
-                      (default: cuda when built with it and a GPU is found)
+                      (default: cuda when built with it and a GPU is found).
+                      With cuda, --available defaults to the GPUs found;
+                      --backend cpu rewrites for GPUs this machine lacks
   --device-map MAP    run logical GPUs on physical ones: gpu:0-3=0 puts
                       four logical GPUs on GPU 0 (CUDA backend)
   --batch-axis NAME=AXIS

@@ -59,14 +59,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	g := m.g
-	if o.run || o.checkEquiv || o.train {
-		if o.gpu, err = resolveBackend(o); err != nil {
-			report(stderr, err)
-			return exitUsage
-		}
-		if o.gpu != nil && o.replicate != nil && o.replicate.Available == nil {
-			o.replicate.Available = o.gpu.available()
-		}
+	// With CUDA (a -tags cudart build on a machine with GPUs), the GPUs
+	// found are what --available defaults to, for a rewrite as for a run.
+	if o.gpu, err = resolveBackend(o); err != nil {
+		report(stderr, err)
+		return exitUsage
+	}
+	if o.gpu != nil && o.replicate != nil && o.replicate.Available == nil {
+		o.replicate.Available = o.gpu.available()
 	}
 	if o.train {
 		return trainModel(g, o, stdout, stderr)
