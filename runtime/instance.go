@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,11 @@ type instance struct {
 	nodes  []*graph.Node // by node ID: a copy with concrete types; nil when not run at this batch
 	stages []*stageInst
 	bytes  int64 // estimated bytes of one run's tensors
+	// readers counts, by node ID, the transfers and programs that read
+	// the value; reads lists, by the node ID of a transfer, the values it
+	// reads.
+	readers []int
+	reads   [][]int
 }
 
 type stageInst struct {
@@ -27,8 +33,9 @@ type stageInst struct {
 }
 
 type progInst struct {
-	prog *backend.Program
-	exe  backend.Executable
+	prog  *backend.Program
+	exe   backend.Executable
+	reads []int // node IDs of prog.Inputs
 }
 
 // instance returns the compiled form of the graph for batch, from the
@@ -158,11 +165,21 @@ func (e *Executor) compile(inst *instance) error {
 	e.build.Lock()
 	defer e.build.Unlock()
 	offsets := e.shareOffsets(inst)
+	inst.readers = make([]int, len(inst.nodes))
+	inst.reads = make([][]int, len(inst.nodes))
 	for _, st := range e.plan.Stages {
 		si := &stageInst{}
 		for _, t := range st.Transfers {
-			if inst.nodes[t.Node.ID] != nil {
-				si.transfers = append(si.transfers, t)
+			c := inst.nodes[t.Node.ID]
+			if c == nil {
+				continue
+			}
+			si.transfers = append(si.transfers, t)
+			for _, a := range c.Args {
+				if !slices.Contains(inst.reads[c.ID], a.ID) {
+					inst.reads[c.ID] = append(inst.reads[c.ID], a.ID)
+					inst.readers[a.ID]++
+				}
 			}
 		}
 		for _, p := range st.Programs {
@@ -200,7 +217,12 @@ func (e *Executor) compile(inst *instance) error {
 			if err != nil {
 				return fmt.Errorf("runtime: compiling stage %d for batch %d: %w", p.Stage, inst.batch, err)
 			}
-			si.progs = append(si.progs, &progInst{prog: bp, exe: exe})
+			pi := &progInst{prog: bp, exe: exe}
+			for _, in := range bp.Inputs {
+				pi.reads = append(pi.reads, in.ID)
+				inst.readers[in.ID]++
+			}
+			si.progs = append(si.progs, pi)
 		}
 		inst.stages = append(inst.stages, si)
 	}

@@ -25,6 +25,15 @@
 // the runtime gives each replica its share's offset, so a graph and its
 // rewritten form draw the same masks.
 //
+// Values live on their devices only as long as they are read: a device
+// that takes buffers back (backend.Releaser, as runtime/gpu does) gets
+// each buffer a run computes as soon as the last transfer or program that
+// reads it has finished (a value nothing reads, as soon as it is made),
+// and everything a failed run made. Params, consts and resident transfers
+// stay across runs, and the graph outputs are returned. A copy between
+// two devices of one kind that copies itself (backend.Copier) does not
+// pass through the host.
+//
 // RandomParams and RandomInputs make seeded tensors by name, so that a
 // graph and its rewritten form can be run on the same values.
 package runtime
@@ -33,6 +42,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -91,6 +101,10 @@ type Executor struct {
 	resident map[int]backend.Buffer // by node ID: params, consts and resident transfers on their devices
 	cache    []*instance            // most recently used last
 	aliases  []bool                 // by node ID: the value may share memory with a leaf
+	// keep reports, by node ID, the values held across runs (params,
+	// consts, resident transfers), which are never released; output, the
+	// graph outputs, released only when a run fails.
+	keep, output []bool
 }
 
 // New lowers g for the devices it is placed on and returns an executor
@@ -148,6 +162,19 @@ func New(g *graph.Graph, opts Options) (*Executor, error) {
 			}
 			e.resident[i] = b
 		}
+	}
+	e.keep = make([]bool, len(g.Nodes))
+	e.output = make([]bool, len(g.Nodes))
+	for i, n := range g.Nodes {
+		e.keep[i] = n.Op == graph.OpParam || n.Op == graph.OpConst
+	}
+	for _, st := range plan.Stages {
+		for _, t := range st.Transfers {
+			e.keep[t.Node.ID] = e.keep[t.Node.ID] || t.Resident
+		}
+	}
+	for _, o := range g.Outputs {
+		e.output[o.ID] = true
 	}
 	e.aliases = make([]bool, len(g.Nodes))
 	for i, n := range g.Nodes {
@@ -378,12 +405,78 @@ func nodeList(ns []*graph.Node) string {
 	return strings.Join(s, ", ")
 }
 
-// execute runs the stages of inst.
-func (e *Executor) execute(ctx context.Context, inst *instance, inputs map[string]*tensor.Dense, seed uint64) (map[string]*tensor.Dense, error) {
+// run is the state of one execution: the buffer holding each value on
+// its device, and how many transfers and programs still read it.
+type run struct {
+	e    *Executor
+	env  []backend.Buffer // by node ID; nil once released or dropped
+	left []int            // by node ID: readers yet to finish
+}
+
+// read notes that a transfer or program reading the values ids has
+// finished, and releases those that nothing reads any more.
+func (r *run) read(ids []int) {
+	for _, id := range ids {
+		if r.left[id]--; r.left[id] == 0 {
+			r.drop(id)
+		}
+	}
+}
+
+// produced stores b as the value of node id, and releases it at once
+// when nothing of the run reads it.
+func (r *run) produced(id int, b backend.Buffer) {
+	r.env[id] = b
+	if r.left[id] == 0 {
+		r.drop(id)
+	}
+}
+
+// drop forgets the value of node id and releases its buffer to its
+// device, unless the value is kept across runs or is a graph output.
+func (r *run) drop(id int) {
+	if r.e.keep[id] || r.e.output[id] {
+		return
+	}
+	r.release(id)
+}
+
+// release gives the buffer of node id back to its device, when the device
+// takes buffers back (backend.Releaser), and forgets it.
+func (r *run) release(id int) {
+	b := r.env[id]
+	if b == nil {
+		return
+	}
+	r.env[id] = nil
+	if rel, ok := r.e.devs[r.e.plan.Device[id]].(backend.Releaser); ok {
+		rel.Release(b)
+	}
+}
+
+// fail releases everything the run holds but the values kept across
+// runs: graph outputs too, since a failed run returns none.
+func (r *run) fail() {
+	for id := range r.env {
+		if !r.e.keep[id] {
+			r.release(id)
+		}
+	}
+}
+
+// execute runs the stages of inst. Every value the run computes is
+// released to its device as soon as its last reader has finished (see
+// backend.Releaser), and everything it holds when it fails.
+func (e *Executor) execute(ctx context.Context, inst *instance, inputs map[string]*tensor.Dense, seed uint64) (_ map[string]*tensor.Dense, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	env := make([]backend.Buffer, len(e.g.Nodes))
+	r := &run{e: e, env: make([]backend.Buffer, len(e.g.Nodes)), left: slices.Clone(inst.readers)}
+	defer func() {
+		if err != nil {
+			r.fail()
+		}
+	}()
 	for i, n := range e.g.Nodes {
 		if inst.nodes[i] == nil {
 			continue
@@ -394,30 +487,25 @@ func (e *Executor) execute(ctx context.Context, inst *instance, inputs map[strin
 			if err != nil {
 				return nil, fmt.Errorf("runtime: input %%%s: %v", n.Name, err)
 			}
-			env[i] = b
+			r.produced(i, b)
 		case graph.OpParam, graph.OpConst:
-			env[i] = e.resident[i]
+			r.env[i] = e.resident[i]
 		}
 	}
 	opts := backend.RunOptions{Seed: seed}
-	for s, st := range inst.stages {
+	for _, st := range inst.stages {
 		for _, t := range st.transfers {
-			if err := e.transfer(inst, t, env); err != nil {
+			if err := e.transfer(inst, t, r); err != nil {
 				return nil, err
 			}
 		}
-		if err := e.runPrograms(ctx, st.progs, env, opts); err != nil {
+		if err := e.runPrograms(ctx, st.progs, r, opts); err != nil {
 			return nil, err
-		}
-		for i, last := range e.plan.LastUse {
-			if last == s && env[i] != nil {
-				env[i] = nil // free what no later stage reads
-			}
 		}
 	}
 	out := make(map[string]*tensor.Dense, len(e.g.Outputs))
 	for _, o := range e.g.Outputs {
-		b := env[o.ID]
+		b := r.env[o.ID]
 		if b == nil {
 			return nil, fmt.Errorf("runtime: output %%%s was not computed", o.Name)
 		}
@@ -433,16 +521,21 @@ func (e *Executor) execute(ctx context.Context, inst *instance, inputs map[strin
 	return out, nil
 }
 
-// transfer performs one slice, copy or concat between devices.
-func (e *Executor) transfer(inst *instance, t *lower.Transfer, env []backend.Buffer) error {
+// transfer performs one slice, copy or concat between devices. A copy
+// between two devices of one kind that copies itself (backend.Copier)
+// stays off the host; everything else is downloaded, moved on the host
+// and uploaded.
+func (e *Executor) transfer(inst *instance, t *lower.Transfer, r *run) error {
 	id := t.Node.ID
 	n := inst.nodes[id]
 	if n == nil {
 		return nil
 	}
+	env := r.env
 	if t.Resident {
 		if b := e.resident[id]; b != nil {
 			env[id] = b
+			r.read(inst.reads[id])
 			return nil
 		}
 	}
@@ -450,60 +543,84 @@ func (e *Executor) transfer(inst *instance, t *lower.Transfer, env []backend.Buf
 		return fmt.Errorf("runtime: stage %d: transfer: %w",
 			t.Stage, &backend.NodeError{Device: e.plan.Device[id], Node: n.Name, Op: n.Op, Err: err})
 	}
-	hostArgs := make([]*tensor.Dense, len(n.Args))
-	for i, a := range n.Args {
-		b := env[a.ID]
-		if b == nil {
+	for _, a := range n.Args {
+		if env[a.ID] == nil {
 			return fail(fmt.Errorf("operand %%%s is not available", a.Name))
 		}
-		h, err := e.devs[e.plan.Device[a.ID]].Download(b)
+	}
+	dst := e.devs[e.plan.Device[id]]
+	var b backend.Buffer
+	if c, ok := dst.(backend.Copier); ok && t.Kind == lower.Copy && sameKind(dst, e.devs[e.plan.Device[n.Args[0].ID]]) {
+		var err error
+		if b, err = c.CopyFrom(env[n.Args[0].ID]); err != nil {
+			return fail(err)
+		}
+	} else {
+		val, err := e.onHost(t, n, env)
 		if err != nil {
 			return fail(err)
 		}
+		if b, err = dst.Upload(val); err != nil {
+			return fail(err)
+		}
+	}
+	if t.Resident {
+		e.resident[id] = b
+	}
+	r.produced(id, b)
+	r.read(inst.reads[id])
+	return nil
+}
+
+// sameKind reports whether a and b are devices of one backend (the same
+// concrete type), between which a backend.Copier copies.
+func sameKind(a, b Device) bool { return reflect.TypeOf(a) == reflect.TypeOf(b) }
+
+// onHost computes transfer node n from its operands downloaded to the
+// host.
+func (e *Executor) onHost(t *lower.Transfer, n *graph.Node, env []backend.Buffer) (*tensor.Dense, error) {
+	hostArgs := make([]*tensor.Dense, len(n.Args))
+	for i, a := range n.Args {
+		h, err := e.devs[e.plan.Device[a.ID]].Download(env[a.ID])
+		if err != nil {
+			return nil, err
+		}
 		hostArgs[i] = h
 	}
-	var val *tensor.Dense
 	switch t.Kind {
 	case lower.Copy:
-		val = hostArgs[0]
+		return hostArgs[0], nil
 	case lower.Slice:
 		shape := host.Shape(hostArgs[0])
 		ax, err := n.NormAxis("axis", len(shape))
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
 		start, end, err := lower.SliceBounds(n, int64(shape[ax]))
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
-		val = host.Slice(hostArgs[0], ax, int(start), int(end))
+		return host.Slice(hostArgs[0], ax, int(start), int(end)), nil
 	case lower.Concat:
 		ax, err := n.NormAxis("axis", len(n.Type.Shape))
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
-		if val, err = host.Concat(ax, hostArgs...); err != nil {
-			return fail(err)
-		}
+		return host.Concat(ax, hostArgs...)
 	}
-	b, err := e.devs[e.plan.Device[id]].Upload(val)
-	if err != nil {
-		return fail(err)
-	}
-	env[id] = b
-	if t.Resident {
-		e.resident[id] = b
-	}
-	return nil
+	return nil, fmt.Errorf("unknown transfer kind %d", t.Kind)
 }
 
 // runPrograms runs the programs of one stage at once, one goroutine per
-// device, and stores their outputs in env. The first failure cancels the
-// others; its error is returned.
-func (e *Executor) runPrograms(ctx context.Context, progs []*progInst, env []backend.Buffer, opts backend.RunOptions) error {
+// device, and stores their outputs in r; then it releases what no later
+// stage reads. The first failure cancels the others; its error is
+// returned, and the outputs of the programs that finished are left in r
+// for the caller to release.
+func (e *Executor) runPrograms(ctx context.Context, progs []*progInst, r *run, opts backend.RunOptions) error {
 	if len(progs) == 0 {
 		return nil
 	}
+	env := r.env
 	ins := make([][]backend.Buffer, len(progs))
 	for i, p := range progs {
 		ins[i] = make([]backend.Buffer, len(p.prog.Inputs))
@@ -533,12 +650,29 @@ func (e *Executor) runPrograms(ctx context.Context, progs []*progInst, env []bac
 		wg.Wait()
 		cancel()
 	}
+	for i, p := range progs {
+		if errs[i] == nil && len(outs[i]) != len(p.prog.Outputs) {
+			errs[i] = fmt.Errorf("%s: program returned %d outputs, expected %d", p.prog.Device, len(outs[i]), len(p.prog.Outputs))
+			if rel, ok := e.devs[p.prog.Device].(backend.Releaser); ok {
+				for _, b := range outs[i] {
+					rel.Release(b)
+				}
+			}
+		}
+		if errs[i] != nil {
+			continue
+		}
+		for j, n := range p.prog.Outputs {
+			env[n.ID] = outs[i][j]
+		}
+	}
 	if err := firstError(ctx, progs, errs); err != nil {
 		return err
 	}
-	for i, p := range progs {
-		for j, n := range p.prog.Outputs {
-			env[n.ID] = outs[i][j]
+	for _, p := range progs {
+		r.read(p.reads)
+		for _, n := range p.prog.Outputs {
+			r.produced(n.ID, env[n.ID])
 		}
 	}
 	return nil

@@ -2,7 +2,9 @@
 // programs: memory it holds buffers in, explicit copies between that memory
 // and the host, and compilation of one device's program for a set of
 // concrete shapes. runtime/cpu implements it on the host for every device;
-// a CUDA backend implements the same interfaces per GPU.
+// the GPU backend (runtime/gpu) implements the same interfaces per GPU,
+// and the optional Releaser and Copier, which let the executor give
+// memory back as soon as a value is dead and copy between GPUs directly.
 package backend
 
 import (
@@ -34,6 +36,47 @@ type Device interface {
 	// Compile builds p, whose every shape is concrete, into something
 	// that runs.
 	Compile(p *Program) (Executable, error)
+}
+
+// Releaser is a Device that can take a buffer's memory back before the
+// garbage collector finds the buffer unreachable (runtime/gpu does).
+//
+// The executor calls Release exactly once for every buffer the device
+// returned to it during a run (from Upload, CopyFrom or a program's Run),
+// as soon as no later transfer or program of the run reads it: right after
+// the last reader has finished, right after it is produced when nothing
+// reads it, and, when the run fails, for everything the run produced. It
+// never releases the buffers of params and constants, nor values computed
+// from them alone that it keeps across runs (resident transfers), nor the
+// graph outputs of a run that succeeds.
+//
+// Release drops one reference, not necessarily memory: every buffer
+// Upload, CopyFrom and Run return must be a reference of its own (an
+// output that views an input, as a reshape may, is a new Buffer), and
+// memory that another live buffer shares must stay valid until that one
+// is released too (runtime/gpu counts the references to each block).
+// Memory the device did not allocate (a tensor Upload kept) must not be
+// reused, and tensors Download returned stay valid after Release.
+type Releaser interface {
+	// Release tells the device the caller is done with b, one of its
+	// buffers; b must not be used after. It is safe for concurrent use
+	// with the device's other methods.
+	Release(b Buffer)
+}
+
+// Copier is a Device that copies a value from another device of its own
+// kind without passing through the host (runtime/gpu: a device-to-device
+// or peer copy).
+//
+// The executor's copy transfers call CopyFrom on the destination device
+// when it implements Copier and the source device is of the same concrete
+// type (two *gpu.Device, say, on one GPU or two); every other transfer,
+// and every copy between devices of different kinds, downloads the value
+// to the host and uploads it.
+type Copier interface {
+	// CopyFrom returns a buffer of this device holding src's value; src
+	// is a buffer of another device of the same kind, which stays valid.
+	CopyFrom(src Buffer) (Buffer, error)
 }
 
 // Buffer is a value held in one device's memory.

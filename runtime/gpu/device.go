@@ -15,7 +15,8 @@ import (
 )
 
 // Device is the backend of one logical GPU: a stream and a memory pool of
-// its own on a Driver that other logical devices may share.
+// its own on a Driver that other logical devices may share. Besides
+// backend.Device it implements backend.Releaser and backend.Copier.
 type Device struct {
 	place  graph.Device
 	drv    Driver
@@ -79,6 +80,12 @@ type Buffer struct {
 	cleanup  runtime.Cleanup
 	released atomic.Bool
 }
+
+// The runtime's optional capabilities.
+var (
+	_ backend.Releaser = (*Device)(nil)
+	_ backend.Copier   = (*Device)(nil)
+)
 
 // newBuffer returns a buffer viewing blk at off, holding a reference.
 func (d *Device) newBuffer(dt graph.DType, shape []int, blk *block, off int64) *Buffer {
