@@ -150,7 +150,8 @@ func (w *rewriter) fresh(base string) string {
 
 func repName(base string, k int) string { return base + ".r" + strconv.Itoa(k) }
 
-// emit adds name = op args {attrs} on device d. name must be reserved.
+// emit adds name = op args {attrs} on device d; name must be fresh (an
+// original name on the merge device, or one fresh returned).
 func (w *rewriter) emit(name, op string, args []*graph.Node, attrs graph.Attrs, d graph.Device) *graph.Node {
 	n, err := w.out.Apply(name, op, args, attrs)
 	if err != nil {
