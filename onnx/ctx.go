@@ -213,7 +213,11 @@ func (c *nodeCtx) tmp(tag string) string {
 // computes an output the output's name). A failed shape rule becomes the
 // node's error.
 func (c *nodeCtx) op(op string, args []*graph.Node, attrs graph.Attrs) (*graph.Node, error) {
-	return c.im.g.Apply(c.tmp(op), op, args, attrs)
+	n, err := c.im.g.Apply(c.tmp(op), op, args, attrs)
+	if err != nil {
+		return nil, c.perSample(op, args, err)
+	}
+	return n, nil
 }
 
 // op1 adds a one-operand IR node.

@@ -83,17 +83,21 @@ type importer struct {
 	// ONNX names.
 	outs     []*graph.Node
 	outNames []string
+	// perSample are the constants to import as inputs carrying the batch,
+	// by ONNX name, with the axis that holds it (persample.go).
+	perSample map[string]int
 }
 
-func newImporter(mp *modelProto, opts Options) *importer {
+func newImporter(mp *modelProto, opts Options, perSample map[string]int) *importer {
 	return &importer{
-		mp:       mp,
-		opts:     opts,
-		values:   map[string]*value{},
-		used:     map[string]bool{},
-		weights:  map[string]*tensor.Dense{},
-		rename:   map[*graph.Node]string{},
-		reserved: map[string]string{},
+		mp:        mp,
+		opts:      opts,
+		perSample: perSample,
+		values:    map[string]*value{},
+		used:      map[string]bool{},
+		weights:   map[string]*tensor.Dense{},
+		rename:    map[*graph.Node]string{},
+		reserved:  map[string]string{},
 	}
 }
 
@@ -533,6 +537,14 @@ func (im *importer) materialize(v *value) (*graph.Node, error) {
 	}
 	if v.data == nil {
 		return nil, fmt.Errorf("internal error: %q has neither a node nor data", v.onnx)
+	}
+	if ax, ok := im.perSample[v.onnx]; ok {
+		n, err := im.perSampleInput(v, ax)
+		if err != nil {
+			return nil, err
+		}
+		v.node = n
+		return n, nil
 	}
 	t := denseType(v.data)
 	if !v.init {

@@ -18,6 +18,11 @@
 // whole graph does: ONNX's 0 that copies the batch, and a hard-coded size
 // that provably is the batch's own axis, become N; shape computations
 // (Shape, Gather, Unsqueeze, Concat) are folded with N kept symbolic.
+// With a bound batch B, a constant (an initializer or a Constant's output)
+// that holds one slice per sample, because it meets the batch in an
+// elementwise op with size B on the batch's axis where as a param it could
+// not broadcast, becomes an input carrying the batch, its data kept in
+// Model.Defaults.
 //
 // Names: ONNX value names become IR names made of [A-Za-z0-9_.], unique
 // and deterministic ("/conv1/Conv_output_0" becomes conv1_Conv_output_0);
@@ -25,6 +30,8 @@
 package onnx
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -71,6 +78,13 @@ type Model struct {
 	Graph *graph.Graph
 	// Weights holds the data of every param of Graph, by IR name.
 	Weights map[string]*tensor.Dense
+	// Defaults holds the inputs the model carries data for: per-sample
+	// constants that the batch splits, by IR input name. These are
+	// constants (initializers, Constant outputs) that meet the bound batch
+	// in an elementwise op with the batch's size on the aligned axis,
+	// imported as inputs carrying the batch rather than as params; Bind
+	// fills them in, and a Note names each.
+	Defaults map[string]*tensor.Dense
 	// Inputs and Outputs pair the graph's inputs and outputs, in order,
 	// with their ONNX names.
 	Inputs, Outputs []Binding
@@ -119,11 +133,32 @@ func Import(data []byte, opts Options) (*Model, error) {
 	if !mp.hasGraph || mp.irVersion <= 0 {
 		return nil, fmt.Errorf("onnx: not an ONNX model: %s", notModel(data, mp))
 	}
-	im := newImporter(mp, opts)
-	if err := im.run(); err != nil {
-		return nil, err
+	// An import that finds a per-sample constant starts again with it as
+	// an input; each round adds one, so this ends.
+	perSample := map[string]int{}
+	var first error
+	for {
+		im := newImporter(mp, opts, perSample)
+		err := im.run()
+		if err == nil {
+			err = im.checkPerSample()
+		}
+		var ps *perSampleError
+		switch {
+		case err == nil:
+			return im.model, nil
+		case errors.As(err, &ps):
+			if _, seen := perSample[ps.name]; seen {
+				return nil, cmp.Or(first, err)
+			}
+			perSample[ps.name] = ps.axis
+			first = cmp.Or(first, err)
+		default:
+			// Read as per-sample data, the constants do not fit the
+			// model either: the plain import's error is the one to show.
+			return nil, cmp.Or(first, err)
+		}
 	}
-	return im.model, nil
 }
 
 // knownFormat names the format of data when it is one a user might pass
@@ -164,7 +199,8 @@ func (m *Model) ONNXName(ir string) (string, bool) {
 // test data: one per ONNX graph input that is not an initializer, in
 // order) with the graph's inputs, checking their element types and shapes,
 // and returns them by IR input name. Tensors for inputs that
-// Options.Constants bound are skipped.
+// Options.Constants bound are skipped; inputs with Defaults (per-sample
+// constants, which have no input_N.pb) get their default.
 func (m *Model) Bind(inputs []*tensor.Dense) (map[string]*tensor.Dense, error) {
 	if len(inputs) != len(m.graphInputs) {
 		return nil, fmt.Errorf("model %s takes %d inputs, found %d", m.Graph.Name, len(m.graphInputs), len(inputs))
@@ -177,6 +213,9 @@ func (m *Model) Bind(inputs []*tensor.Dense) (map[string]*tensor.Dense, error) {
 	inputs = make([]*tensor.Dense, len(ins))
 	for i := range ins {
 		inputs[i] = byName[m.Inputs[i].ONNX]
+		if inputs[i] == nil {
+			inputs[i] = m.Defaults[m.Inputs[i].IR]
+		}
 	}
 	sym, bound := m.Graph.Batch()
 	batch := int64(-1)

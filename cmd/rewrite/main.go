@@ -79,7 +79,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case o.checkEquiv:
-		ok, err := checkModel(src, g, m.weights, o, stdout, stderr)
+		ok, err := checkModel(src, g, m.weights, m.defaults(), o, stdout, stderr)
 		if err != nil {
 			report(stderr, err)
 			return exitUsage
@@ -126,6 +126,15 @@ type model struct {
 	g       *graph.Graph
 	weights map[string]*tensor.Dense // nil for a .graph file
 	onnx    *onnx.Model              // nil for a .graph file
+}
+
+// defaults returns the data an ONNX model carries for some of its inputs
+// (onnx.Model.Defaults), nil for a .graph file.
+func (m *model) defaults() map[string]*tensor.Dense {
+	if m.onnx == nil {
+		return nil
+	}
+	return m.onnx.Defaults
 }
 
 // load reads, parses and verifies the model at path ("-" for stdin): a

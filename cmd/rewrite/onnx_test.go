@@ -71,13 +71,7 @@ func TestONNXModel(t *testing.T) {
 // the command line, rewritten for two GPUs, and compares with the shipped
 // output.
 func TestONNXConformanceCLI(t *testing.T) {
-	dir := "/usr/share/libonnx-testdata/data/pytorch-converted/test_Conv2d"
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ONNX test data missing in CI (apt-get install libonnx-testdata): %v", err)
-		}
-		t.Skipf("ONNX test data not installed (apt-get install libonnx-testdata): %v", err)
-	}
+	dir := requireONNXTest(t, "pytorch-converted/test_Conv2d")
 	out := t.TempDir()
 	code, _, stderr := runCmd(t, "", filepath.Join(dir, "model.onnx"), "--batch-axis", "0=0", "--gpus", "2", "--run",
 		"--input", "0="+filepath.Join(dir, "test_data_set_0", "input_0.pb"), "--output-dir", out)
@@ -96,6 +90,55 @@ func TestONNXConformanceCLI(t *testing.T) {
 	if err != nil || r.maxAbs > 1e-5 {
 		t.Errorf("rewritten Conv2d differs from ONNX's output: max abs %g (%v)", r.maxAbs, err)
 	}
+}
+
+// TestONNXPerSampleCLI runs PoissonNLLLLoss_no_reduce, whose loss target
+// is a constant with one row per sample, rewritten for three GPUs: the
+// constant is an input with the model's data as its default, which --run
+// feeds when --input does not give it and --check feeds instead of random
+// values.
+func TestONNXPerSampleCLI(t *testing.T) {
+	dir := requireONNXTest(t, "pytorch-converted/test_PoissonNLLLLoss_no_reduce")
+	model := filepath.Join(dir, "model.onnx")
+	out := t.TempDir()
+	code, _, stderr := runCmd(t, "", model, "--batch-axis", "0=0", "--gpus", "3", "--run",
+		"--input", "0="+filepath.Join(dir, "test_data_set_0", "input_0.pb"), "--output-dir", out)
+	if code != exitOK {
+		t.Fatalf("--run: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "imported as input %1 carrying the batch") {
+		t.Errorf("no note about the per-sample constant: %s", stderr)
+	}
+	got, err := tensorio.ReadFile(filepath.Join(out, "4.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := tensorio.ReadFile(filepath.Join(dir, "test_data_set_0", "output_0.pb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := compare(want, got); err != nil || r.maxAbs > 1e-5 {
+		t.Errorf("rewritten PoissonNLLLLoss_no_reduce differs from ONNX's output: max abs %g (%v)", r.maxAbs, err)
+	}
+	code, stdout, stderr := runCmd(t, "", model, "--batch-axis", "0=0", "--gpus", "2", "--check")
+	if code != exitOK || !strings.Contains(stdout, "ok: the rewritten graph computes what the original computes") {
+		t.Errorf("--check: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// requireONNXTest returns the directory of one of ONNX's test cases
+// (SUITE/test_NAME) as Debian's libonnx-testdata installs them, or skips
+// the test (fails it when CI=true) when it is absent.
+func requireONNXTest(t *testing.T, name string) string {
+	t.Helper()
+	dir := filepath.Join("/usr/share/libonnx-testdata/data", name)
+	if _, err := os.Stat(dir); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ONNX test data missing in CI (apt-get install libonnx-testdata): %v", err)
+		}
+		t.Skipf("ONNX test data not installed (apt-get install libonnx-testdata): %v", err)
+	}
+	return dir
 }
 
 func parseFile(t *testing.T, path string) *graph.Graph {

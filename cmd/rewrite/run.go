@@ -209,6 +209,12 @@ func runModel(g *graph.Graph, m *model, o *options, stderr io.Writer) error {
 				}
 			}
 		}
+		// Per-sample constants have the model's data unless given.
+		for name, d := range m.onnx.Defaults {
+			if _, ok := inputs[name]; !ok {
+				inputs[name] = d
+			}
+		}
 	}
 	params, err := loadParams(g, m.weights, o)
 	if err != nil {
@@ -240,9 +246,10 @@ type checkResult struct {
 }
 
 // checkModel is --check: run src and its rewrite out on the same seeded
-// random inputs and weights and compare every output. It returns whether
-// they agree.
-func checkModel(src, out *graph.Graph, own map[string]*tensor.Dense, o *options, stdout, stderr io.Writer) (bool, error) {
+// random inputs and weights and compare every output; inputs with
+// defaults (an ONNX model's per-sample constants) get them instead of
+// random values. It returns whether they agree.
+func checkModel(src, out *graph.Graph, own, defaults map[string]*tensor.Dense, o *options, stdout, stderr io.Writer) (bool, error) {
 	batch := o.batch
 	if _, bound := src.Batch(); bound > 0 {
 		batch = bound
@@ -271,6 +278,11 @@ func checkModel(src, out *graph.Graph, own map[string]*tensor.Dense, o *options,
 	inputs, err := runtime.RandomInputs(src, batch, o.seed)
 	if err != nil {
 		return false, err
+	}
+	for name, d := range defaults {
+		if _, ok := inputs[name]; ok {
+			inputs[name] = d
+		}
 	}
 	want, err := execs[0].Run(context.Background(), inputs)
 	if err != nil {
