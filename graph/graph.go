@@ -129,6 +129,48 @@ func (n *Node) IntAttr(name string, def int64) int64 {
 	return def
 }
 
+// FloatAttr returns a number attribute (with its default), or def when absent.
+func (n *Node) FloatAttr(name string, def float64) float64 {
+	if v, ok := n.Attr(name); ok {
+		switch v.Kind {
+		case AttrFloat:
+			return v.Float
+		case AttrInt:
+			return float64(v.Int)
+		}
+	}
+	return def
+}
+
+// BoolAttr returns a boolean attribute (with its default), false when absent.
+func (n *Node) BoolAttr(name string) bool {
+	v, ok := n.Attr(name)
+	return ok && v.Kind == AttrBool && v.Bool
+}
+
+// IntsAttr returns a list-of-integers attribute (with its default), or def
+// when absent.
+func (n *Node) IntsAttr(name string, def []int) []int {
+	v, ok := n.Attr(name)
+	if !ok || v.Kind != AttrList {
+		return def
+	}
+	out := make([]int, len(v.List))
+	for i, e := range v.List {
+		out[i] = int(e.Int)
+	}
+	return out
+}
+
+// StringAttr returns an identifier or string attribute (with its default),
+// or def when absent.
+func (n *Node) StringAttr(name, def string) string {
+	if v, ok := n.Attr(name); ok && (v.Kind == AttrIdent || v.Kind == AttrString) {
+		return v.Str
+	}
+	return def
+}
+
 // Graph is a model: nodes in definition order (every operand is defined
 // before its use) and the ordered list of outputs.
 type Graph struct {

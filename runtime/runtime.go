@@ -182,7 +182,7 @@ func New(g *graph.Graph, opts Options) (*Executor, error) {
 		case n.IsLeaf():
 			e.aliases[i] = true
 		case n.Op == "reshape" || n.Op == "flatten" || n.Op == "copy" || n.Op == "slice" ||
-			(n.Op == "dropout" && !boolAttr(n, "training")):
+			(n.Op == "dropout" && !n.BoolAttr("training")):
 			e.aliases[i] = e.aliases[n.Args[0].ID]
 		}
 	}
@@ -224,11 +224,6 @@ func constData(n *graph.Node) any {
 		}
 	}
 	return data
-}
-
-func boolAttr(n *graph.Node, name string) bool {
-	v, ok := n.Attr(name)
-	return ok && v.Kind == graph.AttrBool && v.Bool
 }
 
 // SetParams sets the value of every param of the graph, by name: a missing,

@@ -35,8 +35,8 @@ func newWindow(x []int, kernel, stride, pad, dil []int, out []int) window {
 func convKernel(s *spec) (kernelFn, error) {
 	n := s.node
 	wsh := s.in[1]
-	win := newWindow(s.in[0], wsh[2:], intsAttr(n, "stride", []int{1, 1}), intsAttr(n, "pad", []int{0, 0}),
-		intsAttr(n, "dilation", []int{1, 1}), s.out)
+	win := newWindow(s.in[0], wsh[2:], n.IntsAttr("stride", []int{1, 1}), n.IntsAttr("pad", []int{0, 0}),
+		n.IntsAttr("dilation", []int{1, 1}), s.out)
 	groups := int(n.IntAttr("groups", 1))
 	hasBias := len(s.in) == 3
 	o := wsh[0]
@@ -121,8 +121,8 @@ func im2col[T float](win window, x []T, cg int, cols []T) {
 // (an average divides by the number of positions inside the image).
 func poolKernel(s *spec) (kernelFn, error) {
 	n := s.node
-	kernel := intsAttr(n, "kernel", nil)
-	win := newWindow(s.in[0], kernel, intsAttr(n, "stride", kernel), intsAttr(n, "pad", []int{0, 0}), []int{1, 1}, s.out)
+	kernel := n.IntsAttr("kernel", nil)
+	win := newWindow(s.in[0], kernel, n.IntsAttr("stride", kernel), n.IntsAttr("pad", []int{0, 0}), []int{1, 1}, s.out)
 	isMax := n.Op == "maxpool2d"
 	return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 		return poolT[float32](win, isMax), poolT[float64](win, isMax)

@@ -45,7 +45,7 @@ func compareFunc[T float](op string) func(a, b T) T {
 
 // compareKernel is the compare op: a broadcasting binary kernel.
 func compareKernel(s *spec) (kernelFn, error) {
-	op := "cmp_" + identAttr(s.node, "cmp", "")
+	op := "cmp_" + s.node.StringAttr("cmp", "")
 	return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 		return binaryKernel[float32](op, s.in[0], s.in[1], s.out), binaryKernel[float64](op, s.in[0], s.in[1], s.out)
 	})
@@ -92,8 +92,8 @@ func broadcastT[T float](in, out []int) kernelFn {
 // convGeometry returns the window of a conv2d over x (shape xs) with a
 // kernel of kh x kw giving dy (shape ys), from n's attributes.
 func convGeometry(n *graph.Node, xs, ys []int, kh, kw int) window {
-	return newWindow(xs, []int{kh, kw}, intsAttr(n, "stride", []int{1, 1}), intsAttr(n, "pad", []int{0, 0}),
-		intsAttr(n, "dilation", []int{1, 1}), ys)
+	return newWindow(xs, []int{kh, kw}, n.IntsAttr("stride", []int{1, 1}), n.IntsAttr("pad", []int{0, 0}),
+		n.IntsAttr("dilation", []int{1, 1}), ys)
 }
 
 // gemmFn is C = alpha op(A) op(B) + beta C on row-major matrices.
@@ -212,10 +212,10 @@ func convGradWeightT[T float](win window, o, groups int, gemm gemmFn[T]) kernelF
 // positions inside the image; overlapping windows add up, in window order.
 func poolGradKernel(s *spec) (kernelFn, error) {
 	n := s.node
-	kernel := intsAttr(n, "kernel", nil)
+	kernel := n.IntsAttr("kernel", nil)
 	isMax := n.Op == "maxpool2d_grad"
 	dy := s.in[len(s.in)-1]
-	win := newWindow(s.out, kernel, intsAttr(n, "stride", kernel), intsAttr(n, "pad", []int{0, 0}), []int{1, 1}, dy)
+	win := newWindow(s.out, kernel, n.IntsAttr("stride", kernel), n.IntsAttr("pad", []int{0, 0}), []int{1, 1}, dy)
 	return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 		return poolGradT[float32](win, isMax), poolGradT[float64](win, isMax)
 	})

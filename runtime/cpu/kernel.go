@@ -55,7 +55,7 @@ func build(s *spec) (kernelFn, error) {
 			return binaryKernel[float32](n.Op, s.in[0], s.in[1], s.out), binaryKernel[float64](n.Op, s.in[0], s.in[1], s.out)
 		})
 	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu":
-		alpha := floatAttr(n, "alpha", 0.01)
+		alpha := n.FloatAttr("alpha", 0.01)
 		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 			return unaryKernel[float32](n.Op, alpha), unaryKernel[float64](n.Op, alpha)
 		})
@@ -83,7 +83,7 @@ func build(s *spec) (kernelFn, error) {
 	case "reshape", "flatten", "copy":
 		return func(ins []any, _ *runState) (any, error) { return ins[0], nil }, nil
 	case "transpose":
-		perm := intsAttr(n, "perm", nil)
+		perm := n.IntsAttr("perm", nil)
 		t := newTransposer(s.in[0], perm)
 		return func(ins []any, _ *runState) (any, error) { return t.apply(ins[0]), nil }, nil
 	case "concat":
@@ -107,7 +107,7 @@ func build(s *spec) (kernelFn, error) {
 		v := s.in[0][ax]
 		dt := s.dt
 		return func([]any, *runState) (any, error) {
-			out := makeSlice(dt, 1)
+			out := host.MakeSlice(dt, 1)
 			setFloat(out, 0, float64(v))
 			return out, nil
 		}, nil
@@ -155,42 +155,6 @@ func split3(shape []int, axis int) (outer, size, inner int) {
 		inner *= d
 	}
 	return outer, shape[axis], inner
-}
-
-func floatAttr(n *graph.Node, name string, def float64) float64 {
-	if v, ok := n.Attr(name); ok {
-		switch v.Kind {
-		case graph.AttrFloat:
-			return v.Float
-		case graph.AttrInt:
-			return float64(v.Int)
-		}
-	}
-	return def
-}
-
-func boolAttr(n *graph.Node, name string) bool {
-	v, ok := n.Attr(name)
-	return ok && v.Kind == graph.AttrBool && v.Bool
-}
-
-func intsAttr(n *graph.Node, name string, def []int) []int {
-	v, ok := n.Attr(name)
-	if !ok || v.Kind != graph.AttrList {
-		return def
-	}
-	out := make([]int, len(v.List))
-	for i, e := range v.List {
-		out[i] = int(e.Int)
-	}
-	return out
-}
-
-func identAttr(n *graph.Node, name, def string) string {
-	if v, ok := n.Attr(name); ok && v.Kind == graph.AttrIdent {
-		return v.Str
-	}
-	return def
 }
 
 // sliceKernel takes [start, end) of one axis: the bounds given, or the
@@ -278,22 +242,6 @@ func transposeT[T any](t *transposer, src []T) []T {
 		}
 	}
 	return out
-}
-
-func makeSlice(dt graph.DType, n int) any {
-	switch dt {
-	case graph.F32:
-		return make([]float32, n)
-	case graph.F64:
-		return make([]float64, n)
-	case graph.I32:
-		return make([]int32, n)
-	case graph.I64:
-		return make([]int64, n)
-	case graph.Bool:
-		return make([]bool, n)
-	}
-	panic(fmt.Sprintf("cpu: element type %s", dt))
 }
 
 func setFloat(data any, i int, v float64) {

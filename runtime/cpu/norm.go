@@ -19,8 +19,8 @@ func batchnormKernel(s *spec) (kernelFn, error) {
 		return nil, err
 	}
 	outer, c, inner := split3(s.in[0], ax)
-	eps := floatAttr(n, "epsilon", 1e-5)
-	training := boolAttr(n, "training")
+	eps := n.FloatAttr("epsilon", 1e-5)
+	training := n.BoolAttr("training")
 	return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 		return batchnormT[float32](outer, c, inner, eps, training), batchnormT[float64](outer, c, inner, eps, training)
 	})
@@ -94,10 +94,10 @@ func batchStats[T float](x []T, outer, c, inner int) (mean, vari []T) {
 // same mask however the batch is split.
 func dropoutKernel(s *spec) (kernelFn, error) {
 	n := s.node
-	if !boolAttr(n, "training") {
+	if !n.BoolAttr("training") {
 		return func(ins []any, _ *runState) (any, error) { return ins[0], nil }, nil
 	}
-	rate := floatAttr(n, "rate", 0.5)
+	rate := n.FloatAttr("rate", 0.5)
 	m := newMasker(s.in[0], s.info, rate)
 	return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 		return dropoutT[float32](m, rate), dropoutT[float64](m, rate)

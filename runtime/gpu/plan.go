@@ -178,7 +178,7 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 	case "reshape", "flatten", "copy":
 		return view(0)
 	case "dropout":
-		if !boolAttr(n, "training") {
+		if !n.BoolAttr("training") {
 			return view(0)
 		}
 	}
@@ -193,11 +193,11 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 	case "add", "sub", "mul", "div", "maximum", "minimum", "compare":
 		name := n.Op
 		if name == "compare" {
-			name = "cmp_" + identAttr(n, "cmp")
+			name = "cmp_" + n.StringAttr("cmp", "")
 		}
 		op, ok := opCode(name)
 		if !ok {
-			return nil, fmt.Errorf("no comparison %q", identAttr(n, "cmp"))
+			return nil, fmt.Errorf("no comparison %q", n.StringAttr("cmp", ""))
 		}
 		shape, str := host.Collapse(s.out, host.BroadcastStrides(s.in[0], s.out), host.BroadcastStrides(s.in[1], s.out))
 		m := p.addMeta(append(append(append([]int64{int64(len(shape))}, ints64(shape)...), ints64(str[0])...), ints64(str[1])...)...)
@@ -207,7 +207,7 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 		m := p.addMeta(append(append(append([]int64{int64(len(shape))}, ints64(shape)...), ints64(str[0])...), ints64(str[1])...)...)
 		launch("copy"+widthSuffix(s.dt.Size()), total, result(), operand(0), i64(total), m)
 	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu":
-		launch("unary"+sfx, total, result(), operand(0), i64(total), i64(must(opCode(n.Op))), f64(floatAttr(n, "alpha", 0.01)))
+		launch("unary"+sfx, total, result(), operand(0), i64(total), i64(must(opCode(n.Op))), f64(n.FloatAttr("alpha", 0.01)))
 	case "matmul":
 		p.planMatmul(s, np, launch)
 	case "softmax", "log_softmax":
@@ -252,17 +252,17 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 	case "conv2d_grad_weight":
 		p.planConvGradWeight(s, np, sfx, launch)
 	case "maxpool2d_grad", "avgpool2d_grad":
-		kernel := intsAttr(n, "kernel", nil)
+		kernel := n.IntsAttr("kernel", nil)
 		dy := s.in[len(s.in)-1]
-		win := newWindow(s.out, kernel, intsAttr(n, "stride", kernel), intsAttr(n, "pad", []int{0, 0}), []int{1, 1}, dy, 1)
+		win := newWindow(s.out, kernel, n.IntsAttr("stride", kernel), n.IntsAttr("pad", []int{0, 0}), []int{1, 1}, dy, 1)
 		x, isMax := word(0), 0
 		if n.Op == "maxpool2d_grad" {
 			x, isMax = operand(0), 1
 		}
 		launch("poolgrad"+sfx, total, result(), x, operand(len(s.in)-1), i64(total), p.addMeta(win.meta()...), i64(isMax))
 	case "maxpool2d", "avgpool2d":
-		kernel := intsAttr(n, "kernel", nil)
-		win := newWindow(s.in[0], kernel, intsAttr(n, "stride", kernel), intsAttr(n, "pad", []int{0, 0}), []int{1, 1}, s.out, 1)
+		kernel := n.IntsAttr("kernel", nil)
+		win := newWindow(s.in[0], kernel, n.IntsAttr("stride", kernel), n.IntsAttr("pad", []int{0, 0}), []int{1, 1}, s.out, 1)
 		isMax := 0
 		if n.Op == "maxpool2d" {
 			isMax = 1
@@ -275,16 +275,16 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 		}
 		outer, c, inner := split3(s.in[0], ax)
 		mean, vari := operand(3), operand(4)
-		if boolAttr(n, "training") && total > 0 {
+		if n.BoolAttr("training") && total > 0 {
 			stat := int64(c) * s.dt.Size()
 			np.scratch = []int64{stat, stat}
 			mean, vari = scratch(0), scratch(1)
 			launch("bnstats"+sfx, c, mean, vari, operand(0), i64(outer), i64(c), i64(inner))
 		}
 		launch("bnapply"+sfx, total, result(), operand(0), operand(1), operand(2), mean, vari,
-			i64(total), i64(c), i64(inner), f64(floatAttr(n, "epsilon", 1e-5)))
+			i64(total), i64(c), i64(inner), f64(n.FloatAttr("epsilon", 1e-5)))
 	case "dropout":
-		rate := floatAttr(n, "rate", 0.5)
+		rate := n.FloatAttr("rate", 0.5)
 		h := fnv.New64a()
 		h.Write([]byte(s.info.Key))
 		batched, size, inner := 0, 1, total
@@ -316,7 +316,7 @@ func (p *planner) planStructural(s *nodeSpec, np *nodePlan, launch func(string, 
 	}
 	switch n.Op {
 	case "transpose":
-		perm := intsAttr(n, "perm", nil)
+		perm := n.IntsAttr("perm", nil)
 		st := host.Strides(s.in[0])
 		src := make([]int, len(perm))
 		for i, a := range perm {
@@ -417,8 +417,8 @@ func (p *planner) planConv(s *nodeSpec, np *nodePlan, sfx string, launch func(st
 	n := s.n
 	wsh := s.in[1]
 	groups := int(n.IntAttr("groups", 1))
-	win := newWindow(s.in[0], wsh[2:], intsAttr(n, "stride", []int{1, 1}), intsAttr(n, "pad", []int{0, 0}),
-		intsAttr(n, "dilation", []int{1, 1}), s.out, groups)
+	win := newWindow(s.in[0], wsh[2:], n.IntsAttr("stride", []int{1, 1}), n.IntsAttr("pad", []int{0, 0}),
+		n.IntsAttr("dilation", []int{1, 1}), s.out, groups)
 	o := wsh[0]
 	cg, og := win.c/groups, o/groups
 	kk := cg * win.kh * win.kw
@@ -458,8 +458,8 @@ func (p *planner) planConvGradInput(s *nodeSpec, np *nodePlan, sfx string, launc
 	n := s.n
 	ws := s.in[1]
 	groups := int(n.IntAttr("groups", 1))
-	win := newWindow(s.out, ws[2:], intsAttr(n, "stride", []int{1, 1}), intsAttr(n, "pad", []int{0, 0}),
-		intsAttr(n, "dilation", []int{1, 1}), s.in[0], groups)
+	win := newWindow(s.out, ws[2:], n.IntsAttr("stride", []int{1, 1}), n.IntsAttr("pad", []int{0, 0}),
+		n.IntsAttr("dilation", []int{1, 1}), s.in[0], groups)
 	o := ws[0]
 	cg, og := win.c/groups, o/groups
 	kk := cg * win.kh * win.kw
@@ -498,8 +498,8 @@ func (p *planner) planConvGradInput(s *nodeSpec, np *nodePlan, sfx string, launc
 func (p *planner) planConvGradWeight(s *nodeSpec, np *nodePlan, sfx string, launch func(string, int, ...arg)) {
 	n := s.n
 	groups := int(n.IntAttr("groups", 1))
-	win := newWindow(s.in[0], s.out[2:], intsAttr(n, "stride", []int{1, 1}), intsAttr(n, "pad", []int{0, 0}),
-		intsAttr(n, "dilation", []int{1, 1}), s.in[1], groups)
+	win := newWindow(s.in[0], s.out[2:], n.IntsAttr("stride", []int{1, 1}), n.IntsAttr("pad", []int{0, 0}),
+		n.IntsAttr("dilation", []int{1, 1}), s.in[1], groups)
 	o := s.out[0]
 	cg, og := win.c/groups, o/groups
 	kk := cg * win.kh * win.kw
@@ -588,42 +588,6 @@ func ints64(xs []int) []int64 {
 	out := make([]int64, len(xs))
 	for i, x := range xs {
 		out[i] = int64(x)
-	}
-	return out
-}
-
-func floatAttr(n *graph.Node, name string, def float64) float64 {
-	if v, ok := n.Attr(name); ok {
-		switch v.Kind {
-		case graph.AttrFloat:
-			return v.Float
-		case graph.AttrInt:
-			return float64(v.Int)
-		}
-	}
-	return def
-}
-
-func boolAttr(n *graph.Node, name string) bool {
-	v, ok := n.Attr(name)
-	return ok && v.Kind == graph.AttrBool && v.Bool
-}
-
-func identAttr(n *graph.Node, name string) string {
-	if v, ok := n.Attr(name); ok && (v.Kind == graph.AttrIdent || v.Kind == graph.AttrString) {
-		return v.Str
-	}
-	return ""
-}
-
-func intsAttr(n *graph.Node, name string, def []int) []int {
-	v, ok := n.Attr(name)
-	if !ok || v.Kind != graph.AttrList {
-		return def
-	}
-	out := make([]int, len(v.List))
-	for i, e := range v.List {
-		out[i] = int(e.Int)
 	}
 	return out
 }
