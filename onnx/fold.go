@@ -7,6 +7,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"multigpu/graph"
+	"multigpu/runtime/host"
 )
 
 // Exporters compute shapes in the graph: PyTorch writes x.view(x.size(0),
@@ -87,7 +88,7 @@ func vecOf(v *value) *intVec {
 	if v.data == nil || v.data.Dims() > 1 {
 		return nil
 	}
-	dt, _ := dtypeOfDense(v.data)
+	dt, _ := host.DTypeOf(v.data)
 	if dt != graph.I64 && dt != graph.I32 {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"multigpu/graph"
+	"multigpu/runtime/host"
 	"multigpu/tensorio"
 )
 
@@ -353,7 +354,7 @@ func (im *importer) inputs(gp *graphProto) error {
 		if d == nil {
 			return fmt.Errorf("onnx: the constant for input %q is nil", k)
 		}
-		if _, ok := dtypeOfDense(d); !ok {
+		if _, ok := host.DTypeOf(d); !ok {
 			return fmt.Errorf("onnx: the constant for input %q has element type %v, which the IR does not have", k, d.Dtype())
 		}
 	}
@@ -755,7 +756,7 @@ func (im *importer) reorder() (*graph.Graph, map[*graph.Node]*graph.Node, error)
 
 // denseType returns the IR type of a tensor.
 func denseType(d *tensor.Dense) graph.Type {
-	dt, _ := dtypeOfDense(d)
+	dt, _ := host.DTypeOf(d)
 	t := graph.Type{DType: dt, Shape: []graph.Dim{}}
 	if d.IsScalar() {
 		return t

@@ -40,6 +40,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"multigpu/graph"
+	"multigpu/runtime/host"
 )
 
 // BatchSymbol is the name of the batch symbol the importer writes.
@@ -228,7 +229,7 @@ func (m *Model) Bind(inputs []*tensor.Dense) (map[string]*tensor.Dense, error) {
 		if t == nil {
 			return nil, fmt.Errorf("input %d (%s): no tensor", i, m.Inputs[i].ONNX)
 		}
-		dt, ok := dtypeOfDense(t)
+		dt, ok := host.DTypeOf(t)
 		if !ok || dt != n.Type.DType {
 			return nil, fmt.Errorf("input %d (%s): expected %s, found %v", i, m.Inputs[i].ONNX, n.Type, t.Dtype())
 		}
@@ -307,23 +308,6 @@ func dtypeOf(t int64) (graph.DType, bool) {
 	case dtInt64:
 		return graph.I64, true
 	case dtBool:
-		return graph.Bool, true
-	}
-	return 0, false
-}
-
-// dtypeOfDense maps a tensor's element type to the IR's.
-func dtypeOfDense(t *tensor.Dense) (graph.DType, bool) {
-	switch t.Dtype() {
-	case tensor.Float32:
-		return graph.F32, true
-	case tensor.Float64:
-		return graph.F64, true
-	case tensor.Int32:
-		return graph.I32, true
-	case tensor.Int64:
-		return graph.I64, true
-	case tensor.Bool:
 		return graph.Bool, true
 	}
 	return 0, false

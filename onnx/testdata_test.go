@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"multigpu/graph"
+	"multigpu/runtime/host"
 )
 
 // testDataRoot is where Debian's libonnx-testdata installs ONNX's backend
@@ -104,7 +105,7 @@ func readExpected(dir string) ([]*tensorData, error) {
 	}
 	var out []*tensorData
 	for _, t := range tc.Sets[0].Outputs {
-		dt, ok := dtypeOfDense(t)
+		dt, ok := host.DTypeOf(t)
 		if !ok {
 			return nil, fmt.Errorf("unsupported element type %v", t.Dtype())
 		}
