@@ -2,15 +2,13 @@ package runtime_test
 
 import (
 	"context"
-	goruntime "runtime"
-	"runtime/metrics"
-	"sync"
 	"testing"
 	"time"
 
 	"gorgonia.org/tensor"
 
 	"multigpu/graph"
+	"multigpu/internal/heappeak"
 	"multigpu/passes/replicate"
 	"multigpu/runtime"
 )
@@ -36,48 +34,6 @@ const benchMLP = `graph bench_mlp {
   output %y
 }
 `
-
-// heapSampler records the peak of live heap objects while it runs.
-type heapSampler struct {
-	stop chan struct{}
-	done sync.WaitGroup
-	peak uint64
-	base uint64
-}
-
-func heapObjects() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-func startHeapSampler() *heapSampler {
-	goruntime.GC()
-	h := &heapSampler{stop: make(chan struct{}), base: heapObjects()}
-	h.done.Add(1)
-	go func() {
-		defer h.done.Done()
-		tick := time.NewTicker(200 * time.Microsecond)
-		defer tick.Stop()
-		for {
-			h.peak = max(h.peak, heapObjects())
-			select {
-			case <-h.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return h
-}
-
-// peakMB stops the sampler and returns the peak growth of the heap over
-// its start, in MB.
-func (h *heapSampler) peakMB() float64 {
-	close(h.stop)
-	h.done.Wait()
-	return float64(h.peak-min(h.base, h.peak)) / 1e6
-}
 
 func benchSetup(b *testing.B, replicas int) (*runtime.Executor, map[string]*tensor.Dense) {
 	g, err := graph.Parse("bench_mlp.graph", []byte(benchMLP))
@@ -123,7 +79,7 @@ func BenchmarkMLP(b *testing.B) {
 			e, in := benchSetup(b, c.replicas)
 			ctx := context.Background()
 			b.ReportAllocs()
-			h := startHeapSampler()
+			h := heappeak.Start()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := e.Run(ctx, in); err != nil {
@@ -131,7 +87,7 @@ func BenchmarkMLP(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(h.peakMB(), "peak-MB")
+			b.ReportMetric(h.PeakMB(), "peak-MB")
 			if c.replicas == 1 {
 				return
 			}
