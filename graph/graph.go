@@ -132,11 +132,8 @@ func (n *Node) IntAttr(name string, def int64) int64 {
 // FloatAttr returns a number attribute (with its default), or def when absent.
 func (n *Node) FloatAttr(name string, def float64) float64 {
 	if v, ok := n.Attr(name); ok {
-		switch v.Kind {
-		case AttrFloat:
-			return v.Float
-		case AttrInt:
-			return float64(v.Int)
+		if f, ok := v.number(); ok {
+			return f
 		}
 	}
 	return def

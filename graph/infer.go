@@ -516,14 +516,22 @@ func (as Attrs) integer(name string, def int64) int64 {
 // float returns a number attribute (an int widened), def when absent.
 func (as Attrs) float(name string, def float64) float64 {
 	if v, ok := as.Get(name); ok {
-		switch v.Kind {
-		case AttrFloat:
-			return v.Float
-		case AttrInt:
-			return float64(v.Int)
+		if f, ok := v.number(); ok {
+			return f
 		}
 	}
 	return def
+}
+
+// number returns a float or int value as a float64.
+func (a AttrValue) number() (float64, bool) {
+	switch a.Kind {
+	case AttrFloat:
+		return a.Float, true
+	case AttrInt:
+		return float64(a.Int), true
+	}
+	return 0, false
 }
 
 // ident returns an identifier attribute, def when absent.

@@ -236,12 +236,12 @@ func (t *Trainer) Step(ctx context.Context, batch map[string]*tensor.Dense) (flo
 	if err != nil {
 		return 0, err
 	}
-	loss := toFloat64(host.Data(out[t.training.Loss]))[0]
+	loss := host.Float64s(out[t.training.Loss])[0]
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss, fmt.Errorf("train: the loss %%%s is %v", t.training.Loss, loss)
 	}
 	for _, o := range t.training.Grads {
-		for i, v := range toFloat64(host.Data(out[o.Output])) {
+		for i, v := range host.Float64s(out[o.Output]) {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return loss, fmt.Errorf("train: the gradient of %%%s is %v at element %d", o.Param, v, i)
 			}
@@ -280,20 +280,6 @@ func stepSeed(seed uint64, k int) uint64 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
-}
-
-func toFloat64(data any) []float64 {
-	switch d := data.(type) {
-	case []float64:
-		return d
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	}
-	return nil
 }
 
 // FitConfig configures Fit.

@@ -130,8 +130,8 @@ func Accuracy(g *graph.Graph, weights map[string]*tensor.Dense, x, t *tensor.Den
 	if err != nil {
 		return 0, err
 	}
-	y := floats(host.Data(out["y"]))
-	labels := floats(host.Data(t))
+	y := host.Float64s(out["y"])
+	labels := host.Float64s(t)
 	n := host.Shape(t)[0]
 	k := len(labels) / n
 	correct := 0
@@ -141,20 +141,6 @@ func Accuracy(g *graph.Graph, weights map[string]*tensor.Dense, x, t *tensor.Den
 		}
 	}
 	return float64(correct) / float64(n), nil
-}
-
-func floats(data any) []float64 {
-	switch d := data.(type) {
-	case []float64:
-		return d
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	}
-	panic(fmt.Sprintf("floats of %T", data))
 }
 
 func argmax(v []float64) int {
