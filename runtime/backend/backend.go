@@ -153,3 +153,32 @@ func (e *NodeError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *NodeError) Unwrap() error { return e.Err }
+
+// Structural reports whether op only moves elements (copy, slice, concat,
+// reshape, transpose, flatten) or reads a size (dim): the ops a backend
+// runs on every element type.
+func Structural(op string) bool {
+	switch op {
+	case "copy", "slice", "concat", "reshape", "transpose", "flatten", "dim":
+		return true
+	}
+	return false
+}
+
+// CheckElementTypes is the element-type rule of the CPU and GPU backends
+// (name says which, in the error): structural ops on every element type,
+// every other op on f32 and f64 only.
+func CheckElementTypes(n *graph.Node, name string) error {
+	if Structural(n.Op) {
+		return nil
+	}
+	for _, a := range n.Args {
+		if !a.Type.DType.IsFloat() {
+			return fmt.Errorf("%s on %s is not supported by the %s backend (f32 and f64 only)", n.Op, a.Type.DType, name)
+		}
+	}
+	if !n.Type.DType.IsFloat() {
+		return fmt.Errorf("%s on %s is not supported by the %s backend (f32 and f64 only)", n.Op, n.Type.DType, name)
+	}
+	return nil
+}

@@ -95,25 +95,11 @@ func (d *Device) Download(b backend.Buffer) (*tensor.Dense, error) {
 	return host.New(cb.shape, host.Data(cb.t)), nil
 }
 
-// structural ops move elements without arithmetic: every element type.
-var structural = map[string]bool{"copy": true, "slice": true, "concat": true, "reshape": true, "transpose": true, "flatten": true, "dim": true}
-
 // Check reports whether n can run here: every op of the op table, in f32
 // and f64; ops that only move elements (and dim) in every element type.
 func (d *Device) Check(n *graph.Node) error {
 	if graph.LookupOp(n.Op) == nil {
 		return fmt.Errorf("op %s is not supported by the cpu backend", n.Op)
 	}
-	if structural[n.Op] {
-		return nil
-	}
-	for _, a := range n.Args {
-		if !a.Type.DType.IsFloat() {
-			return fmt.Errorf("%s on %s is not supported by the cpu backend (f32 and f64 only)", n.Op, a.Type.DType)
-		}
-	}
-	if !n.Type.DType.IsFloat() {
-		return fmt.Errorf("%s on %s is not supported by the cpu backend (f32 and f64 only)", n.Op, n.Type.DType)
-	}
-	return nil
+	return backend.CheckElementTypes(n, "cpu")
 }

@@ -225,16 +225,6 @@ func (d *Device) copyFrom(dst Ptr, sb *Buffer, n int64) error {
 	return sb.dev.stream.Wait(done)
 }
 
-// isStructural reports whether op moves elements without arithmetic (in
-// every element type).
-func isStructural(op string) bool {
-	switch op {
-	case "copy", "slice", "concat", "reshape", "transpose", "flatten", "dim":
-		return true
-	}
-	return false
-}
-
 // Check reports whether n can run on a GPU: every op of the op table, in
 // f32 and f64; ops that only move elements (and dim) in every element
 // type.
@@ -242,18 +232,7 @@ func (d *Device) Check(n *graph.Node) error {
 	if graph.LookupOp(n.Op) == nil || !planned(n.Op) {
 		return fmt.Errorf("op %s is not supported by the gpu backend", n.Op)
 	}
-	if isStructural(n.Op) {
-		return nil
-	}
-	for _, a := range n.Args {
-		if !a.Type.DType.IsFloat() {
-			return fmt.Errorf("%s on %s is not supported by the gpu backend (f32 and f64 only)", n.Op, a.Type.DType)
-		}
-	}
-	if !n.Type.DType.IsFloat() {
-		return fmt.Errorf("%s on %s is not supported by the gpu backend (f32 and f64 only)", n.Op, n.Type.DType)
-	}
-	return nil
+	return backend.CheckElementTypes(n, "gpu")
 }
 
 // bytesOf views a slice from host.MakeSlice as bytes.

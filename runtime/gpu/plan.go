@@ -182,7 +182,7 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 			return view(0)
 		}
 	}
-	if isStructural(n.Op) {
+	if backend.Structural(n.Op) {
 		return p.planStructural(s, np, launch)
 	}
 	sfx, err := suffix(s.dt)
