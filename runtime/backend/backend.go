@@ -10,6 +10,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"gorgonia.org/tensor"
 
@@ -165,20 +166,67 @@ func Structural(op string) bool {
 	return false
 }
 
-// CheckElementTypes is the element-type rule of the CPU and GPU backends
-// (name says which, in the error): structural ops on every element type,
-// every other op on f32 and f64 only.
-func CheckElementTypes(n *graph.Node, name string) error {
-	if Structural(n.Op) {
-		return nil
-	}
-	for _, a := range n.Args {
-		if !a.Type.DType.IsFloat() {
-			return fmt.Errorf("%s on %s is not supported by the %s backend (f32 and f64 only)", n.Op, a.Type.DType, name)
+// DTypes is a set of element types.
+type DTypes uint8
+
+// The sets of element types the op table's rules use.
+const (
+	Floats  = DTypes(1<<graph.F32 | 1<<graph.F64)
+	Ints    = DTypes(1<<graph.I32 | 1<<graph.I64)
+	Numeric = Floats | Ints
+	AnyType = Numeric | DTypes(1<<graph.Bool)
+)
+
+// Has reports whether t is in s.
+func (s DTypes) Has(t graph.DType) bool { return t < 8 && s&(1<<t) != 0 }
+
+// String lists s: "f32 and f64", "f32, f64, i32 and i64".
+func (s DTypes) String() string {
+	var names []string
+	for t := graph.F32; t <= graph.Bool; t++ {
+		if s.Has(t) {
+			names = append(names, t.String())
 		}
 	}
-	if !n.Type.DType.IsFloat() {
-		return fmt.Errorf("%s on %s is not supported by the %s backend (f32 and f64 only)", n.Op, n.Type.DType, name)
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// ElementTypes returns the element types the backends run op on: args[i]
+// for operand i (the last entry for any further operands) and res for the
+// result. Ops it does not list run on f32 and f64 only.
+func ElementTypes(op string) (args []DTypes, res DTypes) {
+	if Structural(op) {
+		return []DTypes{AnyType}, AnyType
+	}
+	switch op {
+	// ops-index: gather, gather_grad, expand, argmax, argmin.
+	case "gather":
+		return []DTypes{AnyType, Ints}, AnyType
+	case "gather_grad":
+		return []DTypes{Ints, Floats}, Floats
+	case "expand":
+		return []DTypes{AnyType}, AnyType
+	case "argmax", "argmin":
+		return []DTypes{Numeric}, DTypes(1 << graph.I64)
+	}
+	return []DTypes{Floats}, Floats
+}
+
+// CheckElementTypes is the element-type rule of the CPU and GPU backends
+// (name says which, in the error): each op on the element types
+// ElementTypes gives it.
+func CheckElementTypes(n *graph.Node, name string) error {
+	args, res := ElementTypes(n.Op)
+	for i, a := range n.Args {
+		if s := args[min(i, len(args)-1)]; !s.Has(a.Type.DType) {
+			return fmt.Errorf("%s on %s is not supported by the %s backend (%s only)", n.Op, a.Type.DType, name, s)
+		}
+	}
+	if !res.Has(n.Type.DType) {
+		return fmt.Errorf("%s on %s is not supported by the %s backend (%s only)", n.Op, n.Type.DType, name, res)
 	}
 	return nil
 }
