@@ -32,13 +32,65 @@ func (k BatchKind) String() string { return batchKindNames[k] }
 type BatchFlow struct {
 	Kind BatchKind
 	Axis int // the result's batch axis when Kind is BatchParallel
+	// Outer, for a parallel result whose batch axis is folded with other
+	// sizes (N*k), is the factor of that axis that comes before the batch
+	// in its elements' order: 1 when the batch is the major factor
+	// ([N*H,S,D] from [N,H,S,D]), S for [S*N,E] made from [S,N,E]. A
+	// replica's share of such an axis is then O blocks of N.k*(k/O)
+	// elements rather than one.
+	Outer int64
 }
 
-// BatchRule applies n's batch rule. axes[i] is the axis on which operand i
-// carries the plain batch symbol, or -1 when it is batch-free. Operands
-// whose batch axes cannot be lined up make the node batch-crossing; that
-// is not an error.
-func BatchRule(n *Node, axes []int) BatchFlow {
+// BatchRule applies n's batch rule to operands whose batch axes, if
+// folded, have the batch as their major factor (outer factor 1). axes[i]
+// is the axis on which operand i carries the batch (N or N*k), or -1 when
+// it is batch-free. Operands whose batch axes cannot be lined up make the
+// node batch-crossing; that is not an error.
+func BatchRule(n *Node, axes []int) BatchFlow { return BatchRuleOuter(n, axes, nil) }
+
+// BatchRuleOuter applies n's batch rule; outers[i] is the outer factor
+// (BatchFlow.Outer) of operand i's batch axis, nil meaning 1 for all. The
+// result's Outer is set when it is parallel. A node whose batch-carrying
+// operands have different outer factors, or whose batch axis changes its
+// multiple of the batch other than by a reshape, crosses the batch.
+func BatchRuleOuter(n *Node, axes []int, outers []int64) BatchFlow {
+	outerOf := func(i int) int64 {
+		if i < len(outers) && outers[i] > 0 {
+			return outers[i]
+		}
+		return 1
+	}
+	f := batchRule(n, axes, outerOf)
+	if f.Kind != BatchParallel && f.Kind != BatchStats || f.Outer > 0 {
+		return f
+	}
+	// Every other op keeps the layout of its batch-carrying operands.
+	var mul, outer int64
+	for i, a := range axes {
+		if a < 0 {
+			continue
+		}
+		d := n.Args[i].Type.Shape[a]
+		if mul != 0 && (d.Mul != mul || outerOf(i) != outer) {
+			return BatchFlow{Kind: BatchCrossing}
+		}
+		mul, outer = d.Mul, outerOf(i)
+	}
+	if n.Type.Shape[f.Axis].Mul != mul {
+		return BatchFlow{Kind: BatchCrossing}
+	}
+	if mul != 1 && (f.Kind == BatchStats || n.Op == "dropout" && outer != 1) {
+		// Statistics and per-sample masks over a folded axis: on the merge
+		// device, where the layout is the original one.
+		return BatchFlow{Kind: BatchCrossing}
+	}
+	f.Outer = outer
+	return f
+}
+
+// batchRule is BatchRule's table: one case per op. It sets Outer only
+// where the op changes the batch axis's layout (reshape, flatten).
+func batchRule(n *Node, axes []int, outerOf func(int) int64) BatchFlow {
 	batched := false
 	for _, a := range axes {
 		if a >= 0 {
@@ -50,7 +102,7 @@ func BatchRule(n *Node, axes []int) BatchFlow {
 	}
 	cross := BatchFlow{Kind: BatchCrossing}
 	par := func(ax int) BatchFlow {
-		if ax < 0 || ax >= n.Type.Rank() || !n.Type.Shape[ax].IsBatch() {
+		if ax < 0 || ax >= n.Type.Rank() || !n.Type.Shape[ax].IsSymbolic() || n.Type.Shape[ax].Part >= 0 {
 			return cross
 		}
 		for i, d := range n.Type.Shape {
@@ -62,9 +114,11 @@ func BatchRule(n *Node, axes []int) BatchFlow {
 	}
 	x := axes[0]
 	switch n.Op {
-	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu", "dropout", "copy":
+	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu", "dropout", "copy",
+		"erf", "not", "cast":
 		return par(x)
-	case "add", "sub", "mul", "div", "maximum", "minimum", "compare", "broadcast_like":
+	case "add", "sub", "mul", "div", "maximum", "minimum", "compare", "broadcast_like",
+		"pow", "where", "equal", "less", "greater", "less_equal", "greater_equal", "and", "or", "xor":
 		out := -1
 		for i, a := range axes {
 			if a < 0 {
@@ -116,7 +170,7 @@ func BatchRule(n *Node, axes []int) BatchFlow {
 		}
 		return par(x - before)
 	case "reshape", "flatten":
-		return reshapeRule(n, x, par, cross)
+		return reshapeRule(n, x, outerOf(0), par, cross)
 	case "transpose":
 		perm, _ := n.Attrs.ints("perm")
 		for i, p := range perm {
@@ -169,6 +223,8 @@ func BatchRule(n *Node, axes []int) BatchFlow {
 			return BatchFlow{Kind: BatchReduce}
 		}
 		return cross
+	case "gather", "gather_grad", "expand", "argmax", "argmin":
+		return indexRule(n, axes, par, cross)
 	case "batchnorm":
 		for _, a := range axes[1:] {
 			if a >= 0 {
@@ -187,11 +243,24 @@ func BatchRule(n *Node, axes []int) BatchFlow {
 	return cross
 }
 
-// reshapeRule: a reshape is batch-parallel when the batch stays an axis of
-// its own with the same elements before it (row-major order keeps each
-// sample contiguous and in place).
-func reshapeRule(n *Node, x int, par func(int) BatchFlow, cross BatchFlow) BatchFlow {
-	out := n.Type.BatchAxis()
+// reshapeRule: a reshape is batch-parallel when each replica's share of
+// the batch stays one block of the same elements in the same place. View
+// the operand as [A, N, B] in row-major order, where A is the product of
+// the sizes before its batch axis times that axis's outer factor: the
+// result keeps the layout when it too is [A, N, B] with N inside one axis,
+// [C, N*k, ...] with C dividing A and A/C (the result's outer factor)
+// dividing k. So [S,N,E] -> [S,N*H,D] and [S,N*H,D] -> [S*N,E] stay on the
+// replicas, and [4,N] -> [N*4] does not.
+func reshapeRule(n *Node, x int, outer int64, par func(int) BatchFlow, cross BatchFlow) BatchFlow {
+	out := -1
+	for i, d := range n.Type.Shape {
+		if d.IsSymbolic() {
+			if out >= 0 || d.Part >= 0 {
+				return cross
+			}
+			out = i
+		}
+	}
 	if out < 0 {
 		return cross
 	}
@@ -200,8 +269,16 @@ func reshapeRule(n *Node, x int, par func(int) BatchFlow, cross BatchFlow) Batch
 		return cross
 	}
 	o, err := monoOf(n.Type.Shape[:out])
-	if err != nil || o.sym != nil || o.coeff != in.coeff {
+	if err != nil || o.sym != nil {
 		return cross
 	}
-	return par(out)
+	a := mulCheck(in.coeff, outer)
+	if a < 0 || a%o.coeff != 0 || n.Type.Shape[out].Mul%(a/o.coeff) != 0 {
+		return cross
+	}
+	f := par(out)
+	if f.Kind == BatchParallel {
+		f.Outer = a / o.coeff
+	}
+	return f
 }

@@ -26,6 +26,12 @@ func broadcast(a, b Type) (Type, error) {
 	if !a.DType.IsNumeric() {
 		return Type{}, fmt.Errorf("expected numeric operands, found %s", a)
 	}
+	return broadcastShapes(a, b)
+}
+
+// broadcastShapes returns the numpy broadcast of the shapes of a and b,
+// of a's element type, whatever the element types are.
+func broadcastShapes(a, b Type) (Type, error) {
 	r := max(a.Rank(), b.Rank())
 	out := Type{DType: a.DType, Shape: make([]Dim, r)}
 	for i := 0; i < r; i++ {
@@ -414,12 +420,14 @@ func concatDims(a []Type, ax int) (Dim, error) {
 		}
 		return Const(sum), nil
 	}
-	// Every share of the batch, in order: the whole batch.
-	if ds[0].IsShare() && ds[0].Parts == len(ds) {
+	// Every share of the batch, in order: the whole batch (times the
+	// shares' common multiple, for a folded axis).
+	if ds[0].Part >= 0 && ds[0].Parts == len(ds) {
 		whole := Sym(ds[0].Sym, 0)
+		whole.Mul = ds[0].Mul
 		var bound int64
 		for i, d := range ds {
-			if !d.IsShare() || d.Sym != ds[0].Sym || d.Part != i || d.Parts != len(ds) {
+			if d.Part != i || d.Sym != ds[0].Sym || d.Mul != ds[0].Mul || d.Parts != len(ds) {
 				return Dim{}, fmt.Errorf("expected the shares %s.0 to %s.%d in order, found %s as operand %d", ds[0].Sym, ds[0].Sym, len(ds)-1, d, i)
 			}
 			bound += d.Bound

@@ -402,6 +402,19 @@ var opTable = func() map[string]*OpInfo {
 			Attrs: poolAttrs(), infer: inferMaxpoolGrad},
 		{Name: "avgpool2d_grad", MinArgs: 1, MaxArgs: 1, Doc: "the gradient of avgpool2d with respect to its x[N,C,H,W] (size=[H,W]), given dy: each window's dy shared evenly by its positions inside the image",
 			Attrs: append(poolAttrs(), AttrSpec{Name: "size", Kind: SpecInts}), infer: inferAvgpoolGrad},
+
+		// Indexing and broadcasting (graph/index.go), for the models
+		// PyTorch exports: embedding lookups, Expand, ArgMax.
+		{Name: "gather", MinArgs: 2, MaxArgs: 2, Doc: "the slices of data at i32 or i64 indices (any rank; negative ones count from the end) along axis: data.shape[:axis] ++ indices.shape ++ data.shape[axis+1:]",
+			Attrs: []AttrSpec{axisAttr(0)}, infer: inferGather},
+		{Name: "gather_grad", MinArgs: 2, MaxArgs: 2, Doc: "the gradient of gather with respect to its data (rows on axis), given indices and dy: zeros with dy's slices added at their indices, in index order",
+			Attrs: []AttrSpec{axisAttr(0), {Name: "rows", Kind: SpecInt}}, infer: inferGatherGrad},
+		{Name: "expand", MinArgs: 1, MaxArgs: 1, Doc: "x broadcast (numpy rules) with shape, whose dimensions may name the batch",
+			Attrs: []AttrSpec{{Name: "shape", Kind: SpecDims}}, infer: inferExpand},
+		{Name: "argmax", MinArgs: 1, MaxArgs: 1, Doc: "the i64 index of the first maximum along axis (a NaN is the maximum)",
+			Attrs: []AttrSpec{reqAxis, keepdims}, infer: inferArg},
+		{Name: "argmin", MinArgs: 1, MaxArgs: 1, Doc: "the i64 index of the first minimum along axis (a NaN is the minimum)",
+			Attrs: []AttrSpec{reqAxis, keepdims}, infer: inferArg},
 	}
 	m := make(map[string]*OpInfo, len(list))
 	for _, o := range list {

@@ -34,6 +34,10 @@ type Value struct {
 	Placement Placement
 	// Axis is the batch axis of a Replicated value.
 	Axis int
+	// Outer is the outer factor of a Replicated value's batch axis when
+	// the batch is folded with other sizes (graph.BatchFlow.Outer): 1 when
+	// each replica's share is one block of that axis.
+	Outer int64
 	// Flow is how the node's op treats the batch (graph.BatchRule), with
 	// graph.BatchCrossing also for nodes downstream of a whole-batch value.
 	Flow graph.BatchKind
@@ -69,18 +73,19 @@ func Analyze(g *graph.Graph, mode BatchNormMode) (*Analysis, error) {
 func (a *Analysis) node(g *graph.Graph, n *graph.Node, mode BatchNormMode) (Value, error) {
 	if n.IsLeaf() {
 		if ax := n.Type.BatchAxis(); n.Op == graph.OpInput && ax >= 0 {
-			return Value{Placement: Replicated, Axis: ax, Flow: graph.BatchParallel}, nil
+			return Value{Placement: Replicated, Axis: ax, Outer: 1, Flow: graph.BatchParallel}, nil
 		}
 		return Value{Placement: Free, Flow: graph.BatchFree}, nil
 	}
 	axes := make([]int, len(n.Args))
+	outers := make([]int64, len(n.Args))
 	anyMerged := false
 	for i, arg := range n.Args {
 		v := a.values[arg.ID]
 		axes[i] = -1
 		switch v.Placement {
 		case Replicated:
-			axes[i] = v.Axis
+			axes[i], outers[i] = v.Axis, v.Outer
 		case Merged:
 			if arg.Type.HasSymbol() {
 				// Downstream of an op that needed the whole batch.
@@ -94,12 +99,16 @@ func (a *Analysis) node(g *graph.Graph, n *graph.Node, mode BatchNormMode) (Valu
 		if err != nil {
 			return Value{}, err
 		}
-		if ax == axes[0] {
+		if ax == axes[0] && n.Args[0].Type.Shape[ax].Mul == 1 {
 			return Value{Placement: Merged, Flow: graph.BatchReduce}, nil
+		}
+		if ax == axes[0] {
+			// The size of a folded batch axis: measured on the merge device.
+			return Value{Placement: Merged, Flow: graph.BatchCrossing}, nil
 		}
 		return Value{Placement: Free, Flow: graph.BatchFree}, nil
 	}
-	flow := graph.BatchRule(n, axes)
+	flow := graph.BatchRuleOuter(n, axes, outers)
 	switch flow.Kind {
 	case graph.BatchFree:
 		if anyMerged {
@@ -107,7 +116,7 @@ func (a *Analysis) node(g *graph.Graph, n *graph.Node, mode BatchNormMode) (Valu
 		}
 		return Value{Placement: Free, Flow: graph.BatchFree}, nil
 	case graph.BatchParallel:
-		return Value{Placement: Replicated, Axis: flow.Axis, Flow: flow.Kind}, nil
+		return Value{Placement: Replicated, Axis: flow.Axis, Outer: flow.Outer, Flow: flow.Kind}, nil
 	case graph.BatchStats:
 		if mode == BatchNormRefuse {
 			return Value{}, &graph.Error{File: g.File, Pos: n.Pos, Msg: fmt.Sprintf(
@@ -115,7 +124,7 @@ func (a *Analysis) node(g *graph.Graph, n *graph.Node, mode BatchNormMode) (Valu
 					"choose --batchnorm sync (exact: statistics over all replicas) or --batchnorm per-replica "+
 					"(each replica's own statistics, as Keras did)", n.Name)}
 		}
-		return Value{Placement: Replicated, Axis: flow.Axis, Flow: flow.Kind}, nil
+		return Value{Placement: Replicated, Axis: flow.Axis, Outer: flow.Outer, Flow: flow.Kind}, nil
 	}
 	return Value{Placement: Merged, Flow: flow.Kind}, nil
 }

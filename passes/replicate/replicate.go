@@ -293,7 +293,7 @@ func (w *rewriter) run() error {
 				w.parallel(n)
 			}
 			if onMerge[n.ID] {
-				w.merged[n.ID] = w.emit(n.Name, "concat", w.reps[n.ID], graph.Attrs{{Name: "axis", Value: graph.Int(int64(v.Axis))}}, w.opts.Merge)
+				w.merged[n.ID] = w.gather(n, v)
 			}
 		default: // Merged
 			switch {
@@ -322,6 +322,56 @@ func (w *rewriter) run() error {
 	}
 	w.out.OutputPos = w.src.OutputPos
 	return nil
+}
+
+// gather concatenates the replicas' shares of source node n, whose
+// analysis is v, into the whole value on the merge device. A share that is
+// one block of the batch axis (outer factor 1) is joined along that axis.
+// A share of a folded axis with outer factor O > 1 ([S*N,E] from
+// [S,N,E]) is O blocks: each replica views its share with the axis split
+// as [O, N.k*(Mul/O)], the views are joined on the inner axis, and the
+// whole is viewed as n's shape again.
+func (w *rewriter) gather(n *graph.Node, v Value) *graph.Node {
+	axis := func(a int) graph.Attrs { return graph.Attrs{{Name: "axis", Value: graph.Int(int64(a))}} }
+	if v.Outer <= 1 {
+		return w.emit(n.Name, "concat", w.reps[n.ID], axis(v.Axis), w.opts.Merge)
+	}
+	split := func(t graph.Type) graph.AttrValue {
+		var list []graph.AttrValue
+		for i, d := range t.Shape {
+			if i != v.Axis {
+				list = append(list, dimAttr(d))
+				continue
+			}
+			inner := d
+			inner.Mul /= v.Outer
+			list = append(list, graph.Int(v.Outer), dimAttr(inner))
+		}
+		return graph.AttrValue{Kind: graph.AttrList, List: list}
+	}
+	views := make([]*graph.Node, w.r())
+	for k, r := range w.reps[n.ID] {
+		views[k] = w.emit(w.fresh(n.Name+".split.r"+strconv.Itoa(k)), "reshape", []*graph.Node{r},
+			graph.Attrs{{Name: "shape", Value: split(r.Type)}}, w.devs[k])
+	}
+	joined := w.emit(w.fresh(n.Name+".joined"), "concat", views, axis(v.Axis+1), w.opts.Merge)
+	whole := make([]graph.AttrValue, n.Type.Rank())
+	for i, d := range n.Type.Shape {
+		whole[i] = dimAttr(d)
+	}
+	return w.emit(n.Name, "reshape", []*graph.Node{joined},
+		graph.Attrs{{Name: "shape", Value: graph.AttrValue{Kind: graph.AttrList, List: whole}}}, w.opts.Merge)
+}
+
+// dimAttr spells dimension d as an entry of a reshape's shape: a size, or
+// the batch symbol (or a share of it) times its multiple.
+func dimAttr(d graph.Dim) graph.AttrValue {
+	if d.Sym == "" {
+		return graph.Int(d.Size)
+	}
+	v := graph.Ident(d.SymName())
+	v.Int = d.Mul
+	return v
 }
 
 func (w *rewriter) mergeIsReplica() bool {
@@ -505,7 +555,7 @@ func (w *rewriter) reduction(n *graph.Node, b int) {
 // size measured at run time times the other axes.
 func (w *rewriter) count(base string, x *graph.Node, axes []int, b int) *graph.Node {
 	dt := x.Type.DType
-	other := int64(1)
+	other := x.Type.Shape[b].Mul // a folded batch axis holds N*Mul elements
 	for _, a := range axes {
 		if a != b {
 			v, _ := x.Type.Shape[a].Value()
