@@ -66,8 +66,24 @@ func randArr(r *rand.Rand, lo, hi float64, shape ...int) arr {
 	return a
 }
 
-// tensorOf converts a to a tensor of dt, rounding to f32 when asked.
+// tensorOf converts a to a tensor of dt, rounding to f32 when asked
+// (integers and bools exactly: a's elements are whole numbers then).
 func tensorOf(a arr, dt graph.DType) *tensor.Dense {
+	switch dt {
+	case graph.I32, graph.I64, graph.Bool:
+		data := host.MakeSlice(dt, len(a.data))
+		for i, v := range a.data {
+			switch d := data.(type) {
+			case []int32:
+				d[i] = int32(v)
+			case []int64:
+				d[i] = int64(v)
+			case []bool:
+				d[i] = v != 0
+			}
+		}
+		return host.New(a.shape, data)
+	}
 	if dt == graph.F32 {
 		d := make([]float32, len(a.data))
 		for i, v := range a.data {
@@ -103,6 +119,12 @@ type opCase struct {
 	want   func(in map[string]arr, dt graph.DType) arr
 	// tol is the relative tolerance in f32 (f64: 1e-12); 0 means exact.
 	tol float64
+	// types gives the element type of inputs that do not take {T} (integer
+	// indices, say); their values are converted exactly.
+	types map[string]graph.DType
+	// wantErr, when set, is what the run's error must contain (want is
+	// then unused).
+	wantErr string
 }
 
 func runOp(t *testing.T, c opCase, dt graph.DType) {
@@ -120,18 +142,28 @@ func runOp(t *testing.T, c opCase, dt graph.DType) {
 	ref := map[string]arr{}
 	params := map[string]*tensor.Dense{}
 	for name, a := range c.inputs {
-		a = rounded(a, dt)
+		adt := dt
+		if t, ok := c.types[name]; ok {
+			adt = t
+		}
+		a = rounded(a, adt)
 		ref[name] = a
 		if n := g.Lookup(name); n != nil && n.Op == graph.OpParam {
-			params[name] = tensorOf(a, dt)
+			params[name] = tensorOf(a, adt)
 		} else {
-			in[name] = tensorOf(a, dt)
+			in[name] = tensorOf(a, adt)
 		}
 	}
 	if err := e.SetParams(params); err != nil {
 		t.Fatal(err)
 	}
 	out, err := e.Run(context.Background(), in)
+	if c.wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+			t.Fatalf("error %v, want one containing %q", err, c.wantErr)
+		}
+		return
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -798,7 +830,8 @@ func opCases() []opCase {
 		src:    "graph g {\n  input %x: {T}[N,3,4]\n  %y = dropout %x {rate=0.3}\n  output %y\n}\n",
 		inputs: in1(x234),
 		want:   func(in map[string]arr, dt graph.DType) arr { return in["x"] }})
-	return append(cases, gradOpCases()...)
+	cases = append(cases, gradOpCases()...)
+	return append(cases, indexOpCases()...)
 }
 
 // TestOps runs every op of the op table, in f32 and f64, against a

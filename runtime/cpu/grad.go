@@ -59,7 +59,9 @@ func broadcastKernel(s *spec) (kernelFn, error) {
 	})
 }
 
-func broadcastT[T float](in, out []int) kernelFn {
+// broadcastT copies an operand of shape in, broadcast, to shape out; any
+// element type (expand uses it too).
+func broadcastT[T any](in, out []int) kernelFn {
 	shape, str := host.Collapse(out, host.BroadcastStrides(in, out), host.Strides(out))
 	n := numel(out)
 	last := shape[len(shape)-1]

@@ -129,6 +129,14 @@ func build(s *spec) (kernelFn, error) {
 		return convGradWeightKernel(s)
 	case "maxpool2d_grad", "avgpool2d_grad":
 		return poolGradKernel(s)
+	case "gather":
+		return gatherKernel(s)
+	case "gather_grad":
+		return gatherGradKernel(s)
+	case "expand":
+		return expandKernel(s)
+	case "argmax", "argmin":
+		return argKernel(s)
 	}
 	return nil, fmt.Errorf("no cpu kernel for op %s", n.Op)
 }
