@@ -1,0 +1,542 @@
+package corpus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"gorgonia.org/tensor"
+
+	"multigpu/graph"
+	"multigpu/onnx"
+	"multigpu/passes/replicate"
+	"multigpu/runtime"
+	"multigpu/tensorio"
+)
+
+// The repository's tests all accept -update (go test ./... -update); the
+// corpus has no golden files: export.py writes it.
+var _ = flag.Bool("update", false, "rewrite golden files (none in this package)")
+
+// table, when set, is where TestCorpus writes the README's markdown table
+// of the corpus ("-" for standard output).
+var table = flag.String("table", "", "write the corpus table (markdown) to this file, - for standard output")
+
+// root is the corpus directory, relative to this package.
+const root = "../../testdata/corpus"
+
+// GPU counts of the rewrites, the batch sizes of the reference data, and
+// the configuration the FLOP share is measured at (as --gpus 4 --explain,
+// whose batch defaults to 64).
+var (
+	fullGPUs     = [][]int{{0, 1}, {0, 1, 2}}
+	shortGPUs    = [][]int{{0, 1}}
+	batches      = []string{"1", "7"}
+	explainGPUs  = []int{0, 1, 2, 3}
+	explainBatch = int64(64)
+)
+
+// manifest is testdata/corpus/manifest.json.
+type manifest struct {
+	Torch       string  `json:"torch"`
+	Torchvision string  `json:"torchvision"`
+	Models      []entry `json:"models"`
+}
+
+// entry is one model of the manifest.
+type entry struct {
+	Name   string `json:"name"`
+	Family string `json:"family"`
+	Doc    string `json:"doc"`
+	File   string `json:"file"`
+	Opset  int64  `json:"opset"`
+	Inputs []struct {
+		Name  string `json:"name"`
+		DType string `json:"dtype"`
+		Shape []any  `json:"shape"`
+	} `json:"inputs"`
+	Outputs []struct {
+		Name string `json:"name"`
+	} `json:"outputs"`
+	// Dims are the --dim bindings of named dimensions.
+	Dims map[string]int64 `json:"dims"`
+	// BatchAxes are the --batch-axis marks: for fixed-batch exports and
+	// for inputs whose batch is not on axis 0.
+	BatchAxes map[string]int `json:"batch_axes"`
+	// FixedBatch is the batch a fixed-batch export baked in (0: dynamic).
+	FixedBatch int64   `json:"fixed_batch"`
+	Atol       float64 `json:"atol"`
+	Rtol       float64 `json:"rtol"`
+	// Data holds, per batch size, the files of the inputs and of
+	// PyTorch's outputs, by ONNX name.
+	Data map[string]struct {
+		Inputs  map[string]string `json:"inputs"`
+		Outputs map[string]string `json:"outputs"`
+	} `json:"data"`
+	// Ops counts the ONNX op types of the file.
+	Ops    map[string]int `json:"ops"`
+	Bytes  int64          `json:"bytes"`
+	Expect string         `json:"expect"`
+}
+
+func readManifest(t testing.TB) *manifest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("manifest.json: %v", err)
+	}
+	for _, e := range m.Models {
+		if e.Expect != "pass" && !strings.HasPrefix(e.Expect, "todo: ") {
+			t.Fatalf("manifest.json: model %s: expect is %q, expected \"pass\" or \"todo: REASON\"", e.Name, e.Expect)
+		}
+	}
+	return &m
+}
+
+// result is what the survey found for one model. Each step runs only when
+// the ones it needs succeeded; a nil error is a success.
+type result struct {
+	e         entry
+	gpus      [][]int
+	importErr error
+	// match: the original graph against PyTorch, per batch.
+	match map[string]error
+	// rewrite: per GPU count; same: the rewrite against the original, per
+	// GPU count and batch ("2/7").
+	rewrite map[int]error
+	same    map[string]error
+	share   float64
+	// shareErr says why the share could not be measured.
+	shareErr error
+}
+
+// stages lists the result's checks in order with their errors.
+func (r *result) stages() []struct {
+	what string
+	err  error
+} {
+	type st = struct {
+		what string
+		err  error
+	}
+	out := []st{{"import", r.importErr}}
+	if r.importErr != nil {
+		return out
+	}
+	for _, b := range batches {
+		out = append(out, st{"batch " + b + " against PyTorch", r.match[b]})
+	}
+	for _, g := range r.gpus {
+		out = append(out, st{fmt.Sprintf("rewrite for %d GPUs", len(g)), r.rewrite[len(g)]})
+		if r.rewrite[len(g)] != nil {
+			continue
+		}
+		for _, b := range batches {
+			k := fmt.Sprintf("%d/%s", len(g), b)
+			out = append(out, st{fmt.Sprintf("%d GPUs at batch %s against one device", len(g), b), r.same[k]})
+		}
+	}
+	return out
+}
+
+// failure returns the first failed check, or "" when all passed.
+func (r *result) failure() string {
+	for _, s := range r.stages() {
+		if s.err != nil {
+			return s.what + ": " + s.err.Error()
+		}
+	}
+	return ""
+}
+
+// survey runs every check on one model.
+func survey(e entry, gpus [][]int) *result {
+	r := &result{e: e, gpus: gpus, match: map[string]error{}, rewrite: map[int]error{}, same: map[string]error{}, share: -1}
+	m, err := onnx.ImportFile(filepath.Join(root, e.File), onnx.Options{DimParams: e.Dims, BatchAxes: e.BatchAxes})
+	if err != nil {
+		r.importErr = err
+		r.shareErr = errors.New("no import")
+		return r
+	}
+	feeds := map[string]map[string]*tensor.Dense{}
+	want := map[string]map[string]*tensor.Dense{}
+	for _, b := range batches {
+		feeds[b], want[b], err = loadData(m, e, b)
+		if err != nil {
+			r.match[b] = err
+		}
+	}
+	// The original graph, against PyTorch.
+	orig := map[string]map[string]*tensor.Dense{}
+	ex, err := newExecutor(m.Graph, m.Weights)
+	for _, b := range batches {
+		if r.match[b] != nil {
+			continue
+		}
+		if err != nil {
+			r.match[b] = err
+			continue
+		}
+		got, err := ex.Run(context.Background(), feeds[b])
+		if err != nil {
+			r.match[b] = err
+			continue
+		}
+		orig[b] = got
+		r.match[b] = compareOutputs(m, got, want[b], e.Atol, e.Rtol)
+	}
+	// The rewrites, against the original graph, bit for bit. A graph whose
+	// batch is bound (a fixed-batch export) is rewritten per batch size,
+	// which rebinds its batch; a symbolic batch is rewritten once.
+	_, bound := m.Graph.Batch()
+	for _, g := range gpus {
+		var rewritten *graph.Graph
+		var ex *runtime.Executor
+		for _, b := range batches {
+			k := fmt.Sprintf("%d/%s", len(g), b)
+			if rewritten == nil || bound > 0 {
+				opts := replicate.Options{GPUs: g}
+				if bound > 0 {
+					opts.Batch = batchSize(b)
+				}
+				var err error
+				rewritten, _, err = replicate.Rewrite(m.Graph, opts)
+				if err != nil {
+					r.rewrite[len(g)] = err
+					break
+				}
+				if ex, err = newExecutor(rewritten, m.Weights); err != nil {
+					r.same[k] = err
+					rewritten = nil
+					continue
+				}
+			}
+			if orig[b] == nil {
+				r.same[k] = errors.New("the original graph did not run")
+				continue
+			}
+			got, err := ex.Run(context.Background(), feeds[b])
+			if err != nil {
+				r.same[k] = err
+				continue
+			}
+			r.same[k] = compareOutputs(m, got, orig[b], 0, 0)
+		}
+	}
+	r.share, r.shareErr = flopShare(m.Graph)
+	return r
+}
+
+func batchSize(b string) int64 {
+	var n int64
+	fmt.Sscan(b, &n)
+	return n
+}
+
+// flopShare returns the share of the FLOPs on the replicas of the rewrite
+// for explainGPUs at explainBatch.
+func flopShare(g *graph.Graph) (float64, error) {
+	opts := replicate.Options{GPUs: explainGPUs, Batch: explainBatch}
+	out, _, err := replicate.Rewrite(g, opts)
+	if err != nil {
+		return -1, err
+	}
+	ex, err := replicate.Explain(g, out, opts)
+	if err != nil {
+		return -1, err
+	}
+	var total, merge int64
+	for _, d := range ex.Devices {
+		total += d.FLOPs
+		if d.Device == ex.Merge {
+			merge += d.FLOPs
+		}
+	}
+	if total == 0 {
+		return -1, errors.New("no FLOPs")
+	}
+	return float64(total-merge) / float64(total), nil
+}
+
+// newExecutor compiles g on the CPU backend with its params from weights.
+func newExecutor(g *graph.Graph, weights map[string]*tensor.Dense) (*runtime.Executor, error) {
+	ex, err := runtime.New(g, runtime.Options{})
+	if err != nil {
+		return nil, err
+	}
+	ps := map[string]*tensor.Dense{}
+	for _, p := range g.Params() {
+		ps[p.Name] = weights[p.Name]
+	}
+	if err := ex.SetParams(ps); err != nil {
+		return nil, err
+	}
+	return ex, nil
+}
+
+// loadData reads the inputs (by IR name, with the model's defaults) and
+// PyTorch's outputs (by ONNX name) at batch b.
+func loadData(m *onnx.Model, e entry, b string) (map[string]*tensor.Dense, map[string]*tensor.Dense, error) {
+	d, ok := e.Data[b]
+	if !ok {
+		return nil, nil, fmt.Errorf("manifest.json: no data at batch %s", b)
+	}
+	feeds := map[string]*tensor.Dense{}
+	for _, in := range m.Inputs {
+		if f, ok := d.Inputs[in.ONNX]; ok {
+			t, err := tensorio.ReadFile(filepath.Join(root, f))
+			if err != nil {
+				return nil, nil, err
+			}
+			feeds[in.IR] = t
+		} else if t := m.Defaults[in.IR]; t != nil {
+			feeds[in.IR] = t
+		} else {
+			return nil, nil, fmt.Errorf("manifest.json: no data for input %s at batch %s", in.ONNX, b)
+		}
+	}
+	want := map[string]*tensor.Dense{}
+	for name, f := range d.Outputs {
+		t, err := tensorio.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			return nil, nil, err
+		}
+		want[name] = t
+	}
+	return feeds, want, nil
+}
+
+// compareOutputs compares got (by IR name) with want (by ONNX name, or by
+// IR name when the names are those of another run of the model).
+func compareOutputs(m *onnx.Model, got, want map[string]*tensor.Dense, atol, rtol float64) error {
+	var errs []string
+	for _, o := range m.Outputs {
+		w := want[o.ONNX]
+		if w == nil {
+			w = want[o.IR]
+		}
+		g := got[o.IR]
+		switch {
+		case w == nil:
+			errs = append(errs, fmt.Sprintf("output %s: no reference", o.ONNX))
+		case g == nil:
+			errs = append(errs, fmt.Sprintf("output %s: not computed", o.ONNX))
+		default:
+			if err := onnx.Compare(g, w, atol, rtol); err != nil {
+				errs = append(errs, fmt.Sprintf("output %s: %v", o.ONNX, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// TestCorpus surveys the corpus: every model under the full run, one model
+// per family (the first that is expected to pass) rewritten for 2 GPUs
+// under -short. It fails for models expected to pass that do not, and logs
+// the status of the others.
+func TestCorpus(t *testing.T) {
+	m := readManifest(t)
+	gpus := fullGPUs
+	models := m.Models
+	if testing.Short() {
+		gpus = shortGPUs
+		models = onePerFamily(models)
+	}
+	var results []*result
+	for _, e := range models {
+		t.Run(e.Name, func(t *testing.T) {
+			r := survey(e, gpus)
+			results = append(results, r)
+			fail := r.failure()
+			switch {
+			case e.Expect == "pass" && fail != "":
+				t.Errorf("%s (%s) is expected to pass: %s", e.Name, e.File, fail)
+			case e.Expect == "pass":
+			case fail == "":
+				t.Logf("%s passes now; mark it \"expect\": \"pass\" in manifest.json (was %q)", e.Name, e.Expect)
+			default:
+				t.Logf("%s: %s (expected: %s)", e.Name, clip(fail, 400), e.Expect)
+			}
+			if r.shareErr == nil {
+				t.Logf("%s: %.1f%% of the FLOPs on the replicas (%d GPUs, batch %d)", e.Name, 100*r.share, len(explainGPUs), explainBatch)
+			}
+		})
+	}
+	if *table != "" {
+		w := io.Writer(os.Stdout)
+		if *table != "-" {
+			f, err := os.Create(*table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			w = f
+		}
+		if err := writeTable(w, m, results); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// onePerFamily picks one model per family: the first expected to pass, or
+// the family's first.
+func onePerFamily(models []entry) []entry {
+	var out []entry
+	index := map[string]int{}
+	for _, e := range models {
+		i, ok := index[e.Family]
+		switch {
+		case !ok:
+			index[e.Family] = len(out)
+			out = append(out, e)
+		case out[i].Expect != "pass" && e.Expect == "pass":
+			out[i] = e
+		}
+	}
+	return out
+}
+
+func clip(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// writeTable writes the markdown table of the corpus (one row per model:
+// imports, rewrites, matches PyTorch, bit-identical rewrite, share of the
+// FLOPs on the replicas, the first failure), and the ONNX op types the
+// corpus holds that the importer does not map, with the models that hold
+// them.
+func writeTable(w io.Writer, m *manifest, results []*result) error {
+	yes := func(err error) string {
+		if err == nil {
+			return "yes"
+		}
+		return "no"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Corpus exported by PyTorch %s (torchvision %s); rewrites for %s GPUs, runs at batch %s; FLOPs on the replicas at --gpus %d --batch %d.\n\n",
+		m.Torch, m.Torchvision, gpuList(results), strings.Join(batches, " and "), len(explainGPUs), explainBatch)
+	b.WriteString("| model | family | opset | imports | rewrites | matches PyTorch | rewrite bit-identical | FLOPs on replicas | first failure |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	passing := 0
+	for _, r := range results {
+		e := r.e
+		rewrites, match, same := "", "", ""
+		if r.importErr == nil {
+			rewrites, match, same = "yes", "yes", "yes"
+			for _, g := range r.gpus {
+				if r.rewrite[len(g)] != nil {
+					rewrites = "no"
+				}
+			}
+			for _, err := range r.match {
+				match = yes(err)
+				if err != nil {
+					break
+				}
+			}
+			for _, err := range r.same {
+				if err != nil {
+					same = "no"
+				}
+			}
+			if rewrites == "no" {
+				same = ""
+			}
+		}
+		share := ""
+		if r.shareErr == nil {
+			share = fmt.Sprintf("%.1f%%", 100*r.share)
+		}
+		fail := r.failure()
+		if fail == "" {
+			passing++
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", e.Name, e.Family, e.Opset, yes(r.importErr), rewrites, match, same, share, cell(fail))
+	}
+	fmt.Fprintf(&b, "\n%d of %d models pass every check.\n", passing, len(results))
+	supported := onnx.SupportedOps()
+	missing := map[string][]string{}
+	hist := map[string]int{}
+	for _, e := range m.Models {
+		for op, n := range e.Ops {
+			hist[op] += n
+			if !slices.Contains(supported, op) {
+				missing[op] = append(missing[op], e.Name)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		ops := make([]string, 0, len(missing))
+		for op := range missing {
+			ops = append(ops, op)
+		}
+		sort.Slice(ops, func(i, j int) bool {
+			if len(missing[ops[i]]) != len(missing[ops[j]]) {
+				return len(missing[ops[i]]) > len(missing[ops[j]])
+			}
+			return ops[i] < ops[j]
+		})
+		b.WriteString("\nONNX op types of the corpus the importer does not map:\n\n| op | models |\n|---|---|\n")
+		for _, op := range ops {
+			fmt.Fprintf(&b, "| %s | %d: %s |\n", op, len(missing[op]), strings.Join(missing[op], ", "))
+		}
+	}
+	ops := make([]string, 0, len(hist))
+	for op := range hist {
+		ops = append(ops, op)
+	}
+	sort.Slice(ops, func(i, j int) bool {
+		return hist[ops[i]] > hist[ops[j]] || hist[ops[i]] == hist[ops[j]] && ops[i] < ops[j]
+	})
+	b.WriteString("\nONNX op types of the corpus, by node count:")
+	for _, op := range ops {
+		fmt.Fprintf(&b, " %s %d,", op, hist[op])
+	}
+	s := strings.TrimSuffix(b.String(), ",") + "\n"
+	_, err := io.WriteString(w, s)
+	return err
+}
+
+func gpuList(results []*result) string {
+	if len(results) == 0 {
+		return ""
+	}
+	var s []string
+	for _, g := range results[0].gpus {
+		s = append(s, fmt.Sprint(len(g)))
+	}
+	return strings.Join(s, " and ")
+}
+
+// cell makes a failure fit a markdown table cell: without the file's name
+// and the list of supported ops that an unsupported op's error carries.
+func cell(s string) string {
+	if i := strings.Index(s, "model.onnx: "); i >= 0 {
+		s = s[:strings.LastIndex(s[:i], ": ")+2] + strings.TrimPrefix(s[i+len("model.onnx: "):], "onnx: ")
+	}
+	if i := strings.Index(s, "; supported ops: "); i >= 0 {
+		s = s[:i]
+	}
+	s = clip(s, 200)
+	return strings.ReplaceAll(s, "|", "\\|")
+}
