@@ -403,6 +403,23 @@ var opTable = func() map[string]*OpInfo {
 		{Name: "avgpool2d_grad", MinArgs: 1, MaxArgs: 1, Doc: "the gradient of avgpool2d with respect to its x[N,C,H,W] (size=[H,W]), given dy: each window's dy shared evenly by its positions inside the image",
 			Attrs: append(poolAttrs(), AttrSpec{Name: "size", Kind: SpecInts}), infer: inferAvgpoolGrad},
 
+		// Elementwise math beyond arithmetic, comparisons, logic and casts
+		// (graph/infer_logic.go), for the models PyTorch exports.
+		{Name: "pow", MinArgs: 2, MaxArgs: 2, Doc: "a^b of floating-point operands, broadcasting", infer: inferPow},
+		unary("erf", "the error function of x", true),
+		{Name: "where", MinArgs: 3, MaxArgs: 3, Doc: "a where c holds, else b: c bool, a and b of one element type (any), all three broadcasting", infer: inferWhere},
+		comparison("equal", "a == b, of one element type (numeric or bool), broadcasting: bool", true),
+		comparison("less", "a < b, of one numeric element type, broadcasting: bool", false),
+		comparison("greater", "a > b, of one numeric element type, broadcasting: bool", false),
+		comparison("less_equal", "a <= b, of one numeric element type, broadcasting: bool", false),
+		comparison("greater_equal", "a >= b, of one numeric element type, broadcasting: bool", false),
+		logic("not", "the negation of a bool x", 1),
+		logic("and", "a and b, of bools, broadcasting", 2),
+		logic("or", "a or b, of bools, broadcasting", 2),
+		logic("xor", "a xor b (exactly one holds), of bools, broadcasting", 2),
+		{Name: "cast", MinArgs: 1, MaxArgs: 1, Doc: "x converted to the element type to (ONNX Cast): floats to integers truncate toward zero, saturating (NaN gives 0); to bool is x != 0; bool to a number is 0 or 1",
+			Attrs: []AttrSpec{{Name: "to", Kind: SpecEnum, Enum: castTypes}}, infer: inferCast},
+
 		// Indexing and broadcasting (graph/index.go), for the models
 		// PyTorch exports: embedding lookups, Expand, ArgMax.
 		{Name: "gather", MinArgs: 2, MaxArgs: 2, Doc: "the slices of data at i32 or i64 indices (any rank; negative ones count from the end) along axis: data.shape[:axis] ++ indices.shape ++ data.shape[axis+1:]",

@@ -174,7 +174,8 @@ const (
 	Floats  = DTypes(1<<graph.F32 | 1<<graph.F64)
 	Ints    = DTypes(1<<graph.I32 | 1<<graph.I64)
 	Numeric = Floats | Ints
-	AnyType = Numeric | DTypes(1<<graph.Bool)
+	Bools   = DTypes(1 << graph.Bool)
+	AnyType = Numeric | Bools
 )
 
 // Has reports whether t is in s.
@@ -211,6 +212,17 @@ func ElementTypes(op string) (args []DTypes, res DTypes) {
 		return []DTypes{AnyType}, AnyType
 	case "argmax", "argmin":
 		return []DTypes{Numeric}, DTypes(1 << graph.I64)
+	// ops-elementwise: where, the comparisons, the logic ops, cast.
+	case "where":
+		return []DTypes{Bools, AnyType}, AnyType
+	case "equal":
+		return []DTypes{AnyType}, Bools
+	case "less", "greater", "less_equal", "greater_equal":
+		return []DTypes{Numeric}, Bools
+	case "not", "and", "or", "xor":
+		return []DTypes{Bools}, Bools
+	case "cast":
+		return []DTypes{AnyType}, AnyType
 	}
 	return []DTypes{Floats}, Floats
 }

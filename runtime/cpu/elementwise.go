@@ -225,6 +225,8 @@ func unaryFunc[T float](op string, alpha float64) func(T) T {
 		return func(x T) T { return T(sigmoid(float64(x))) }
 	case "tanh":
 		return func(x T) T { return T(math.Tanh(float64(x))) }
+	case "erf":
+		return func(x T) T { return T(math.Erf(float64(x))) }
 	case "leaky_relu":
 		a := T(alpha)
 		return func(x T) T {

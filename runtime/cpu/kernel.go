@@ -54,7 +54,7 @@ func build(s *spec) (kernelFn, error) {
 		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 			return binaryKernel[float32](n.Op, s.in[0], s.in[1], s.out), binaryKernel[float64](n.Op, s.in[0], s.in[1], s.out)
 		})
-	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu":
+	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu", "erf":
 		alpha := n.FloatAttr("alpha", 0.01)
 		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 			return unaryKernel[float32](n.Op, alpha), unaryKernel[float64](n.Op, alpha)
@@ -121,6 +121,16 @@ func build(s *spec) (kernelFn, error) {
 		return dropoutKernel(s)
 	case "compare":
 		return compareKernel(s)
+	case "pow":
+		return powKernel(s)
+	case "where":
+		return whereKernel(s)
+	case "equal", "less", "greater", "less_equal", "greater_equal":
+		return comparisonKernel(s)
+	case "not", "and", "or", "xor":
+		return logicKernel(s)
+	case "cast":
+		return castKernel(s)
 	case "broadcast_like":
 		return broadcastKernel(s)
 	case "conv2d_grad_input":
