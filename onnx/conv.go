@@ -416,3 +416,216 @@ func convertBatchNorm(c *nodeCtx) error {
 	}
 	return c.set(0, y)
 }
+
+// floorDiv is a/b rounded toward negative infinity (Python's //, which
+// ONNX's formulas use), for b > 0.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// convertConvTranspose maps ConvTranspose (1-D and 2-D) to
+// conv2d_grad_input: the gradient of a convolution with respect to its
+// input is the transposed convolution. x[N,C,H,W] is the gradient dy of a
+// convolution with weights W[C,M/group,KH,KW], read as conv2d's
+// w[O=C,M/group,KH,KW], whose input x[N,M,OH,OW] is the result. The
+// output size comes from strides, pads, dilations, output_padding, or
+// output_shape and auto_pad, by ONNX's formulas (the split of an odd
+// total padding follows the opset's spec: opset 11 puts the extra
+// element at the end for SAME_UPPER and at the start otherwise, opset 1
+// the other way round). Begin pads shift the output; the end pads only
+// size it, so the IR's end pad is whatever makes conv2d's shape rule give
+// back H. A bias B[M] is added as B reshaped to [M,1,1].
+func convertConvTranspose(c *nodeCtx) error {
+	x, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	w, err := c.in(1)
+	if err != nil {
+		return err
+	}
+	if err := checkSpatial(x, "transposed convolutions"); err != nil {
+		return err
+	}
+	r := x.Type.Rank()
+	sp := r - 2
+	if w.Type.Rank() != r {
+		return fmt.Errorf("expected weights of rank %d, found %s", r, w.Type)
+	}
+	kernel, ok := concrete(w.Type.Shape[2:])
+	if !ok {
+		return fmt.Errorf("expected concrete weights, found %s", w.Type)
+	}
+	in, ok := concrete(x.Type.Shape[2:])
+	if !ok || slices.ContainsFunc(x.Type.Shape[2:], func(d graph.Dim) bool { return d.Sym != "" }) {
+		return fmt.Errorf("expected concrete spatial dimensions, found %s", x.Type)
+	}
+	if ks, ok, err := c.ints("kernel_shape"); err != nil {
+		return err
+	} else if ok && !slices.Equal(ks, kernel) {
+		return fmt.Errorf("kernel_shape %v does not match the weights' kernel %v", ks, kernel)
+	}
+	get := func(name string, def int64, n int) ([]int64, bool, error) {
+		v, ok, err := c.ints(name)
+		if err != nil || !ok {
+			return slices.Repeat([]int64{def}, n), false, err
+		}
+		if len(v) != n {
+			return nil, false, fmt.Errorf("attribute %s %v has %d entries, expected %d", name, v, len(v), n)
+		}
+		return v, true, nil
+	}
+	strides, _, err := get("strides", 1, sp)
+	if err != nil {
+		return err
+	}
+	dils, _, err := get("dilations", 1, sp)
+	if err != nil {
+		return err
+	}
+	outPad, _, err := get("output_padding", 0, sp)
+	if err != nil {
+		return err
+	}
+	pads, hasPads, err := get("pads", 0, 2*sp)
+	if err != nil {
+		return err
+	}
+	outShape, hasShape, err := c.ints("output_shape")
+	if err != nil {
+		return err
+	}
+	if hasShape {
+		switch len(outShape) {
+		case sp:
+		case r: // some exporters include N and C
+			outShape = outShape[2:]
+		default:
+			return fmt.Errorf("output_shape %v has %d entries, expected %d", outShape, len(outShape), sp)
+		}
+	}
+	autoPad, err := c.str("auto_pad", "NOTSET")
+	if err != nil {
+		return err
+	}
+	switch autoPad {
+	case "NOTSET", "", "VALID", "SAME_UPPER", "SAME_LOWER":
+	default:
+		return fmt.Errorf("unsupported auto_pad %q (expected NOTSET, VALID, SAME_UPPER or SAME_LOWER)", autoPad)
+	}
+	if hasPads && autoPad != "NOTSET" && autoPad != "" {
+		return fmt.Errorf("auto_pad %s and pads are both given", autoPad)
+	}
+	group, err := c.int("group", 1)
+	if err != nil {
+		return err
+	}
+	size := make([]int64, sp)
+	begin := make([]int64, sp)
+	for i := range sp {
+		s, d, k, op := strides[i], dils[i], kernel[i], outPad[i]
+		if s < 1 || d < 1 || k < 1 {
+			return fmt.Errorf("expected positive strides, dilations and kernel, found %v, %v, %v", strides, dils, kernel)
+		}
+		if op < 0 || op >= max(s, d) {
+			return fmt.Errorf("output_padding %v: expected values in [0, max(stride, dilation))", outPad)
+		}
+		if !fits(in[i], s) || !fits(k, d) {
+			return fmt.Errorf("sizes too large")
+		}
+		full := s*(in[i]-1) + op + (k-1)*d + 1
+		switch {
+		case hasShape || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER":
+			out := in[i] * s
+			if hasShape {
+				out = outShape[i]
+			}
+			if out < 1 {
+				return fmt.Errorf("output_shape %v: expected positive sizes", outShape)
+			}
+			total := full - out
+			upper := autoPad == "SAME_UPPER"
+			if c.opset() < 11 {
+				upper = !upper
+			}
+			if upper {
+				begin[i] = floorDiv(total, 2)
+			} else {
+				begin[i] = total - floorDiv(total, 2)
+			}
+			size[i] = out
+		case autoPad == "VALID":
+			size[i] = full
+		default:
+			if pads[i] < 0 || pads[sp+i] < 0 {
+				return fmt.Errorf("expected non-negative pads, found %v", pads)
+			}
+			begin[i] = pads[i]
+			size[i] = full - pads[i] - pads[sp+i]
+		}
+		if begin[i] < 0 {
+			return fmt.Errorf("the padding of axis %d starts at %d: negative begin pads (output_shape larger than the transposed convolution makes) are not supported", 2+i, begin[i])
+		}
+		if size[i] < 1 {
+			return fmt.Errorf("the output of axis %d has size %d, expected a positive size", 2+i, size[i])
+		}
+	}
+	// The end pad that makes conv2d over [size] give back in.
+	end := make([]int64, sp)
+	for i := range sp {
+		keff := (kernel[i]-1)*dils[i] + 1
+		end[i] = max(0, strides[i]*(in[i]-1)+keff-size[i]-begin[i])
+		if span := size[i] + begin[i] + end[i] - keff; span < 0 || span/strides[i]+1 != in[i] {
+			return fmt.Errorf("output size %d of axis %d is beyond what the transposed convolution covers", size[i], 2+i)
+		}
+	}
+	win := window{kernel: kernel, strides: strides, dilations: dils, pads: append(slices.Clone(begin), end...)}.lift2D()
+	hw := size
+	if sp == 1 {
+		hw = []int64{1, size[0]}
+	}
+	lx, err := liftInput(c, x)
+	if err != nil {
+		return err
+	}
+	lw := w
+	if sp == 1 {
+		ws := w.Type.Shape
+		if lw, err = c.reshape(w, []graph.Dim{ws[0], ws[1], graph.Const(1), ws[2]}); err != nil {
+			return err
+		}
+	}
+	y, err := c.op("conv2d_grad_input", []*graph.Node{lx, lw}, graph.Attrs{
+		{Name: "stride", Value: graph.Ints(win.strides...)},
+		{Name: "pad", Value: padAttr(win.pads)},
+		{Name: "dilation", Value: graph.Ints(win.dilations...)},
+		{Name: "groups", Value: graph.Int(group)},
+		{Name: "size", Value: graph.Ints(hw...)},
+	})
+	if err != nil {
+		return err
+	}
+	if c.hasIn(2) {
+		b, err := c.in(2)
+		if err != nil {
+			return err
+		}
+		if b.Type.Rank() != 1 || !b.Type.Shape[0].Equal(y.Type.Shape[1]) {
+			return fmt.Errorf("expected a bias of %s channels, found %s", y.Type.Shape[1], b.Type)
+		}
+		if b, err = c.reshape(b, []graph.Dim{b.Type.Shape[0], graph.Const(1), graph.Const(1)}); err != nil {
+			return err
+		}
+		if y, err = c.op("add", []*graph.Node{y, b}, nil); err != nil {
+			return err
+		}
+	}
+	if y, err = lowerOutput(c, y, r); err != nil {
+		return err
+	}
+	return c.set(0, y)
+}

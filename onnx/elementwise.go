@@ -5,7 +5,10 @@ import (
 	"math"
 	"slices"
 
+	"gorgonia.org/tensor"
+
 	"multigpu/graph"
+	"multigpu/runtime/host"
 )
 
 // unary maps an elementwise op of one operand to the IR op of that name.
@@ -508,4 +511,238 @@ func softmax(op string) func(c *nodeCtx) error {
 		}
 		return c.set(0, y)
 	}
+}
+
+// comparison maps Equal, Less, Greater, LessOrEqual and GreaterOrEqual, and
+// And, Or and Xor (with the legacy broadcast attributes of opsets before
+// 7), to the IR op of that name: operands of one element type,
+// broadcasting, a bool result.
+func comparison(op string) *opDef {
+	return &opDef{attrs: []string{"broadcast", "axis"}, convert: func(c *nodeCtx) error {
+		a, err := c.in(0)
+		if err != nil {
+			return err
+		}
+		b, err := c.in(1)
+		if err != nil {
+			return err
+		}
+		if a.Type.DType != b.Type.DType {
+			return fmt.Errorf("operands of different element types (%s, %s)", a.Type, b.Type)
+		}
+		if b, err = legacyBroadcast(c, a, b); err != nil {
+			return err
+		}
+		y, err := c.op(op, []*graph.Node{a, b}, nil)
+		if err != nil {
+			return err
+		}
+		return c.set(0, y)
+	}}
+}
+
+// convertWhere maps Where to where.
+func convertWhere(c *nodeCtx) error {
+	args, err := c.ins()
+	if err != nil {
+		return err
+	}
+	if len(args) != 3 {
+		return fmt.Errorf("expected 3 inputs (condition, X, Y), found %d", len(args))
+	}
+	y, err := c.op("where", args, nil)
+	if err != nil {
+		return err
+	}
+	return c.set(0, y)
+}
+
+// convertPow maps Pow to pow. The IR's pow takes floating-point operands
+// of one type; ONNX (from opset 12) lets the exponent's type differ and
+// the base be an integer, computed as ONNX Runtime does, in double
+// precision (C++'s std::pow) and converted back:
+//   - a constant exponent whose values the base's type holds exactly
+//     becomes a constant of that type;
+//   - otherwise both operands are cast to f64, raised, and the result cast
+//     back to the base's type (f32: the same rounding as pow on f32, which
+//     computes in f64; integers: truncated toward zero, as C++ converts).
+//
+// Integer results are exact while they stay below 2^53.
+func convertPow(c *nodeCtx) error {
+	x, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	ev, err := c.lookup(1)
+	if err != nil {
+		return err
+	}
+	dt := x.Type.DType
+	if !dt.IsNumeric() {
+		return fmt.Errorf("expected a numeric base, found %s", x.Type)
+	}
+	var e *graph.Node
+	if ev.node == nil && ev.data != nil && dt.IsFloat() {
+		if e, err = c.exactConst("exponent", ev.data, dt); err != nil {
+			return err
+		}
+	}
+	if e == nil {
+		if e, err = c.in(1); err != nil {
+			return err
+		}
+	}
+	if !e.Type.DType.IsNumeric() {
+		return fmt.Errorf("expected a numeric exponent, found %s", e.Type)
+	}
+	if e, err = legacyBroadcast(c, x, e); err != nil {
+		return err
+	}
+	if dt.IsFloat() && e.Type.DType == dt {
+		y, err := c.op("pow", []*graph.Node{x, e}, nil)
+		if err != nil {
+			return err
+		}
+		return c.set(0, y)
+	}
+	if x, err = c.castTo(x, graph.F64); err != nil {
+		return err
+	}
+	if e, err = c.castTo(e, graph.F64); err != nil {
+		return err
+	}
+	p, err := c.op("pow", []*graph.Node{x, e}, nil)
+	if err != nil {
+		return err
+	}
+	y, err := c.castTo(p, dt)
+	if err != nil {
+		return err
+	}
+	return c.set(0, y)
+}
+
+// exactConst returns the constant d converted to the floating-point type
+// dt as a const or param, or nil when a value of d has no exact
+// representation in dt.
+func (c *nodeCtx) exactConst(tag string, d *tensor.Dense, dt graph.DType) (*graph.Node, error) {
+	src, _ := host.DTypeOf(d)
+	if src == graph.Bool {
+		return nil, nil
+	}
+	vs := denseFloats(d)
+	if src == graph.I64 {
+		ints, err := denseInts(d)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range ints {
+			if v > 1<<53 || v < -(1<<53) {
+				return nil, nil
+			}
+		}
+	}
+	for _, v := range vs {
+		if dt == graph.F32 && float64(float32(v)) != v && !math.IsNaN(v) {
+			return nil, nil
+		}
+	}
+	shape := make([]int, 0, d.Dims())
+	if !d.IsScalar() {
+		shape = append(shape, d.Shape()...)
+	}
+	var t *tensor.Dense
+	if len(shape) == 0 {
+		if dt == graph.F64 {
+			t = tensor.New(tensor.FromScalar(vs[0]))
+		} else {
+			t = tensor.New(tensor.FromScalar(float32(vs[0])))
+		}
+	} else {
+		t = floatTensor(dt, shape, vs)
+	}
+	return c.constTensor(tag, t)
+}
+
+// constTensor adds the tensor d as a const when small, else as a param.
+func (c *nodeCtx) constTensor(tag string, d *tensor.Dense) (*graph.Node, error) {
+	t := denseType(d)
+	if elems, _ := t.Elems(); elems <= maxConstElems {
+		if n, err := c.im.g.Const(c.tmp(tag), t, denseFloats(d)); err == nil {
+			return n, nil
+		}
+	}
+	n, err := c.im.g.Param(c.tmp(tag), t)
+	if err != nil {
+		return nil, err
+	}
+	c.im.weights[n.Name] = d
+	return n, nil
+}
+
+// castTo converts x to dt (x itself when it has that type).
+func (c *nodeCtx) castTo(x *graph.Node, dt graph.DType) (*graph.Node, error) {
+	if x.Type.DType == dt {
+		return x, nil
+	}
+	return c.op1("cast", x, graph.Attrs{{Name: "to", Value: graph.Ident(dt.String())}})
+}
+
+// castNames are the type names Cast's to attribute had before opset 6,
+// when it was a string.
+var castNames = map[string]int64{"FLOAT": dtFloat, "DOUBLE": dtDouble, "INT32": dtInt32, "INT64": dtInt64, "BOOL": dtBool}
+
+// convertCast maps Cast and CastLike to cast (to the type the value
+// already has, to the identity). Cast's target is an attribute (a type
+// name before opset 6, a TensorProto data type after); CastLike's is the
+// element type of its second input. saturate concerns only 8-bit floats,
+// which the IR does not have.
+func convertCast(c *nodeCtx) error {
+	x, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	var dt graph.DType
+	if c.n.opType == "CastLike" {
+		like, err := c.lookup(1)
+		if err != nil {
+			return err
+		}
+		switch {
+		case like.node != nil:
+			dt = like.node.Type.DType
+		case like.data != nil:
+			dt, _ = host.DTypeOf(like.data)
+		case like.vec != nil:
+			dt = like.vec.dtype
+		default:
+			return fmt.Errorf("input 1 %q has no known element type", like.onnx)
+		}
+	} else {
+		var to int64
+		if c.opset() < 6 {
+			s, err := c.str("to", "")
+			if err != nil {
+				return err
+			}
+			var ok bool
+			if to, ok = castNames[s]; !ok {
+				return fmt.Errorf("conversion from %s to %q is not supported (the IR has FLOAT, DOUBLE, INT32, INT64 and BOOL)", x.Type.DType, s)
+			}
+		} else if to, err = c.int("to", dtUndefined); err != nil {
+			return err
+		}
+		var ok bool
+		if dt, ok = dtypeOf(to); !ok {
+			return fmt.Errorf("conversion from %s to %s is not supported (the IR has FLOAT, DOUBLE, INT32, INT64 and BOOL)", x.Type.DType, dataTypeName(to))
+		}
+	}
+	if dt == x.Type.DType {
+		return c.alias(0, 0)
+	}
+	y, err := c.castTo(x, dt)
+	if err != nil {
+		return err
+	}
+	return c.set(0, y)
 }

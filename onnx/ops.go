@@ -88,7 +88,7 @@ var opTable = map[string]*opDef{
 	"Constant": {attrs: []string{"value", "value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings", "sparse_value"},
 		convert: convertConstant},
 	"Shape":  {attrs: []string{"start", "end"}, convert: convertShape},
-	"Gather": {attrs: []string{"axis"}, convert: convertGather},
+	"Gather": {attrs: []string{"axis"}, convert: convertGatherData},
 	"Size":   {convert: convertSize},
 
 	"Split":    {attrs: []string{"axis", "split", "num_outputs"}, convert: convertSplit},
@@ -96,4 +96,31 @@ var opTable = map[string]*opDef{
 	"Pad":      {attrs: []string{"mode", "pads", "paddings", "value"}, convert: convertPad},
 	"Cast":     {attrs: []string{"to", "saturate"}, convert: convertCast},
 	"CastLike": {attrs: []string{"saturate"}, convert: convertCast},
+
+	// Recurrent nets, unrolled over the sequence (rnn.go).
+	"LSTM": {attrs: lstmAttrs, convert: convertLSTM},
+	"GRU":  {attrs: gruAttrs, convert: convertGRU},
+
+	// onnx-ops: the ops of issue 10 (elementwise.go, index.go, conv.go,
+	// slice.go, resize.go).
+	"Pow":            {attrs: []string{"broadcast", "axis"}, convert: convertPow},
+	"Erf":            unary("erf"),
+	"Where":          {convert: convertWhere},
+	"Equal":          comparison("equal"),
+	"Less":           comparison("less"),
+	"Greater":        comparison("greater"),
+	"LessOrEqual":    comparison("less_equal"),
+	"GreaterOrEqual": comparison("greater_equal"),
+	"Not":            unary("not"),
+	"And":            comparison("and"),
+	"Or":             comparison("or"),
+	"Xor":            comparison("xor"),
+	"Expand":         {convert: convertExpand},
+	"ArgMax":         argReduce("argmax"),
+	"ArgMin":         argReduce("argmin"),
+	"Tile":           {convert: convertTile},
+	"ConvTranspose": {attrs: []string{"auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"},
+		convert: convertConvTranspose},
+	"DepthToSpace": {attrs: []string{"blocksize", "mode"}, convert: convertDepthToSpace},
+	"SpaceToDepth": {attrs: []string{"blocksize"}, convert: convertSpaceToDepth},
 }

@@ -364,31 +364,3 @@ func floatTensor(dt graph.DType, shape []int, vs []float64) *tensor.Dense {
 	}
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(f))
 }
-
-// convertCast maps a Cast (or CastLike) to the type the value already has
-// to the identity; the IR has no conversions.
-func convertCast(c *nodeCtx) error {
-	x, err := c.in(0)
-	if err != nil {
-		return err
-	}
-	var to int64
-	if c.n.opType == "CastLike" {
-		like, err := c.in(1)
-		if err != nil {
-			return err
-		}
-		if like.Type.DType != x.Type.DType {
-			return fmt.Errorf("conversion from %s to %s is not supported (the IR has no cast)", x.Type.DType, like.Type.DType)
-		}
-		return c.alias(0, 0)
-	}
-	if to, err = c.int("to", dtUndefined); err != nil {
-		return err
-	}
-	dt, ok := dtypeOf(to)
-	if !ok || dt != x.Type.DType {
-		return fmt.Errorf("conversion from %s to %s is not supported (the IR has no cast)", x.Type.DType, dataTypeName(to))
-	}
-	return c.alias(0, 0)
-}
