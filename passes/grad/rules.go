@@ -1,6 +1,7 @@
 package grad
 
 import (
+	"math"
 	"slices"
 
 	"multigpu/graph"
@@ -132,6 +133,37 @@ func (b *builder) rule(n *graph.Node, j int, dy *graph.Node, name string) (*grap
 		return b.apply(name, "avgpool2d_grad", []*graph.Node{dy}, attrs), nil
 	case "broadcast_like":
 		return b.unbroadcast(name, dy, x), nil
+	case "pow":
+		other := n.Args[1-j]
+		var d *graph.Node
+		if j == 0 {
+			// d(a^b)/da = b * a^(b-1)
+			bm1 := b.apply(name+".bm1", "sub", []*graph.Node{other, one()}, nil)
+			d = mul(name+".d", other, b.apply(name+".pow", "pow", []*graph.Node{x, bm1}, nil))
+		} else {
+			// d(a^b)/db = log(a) * a^b
+			d = mul(name+".d", b.apply(name+".log", "log", []*graph.Node{other}, nil), n)
+		}
+		return b.unbroadcast(name, mul(b.partName(name, x, dy), dy, d), x), nil
+	case "erf":
+		// d erf(x)/dx = 2/sqrt(pi) * exp(-x^2)
+		sq := b.apply(name+".negsq", "neg", []*graph.Node{mul(name+".sq", x, x)}, nil)
+		d := mul(name+".d", b.apply(name+".exp", "exp", []*graph.Node{sq}, nil), b.scalar(dt, 2/math.Sqrt(math.Pi)))
+		return mul(name, dy, d), nil
+	case "where":
+		// dy goes to a where c holds, to b where it does not (j is 1 or
+		// 2: the condition is bool, not differentiable).
+		picked := []*graph.Node{n.Args[0], dy, zero()}
+		if j == 2 {
+			picked[1], picked[2] = zero(), dy
+		}
+		return b.unbroadcast(name, b.apply(b.partName(name, x, dy), "where", picked, nil), x), nil
+	case "cast":
+		// Between floating-point types: dy converted back.
+		if x.Type.DType == dt {
+			return dy, nil
+		}
+		return b.apply(name, "cast", []*graph.Node{dy}, graph.Attrs{{Name: "to", Value: graph.Ident(x.Type.DType.String())}}), nil
 	}
 	return nil, b.errorf(n, "no gradient for op %s", n.Op)
 }
