@@ -72,6 +72,11 @@ type entry struct {
 	// BatchAxes are the --batch-axis marks: for fixed-batch exports and
 	// for inputs whose batch is not on axis 0.
 	BatchAxes map[string]int `json:"batch_axes"`
+	// ExplainDims, when set, replaces Dims for measuring the share of the
+	// FLOPs on the replicas; MinShare is the least share a model expected
+	// to pass must show.
+	ExplainDims map[string]int64 `json:"explain_dims"`
+	MinShare    float64          `json:"min_share"`
 	// FixedBatch is the batch a fixed-batch export baked in (0: dynamic).
 	FixedBatch int64   `json:"fixed_batch"`
 	Atol       float64 `json:"atol"`
@@ -121,6 +126,9 @@ type result struct {
 	share   float64
 	// shareErr says why the share could not be measured.
 	shareErr error
+	// panicked holds what a panic in the importer, the pass or the
+	// runtime said.
+	panicked error
 }
 
 // stages lists the result's checks in order with their errors.
@@ -131,6 +139,9 @@ func (r *result) stages() []struct {
 	type st = struct {
 		what string
 		err  error
+	}
+	if r.panicked != nil {
+		return []st{{"panic", r.panicked}}
 	}
 	out := []st{{"import", r.importErr}}
 	if r.importErr != nil {
@@ -149,6 +160,13 @@ func (r *result) stages() []struct {
 			out = append(out, st{fmt.Sprintf("%d GPUs at batch %s against one device", len(g), b), r.same[k]})
 		}
 	}
+	if r.e.MinShare > 0 {
+		err := r.shareErr
+		if err == nil && r.share < r.e.MinShare {
+			err = fmt.Errorf("%.1f%% of the FLOPs on the replicas, expected at least %.0f%%", 100*r.share, 100*r.e.MinShare)
+		}
+		out = append(out, st{"FLOPs on the replicas", err})
+	}
 	return out
 }
 
@@ -162,9 +180,16 @@ func (r *result) failure() string {
 	return ""
 }
 
-// survey runs every check on one model.
-func survey(e entry, gpus [][]int) *result {
-	r := &result{e: e, gpus: gpus, match: map[string]error{}, rewrite: map[int]error{}, same: map[string]error{}, share: -1}
+// survey runs every check on one model. A panic is reported as the
+// model's failure, so that one model cannot stop the survey.
+func survey(e entry, gpus [][]int) (r *result) {
+	r = &result{e: e, gpus: gpus, match: map[string]error{}, rewrite: map[int]error{}, same: map[string]error{}, share: -1}
+	defer func() {
+		if p := recover(); p != nil {
+			r.panicked = fmt.Errorf("%v", p)
+			r.shareErr = r.panicked
+		}
+	}()
 	m, err := onnx.ImportFile(filepath.Join(root, e.File), onnx.Options{DimParams: e.Dims, BatchAxes: e.BatchAxes})
 	if err != nil {
 		r.importErr = err
@@ -234,6 +259,12 @@ func survey(e entry, gpus [][]int) *result {
 				continue
 			}
 			r.same[k] = compareOutputs(m, got, orig[b], 0, 0)
+		}
+	}
+	if len(e.ExplainDims) > 0 {
+		if m, err = onnx.ImportFile(filepath.Join(root, e.File), onnx.Options{DimParams: e.ExplainDims, BatchAxes: e.BatchAxes}); err != nil {
+			r.shareErr = err
+			return r
 		}
 	}
 	r.share, r.shareErr = flopShare(m.Graph)
@@ -433,8 +464,23 @@ func writeTable(w io.Writer, m *manifest, results []*result) error {
 		return "no"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Corpus exported by PyTorch %s (torchvision %s); rewrites for %s GPUs, runs at batch %s; FLOPs on the replicas at --gpus %d --batch %d.\n\n",
+	fmt.Fprintf(&b, "Corpus exported by PyTorch %s (torchvision %s); rewrites for %s GPUs, runs at batch %s; FLOPs on the replicas at --gpus %d --batch %d",
 		m.Torch, m.Torchvision, gpuList(results), strings.Join(batches, " and "), len(explainGPUs), explainBatch)
+	var at []string
+	for _, r := range results {
+		var dims []string
+		for k, v := range r.e.ExplainDims {
+			dims = append(dims, fmt.Sprintf("--dim %s=%d", k, v))
+		}
+		if len(dims) > 0 {
+			sort.Strings(dims)
+			at = append(at, r.e.Name+" at "+strings.Join(dims, " "))
+		}
+	}
+	if len(at) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(at, ", "))
+	}
+	b.WriteString(".\n\n")
 	b.WriteString("| model | family | opset | imports | rewrites | matches PyTorch | rewrite bit-identical | FLOPs on replicas | first failure |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	passing := 0

@@ -242,3 +242,9 @@ func CheckElementTypes(n *graph.Node, name string) error {
 	}
 	return nil
 }
+
+// IndexError is the run-time error of a gather (or gather_grad) given the
+// index v, out of range for an axis of size rows; both backends report it.
+func IndexError(v int64, axis, rows int) error {
+	return fmt.Errorf("index %d is out of range for axis %d of size %d (expected %d to %d)", v, axis, rows, -rows, rows-1)
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"multigpu/graph"
+	"multigpu/runtime/backend"
 )
 
 // Kernels of the ops that index and broadcast: gather and its gradient,
@@ -27,8 +28,7 @@ func indexList(data any, rows, axis int) ([]int64, error) {
 	}
 	for i, v := range out {
 		if v < -int64(rows) || v >= int64(rows) {
-			return nil, fmt.Errorf("index %d (element %d of the indices) is out of range for axis %d of size %d (expected %d to %d)",
-				v, i, axis, rows, -rows, rows-1)
+			return nil, backend.IndexError(v, axis, rows)
 		}
 		if v < 0 {
 			out[i] = v + int64(rows)

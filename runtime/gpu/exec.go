@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"runtime"
 
@@ -29,17 +30,21 @@ type executable struct {
 	outs  []int   // value index of each output
 	mp    *memplan.Plan
 	res   *resident
+	// nstatus is the number of status slots (planner.status).
+	nstatus int
 }
 
 // resident is what a program keeps on the device between runs; it goes
-// back to the pool when the program is dropped.
+// back to the pool when the program is dropped. status holds the status
+// slots of the program's nodes (index errors), zeroed before every run.
 type resident struct {
-	arena, meta *block
+	arena, meta, status *block
 }
 
 func (r *resident) release() {
 	r.arena.release()
 	r.meta.release()
+	r.status.release()
 }
 
 // Compile plans every node of p, places its intermediates in one arena and
@@ -116,7 +121,14 @@ func (d *Device) Compile(p *backend.Program) (backend.Executable, error) {
 		arena.release()
 		return nil, fmt.Errorf("%s: stage %d: the program's metadata: %w", d, p.Stage, err)
 	}
-	e.res = &resident{arena: arena, meta: meta}
+	status, err := d.pool.get(int64(8 * statusWords * pl.status))
+	if err != nil {
+		arena.release()
+		meta.release()
+		return nil, fmt.Errorf("%s: stage %d: the program's status words: %w", d, p.Stage, err)
+	}
+	e.res = &resident{arena: arena, meta: meta, status: status}
+	e.nstatus = pl.status
 	if len(pl.meta) > 0 {
 		if err := d.stream.Upload(meta.ptr, bytesOf(pl.meta)); err != nil {
 			e.res.release()
@@ -173,6 +185,11 @@ func (e *executable) Run(ctx context.Context, inputs []backend.Buffer, opts back
 		}
 	}()
 	arena := e.res.arena
+	if e.nstatus > 0 {
+		if err := d.stream.Upload(e.res.status.ptr, make([]byte, 8*statusWords*e.nstatus)); err != nil {
+			return nil, fmt.Errorf("%s: stage %d: clearing the status words: %w", d, p.Stage, err)
+		}
+	}
 	words := make([]uint64, 0, 16)
 	for s, n := range p.Nodes {
 		fail := func(err error) error {
@@ -214,6 +231,8 @@ func (e *executable) Run(ctx context.Context, inputs []backend.Buffer, opts back
 				return uint64(e.res.meta.ptr) + uint64(a.off)
 			case argSeed:
 				return opts.Seed
+			case argStatus:
+				return uint64(e.res.status.ptr) + uint64(8*statusWords*a.i)
 			}
 			return a.word
 		}
@@ -238,6 +257,9 @@ func (e *executable) Run(ctx context.Context, inputs []backend.Buffer, opts back
 	if err := d.stream.Sync(); err != nil {
 		return nil, fmt.Errorf("%s: stage %d: %w", d, p.Stage, err)
 	}
+	if err := e.checkStatus(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -259,4 +281,32 @@ func equalShape(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// checkStatus downloads the status words of a run that has finished and
+// returns the error of the first node, in program order, that set its
+// own.
+func (e *executable) checkStatus() error {
+	if e.nstatus == 0 {
+		return nil
+	}
+	buf := make([]byte, 8*statusWords*e.nstatus)
+	if err := e.dev.stream.Download(buf, e.res.status.ptr); err != nil {
+		return fmt.Errorf("%s: stage %d: reading the status words: %w", e.dev, e.prog.Stage, err)
+	}
+	words := make([]int64, len(buf)/8)
+	for i := range words {
+		words[i] = int64(binary.LittleEndian.Uint64(buf[8*i:]))
+	}
+	for s, np := range e.plans {
+		if np.status == nil {
+			continue
+		}
+		at := statusWords * np.status.slot
+		if err := np.status.err(words[at : at+statusWords]); err != nil {
+			n := e.prog.Nodes[s]
+			return &backend.NodeError{Device: e.dev.place, Node: n.Name, Op: n.Op, Err: err}
+		}
+	}
+	return nil
 }

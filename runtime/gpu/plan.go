@@ -21,6 +21,7 @@ const (
 	argScratch                // the address of scratch buffer i, plus off
 	argMeta                   // the address of the program's metadata, plus off
 	argSeed                   // the run's dropout seed
+	argStatus                 // the address of status slot i (statusCheck)
 )
 
 // arg is one kernel argument, resolved to a word when the program runs.
@@ -61,6 +62,9 @@ type nodePlan struct {
 	bytes   int64
 	scratch []int64
 	steps   []step
+	// status, when set, is the node's status slot, checked after the
+	// program has run.
+	status *statusCheck
 }
 
 // planner builds the plans of one program, collecting the metadata
@@ -71,6 +75,8 @@ type planner struct {
 	// convScratch bounds the patch buffer of a convolution (im2col): the
 	// batch is processed in chunks of samples whose patches fit.
 	convScratch int
+	// status counts the status slots of the program's nodes.
+	status int
 }
 
 // addMeta appends words to the metadata and returns their argument.
@@ -151,7 +157,8 @@ func planned(op string) bool {
 		"matmul", "softmax", "log_softmax", "sum", "mean", "max", "min",
 		"reshape", "flatten", "copy", "transpose", "slice", "concat", "dim",
 		"conv2d", "conv2d_grad_input", "conv2d_grad_weight",
-		"maxpool2d", "avgpool2d", "maxpool2d_grad", "avgpool2d_grad", "batchnorm", "dropout":
+		"maxpool2d", "avgpool2d", "maxpool2d_grad", "avgpool2d_grad", "batchnorm", "dropout",
+		"gather", "gather_grad", "expand", "argmax", "argmin":
 		return true
 	}
 	return false
@@ -181,6 +188,8 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 		if !n.BoolAttr("training") {
 			return view(0)
 		}
+	case "gather", "gather_grad", "expand", "argmax", "argmin":
+		return p.planIndex(s, np, launch)
 	}
 	if backend.Structural(n.Op) {
 		return p.planStructural(s, np, launch)

@@ -118,6 +118,20 @@ var opCases = []opCase{
 	{name: "maxpool_grad_ties", src: "input %x: f32[2,3,6,6]\ninput %dy: f32[2,3,3,3]\n%r = relu %x\n%y = maxpool2d_grad %r, %dy {kernel=[2,2]}"},
 	{name: "avgpool_grad", src: "input %dy: f32[2,3,4,6]\n%y = avgpool2d_grad %dy {kernel=[2,3], stride=[2,1], pad=[1,1], size=[7,6]}"},
 	{name: "two_outputs_shared", src: "input %x: f32[3,4]\n%a = neg %x\n%r = reshape %a {shape=[12]}\n%y = exp %a\n%z = reshape %a {shape=[4,3]}", tol: Rounding},
+	// ops-index: random integer inputs that reach indices are drawn in range (runtime.IndexRows).
+	{name: "gather_embedding", src: "param %t: f32[10,4]\ninput %i: i64[3,5]\n%y = gather %t, %i"},
+	{name: "gather_axis1_i32", src: "input %x: f32[2,6,3]\ninput %i: i32[4]\n%y = gather %x, %i {axis=1}", specials: true},
+	{name: "gather_scalar_index", src: "input %x: f32[3,5]\ninput %i: i64[]\n%y = gather %x, %i {axis=-1}"},
+	{name: "gather_i32_data", src: "input %x: i32[5,3]\ninput %i: i64[2,2]\n%y = gather %x, %i"},
+	{name: "gather_bool_data", src: "input %x: bool[4,3]\ninput %i: i32[5]\n%y = gather %x, %i"},
+	{name: "gather_grad", src: "input %i: i64[3,5]\ninput %d: f32[3,5,4]\n%y = gather_grad %i, %d {rows=6}"},
+	{name: "gather_grad_axis1", src: "input %i: i32[4]\ninput %d: f32[2,4,3]\n%y = gather_grad %i, %d {axis=1, rows=3}", specials: true},
+	{name: "expand", src: "input %x: f32[3,1]\n%y = expand %x {shape=[2,3,4]}"},
+	{name: "expand_i64", src: "input %x: i64[1,4]\n%y = expand %x {shape=[3,4]}"},
+	{name: "argmax", src: "input %x: f32[3,4,5]\n%y = argmax %x {axis=1}", specials: true},
+	{name: "argmin_keep", src: "input %x: f32[3,4,5]\n%y = argmin %x {axis=-1, keepdims=true}", specials: true},
+	{name: "argmax_i32", src: "input %x: i32[4,6]\n%y = argmax %x {axis=0}"},
+	{name: "argmin_i64", src: "input %x: i64[5,3]\n%y = argmin %x {axis=0}"},
 }
 
 // graphOf wraps a case's statements in a graph whose outputs are %y (and
@@ -323,7 +337,7 @@ func Compare(want, got *tensor.Dense, tol Tolerance) error {
 	case []float64:
 		w, g = wd, host.Data(got).([]float64)
 		rel, abs = map[Tolerance]float64{Bits: 0, Rounding: 1e-15, Products: 1e-12}[tol], map[Tolerance]float64{Products: 1e-15}[tol]
-	case []int64:
+	case []int64, []int32, []bool:
 		if fmt.Sprint(wd) != fmt.Sprint(host.Data(got)) {
 			return fmt.Errorf("%v, want %v", host.Data(got), wd)
 		}

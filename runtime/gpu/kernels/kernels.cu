@@ -503,4 +503,85 @@ extern "C" __global__ void dropout_f64(double *out, const double *x, i64 n, u64 
 	X(im2col_f32) X(im2col_f64) X(col2im_f32) X(col2im_f64) X(bias_f32) X(bias_f64) \
 	X(pool_f32) X(pool_f64) X(poolgrad_f32) X(poolgrad_f64) \
 	X(bnstats_f32) X(bnstats_f64) X(bnapply_f32) X(bnapply_f64) \
-	X(dropout_f32) X(dropout_f64)
+	X(dropout_f32) X(dropout_f64) \
+	X(gather_u8) X(gather_u32) X(gather_u64) X(gathergrad_f32) X(gathergrad_f64) \
+	X(arg_f32) X(arg_f64) X(arg_i32) X(arg_i64)
+
+// ---- indexing ---------------------------------------------------------------
+
+// index_ returns indices[k] (i64 when idx64, else i32) made non-negative
+// (a negative index counts from the end), or -1 when it is out of
+// [-rows, rows): then status[0] = 1 and status[1] = the index, which the
+// backend reports after the program has run.
+__device__ __forceinline__ i64 index_(const void *indices, i64 k, i64 idx64, i64 rows, i64 *status) {
+	const i64 v = idx64 ? ((const i64 *)indices)[k] : (i64)((const int *)indices)[k];
+	if (v < -rows || v >= rows) {
+		status[0] = 1;
+		status[1] = v;
+		return -1;
+	}
+	return v < 0 ? v + rows : v;
+}
+
+// gather: out[o][q][j] = data[o][indices[q]][j] for data[outer, rows,
+// inner] and k indices (0 where an index is out of range); W is the
+// element width.
+template <typename W>
+__device__ void gather_(W *out, const W *data, const void *indices, i64 n, i64 rows, i64 k, i64 inner, i64 idx64, i64 *status) {
+	GRID_LOOP(i, n) {
+		const i64 j = i % inner, t = i / inner, q = t % k, o = t / k;
+		const i64 r = index_(indices, q, idx64, rows, status);
+		out[i] = r < 0 ? (W)0 : data[(o * rows + r) * inner + j];
+	}
+}
+
+extern "C" __global__ void gather_u8(unsigned char *out, const unsigned char *data, const void *indices, i64 n, i64 rows, i64 k, i64 inner, i64 idx64, i64 *status) { gather_(out, data, indices, n, rows, k, inner, idx64, status); }
+extern "C" __global__ void gather_u32(unsigned int *out, const unsigned int *data, const void *indices, i64 n, i64 rows, i64 k, i64 inner, i64 idx64, i64 *status) { gather_(out, data, indices, n, rows, k, inner, idx64, status); }
+extern "C" __global__ void gather_u64(u64 *out, const u64 *data, const void *indices, i64 n, i64 rows, i64 k, i64 inner, i64 idx64, i64 *status) { gather_(out, data, indices, n, rows, k, inner, idx64, status); }
+
+// gathergrad: out[outer, rows, inner] is zeros with dy[o][q][j] added at
+// out[o][indices[q]][j], one thread per (o, j) walking the indices in
+// order (as runtime/cpu adds them up); n is outer * inner.
+template <typename T>
+__device__ void gathergrad_(T *out, const void *indices, const T *dy, i64 n, i64 rows, i64 k, i64 inner, i64 idx64, i64 *status) {
+	GRID_LOOP(t, n) {
+		const i64 j = t % inner, o = t / inner;
+		T *col = out + o * rows * inner + j;
+		for (i64 r = 0; r < rows; r++) col[r * inner] = (T)0;
+		for (i64 q = 0; q < k; q++) {
+			const i64 r = index_(indices, q, idx64, rows, status);
+			if (r >= 0) col[r * inner] += dy[(o * k + q) * inner + j];
+		}
+	}
+}
+
+extern "C" __global__ void gathergrad_f32(float *out, const void *indices, const float *dy, i64 n, i64 rows, i64 k, i64 inner, i64 idx64, i64 *status) { gathergrad_(out, indices, dy, n, rows, k, inner, idx64, status); }
+extern "C" __global__ void gathergrad_f64(double *out, const void *indices, const double *dy, i64 n, i64 rows, i64 k, i64 inner, i64 idx64, i64 *status) { gathergrad_(out, indices, dy, n, rows, k, inner, idx64, status); }
+
+// arg: argmax (isMax) or argmin along the middle axis of x[outer, size,
+// inner], one thread per (outer, inner) pair: the index of the first
+// extreme, or of the first NaN; n is outer * inner.
+template <typename T>
+__device__ void arg_(i64 *out, const T *x, i64 n, i64 size, i64 inner, i64 isMax) {
+	GRID_LOOP(t, n) {
+		const i64 i = t % inner, o = t / inner;
+		i64 at = 0;
+		if (size > 0) {
+			const T *p = x + o * size * inner + i;
+			T best = p[0];
+			for (i64 q = 1; q < size && best == best; q++) {
+				const T v = p[q * inner];
+				if (v != v || (isMax ? v > best : v < best)) {
+					best = v;
+					at = q;
+				}
+			}
+		}
+		out[t] = at;
+	}
+}
+
+extern "C" __global__ void arg_f32(i64 *out, const float *x, i64 n, i64 size, i64 inner, i64 isMax) { arg_(out, x, n, size, inner, isMax); }
+extern "C" __global__ void arg_f64(i64 *out, const double *x, i64 n, i64 size, i64 inner, i64 isMax) { arg_(out, x, n, size, inner, isMax); }
+extern "C" __global__ void arg_i32(i64 *out, const int *x, i64 n, i64 size, i64 inner, i64 isMax) { arg_(out, x, n, size, inner, isMax); }
+extern "C" __global__ void arg_i64(i64 *out, const i64 *x, i64 n, i64 size, i64 inner, i64 isMax) { arg_(out, x, n, size, inner, isMax); }
