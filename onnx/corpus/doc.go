@@ -15,7 +15,8 @@
 //
 //	go test ./onnx/corpus                        # the whole corpus
 //	go test ./onnx/corpus -short                 # one model per family, 2 GPUs
-//	go test ./onnx/corpus -run Corpus -table=-   # print the README table
+//	go test ./onnx/corpus -table=/tmp/corpus.md  # write the README table
+//	go test ./onnx/corpus -v -table=-            # print it (with the log)
 //
 // The package holds no code besides its tests.
 package corpus
