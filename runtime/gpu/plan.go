@@ -139,12 +139,14 @@ func opCode(op string) (int, bool) {
 		return 7, true
 	case "cmp_lt", "leaky_relu":
 		return 8, true
-	case "cmp_le":
+	case "cmp_le", "erf":
 		return 9, true
 	case "cmp_gt":
 		return 10, true
 	case "cmp_ge":
 		return 11, true
+	case "pow":
+		return 12, true
 	}
 	return 0, false
 }
@@ -158,7 +160,8 @@ func planned(op string) bool {
 		"reshape", "flatten", "copy", "transpose", "slice", "concat", "dim",
 		"conv2d", "conv2d_grad_input", "conv2d_grad_weight",
 		"maxpool2d", "avgpool2d", "maxpool2d_grad", "avgpool2d_grad", "batchnorm", "dropout",
-		"gather", "gather_grad", "expand", "argmax", "argmin":
+		"gather", "gather_grad", "expand", "argmax", "argmin",
+		"pow", "erf", "where", "equal", "less", "greater", "less_equal", "greater_equal", "not", "and", "or", "xor", "cast":
 		return true
 	}
 	return false
@@ -190,6 +193,8 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 		}
 	case "gather", "gather_grad", "expand", "argmax", "argmin":
 		return p.planIndex(s, np, launch)
+	case "where", "equal", "less", "greater", "less_equal", "greater_equal", "not", "and", "or", "xor", "cast":
+		return p.planLogic(s, np, launch)
 	}
 	if backend.Structural(n.Op) {
 		return p.planStructural(s, np, launch)
@@ -199,7 +204,7 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 		return nil, err
 	}
 	switch n.Op {
-	case "add", "sub", "mul", "div", "maximum", "minimum", "compare":
+	case "add", "sub", "mul", "div", "maximum", "minimum", "compare", "pow":
 		name := n.Op
 		if name == "compare" {
 			name = "cmp_" + n.StringAttr("cmp", "")
@@ -215,7 +220,7 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 		shape, str := host.Collapse(s.out, host.BroadcastStrides(s.in[0], s.out), host.Strides(s.out))
 		m := p.addMeta(append(append(append([]int64{int64(len(shape))}, ints64(shape)...), ints64(str[0])...), ints64(str[1])...)...)
 		launch("copy"+widthSuffix(s.dt.Size()), total, result(), operand(0), i64(total), m)
-	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu":
+	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu", "erf":
 		launch("unary"+sfx, total, result(), operand(0), i64(total), i64(must(opCode(n.Op))), f64(n.FloatAttr("alpha", 0.01)))
 	case "matmul":
 		p.planMatmul(s, np, launch)

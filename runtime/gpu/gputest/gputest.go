@@ -132,6 +132,24 @@ var opCases = []opCase{
 	{name: "argmin_keep", src: "input %x: f32[3,4,5]\n%y = argmin %x {axis=-1, keepdims=true}", specials: true},
 	{name: "argmax_i32", src: "input %x: i32[4,6]\n%y = argmax %x {axis=0}"},
 	{name: "argmin_i64", src: "input %x: i64[5,3]\n%y = argmin %x {axis=0}"},
+	// ops-elementwise: pow, erf, where, comparisons, logic, cast.
+	{name: "pow", src: "input %a: f32[4,1,3]\ninput %b: f32[5,3]\n%e = exp %a\n%y = pow %e, %b", tol: Rounding, specials: true},
+	{name: "pow_negative_base", src: "input %a: f32[4,5]\nconst %k: f32[] = 2.0\n%y = pow %a, %k", tol: Rounding, specials: true},
+	{name: "erf", src: "input %x: f32[5,6]\nconst %k: f32[] = 3.0\n%s = mul %x, %k\n%y = erf %s", tol: Rounding, specials: true},
+	{name: "where", src: "input %c: bool[4,1,3]\ninput %a: f32[5,3]\ninput %b: f32[]\n%y = where %c, %a, %b", specials: true},
+	{name: "where_i64", src: "input %c: bool[3]\ninput %a: i64[2,3]\ninput %b: i64[2,1]\n%y = where %c, %a, %b"},
+	{name: "where_i32_bool", src: "input %c: bool[2,3]\ninput %a: i32[2,3]\ninput %b: i32[3]\ninput %p: bool[2,1]\ninput %q: bool[3]\n%y = where %c, %a, %b\n%z = where %c, %p, %q"},
+	{name: "equal", src: "input %a: f32[4,5,3]\ninput %b: f32[4,5,3]\n%y = equal %a, %b", specials: true},
+	{name: "less", src: "input %a: f32[4,1,3]\ninput %b: f32[5,3]\n%y = less %a, %b", specials: true},
+	{name: "greater_scalar", src: "input %a: f32[4,5]\ninput %b: f32[]\n%y = greater %a, %b", specials: true},
+	{name: "less_equal_i32", src: "input %a: i32[4,5]\ninput %b: i32[5]\n%y = less_equal %a, %b"},
+	{name: "greater_equal_i64", src: "input %a: i64[4,1]\ninput %b: i64[5]\n%y = greater_equal %a, %b"},
+	{name: "equal_bool_i64", src: "input %a: bool[4,5]\ninput %b: bool[5]\ninput %p: i64[4,5]\ninput %q: i64[4,1]\n%y = equal %a, %b\n%z = equal %p, %q"},
+	{name: "logic", src: "input %a: bool[4,5]\ninput %b: bool[5]\n%n = not %a\n%o = or %n, %b\n%x = xor %o, %a\n%y = and %x, %b"},
+	{name: "cast_f32", src: "input %x: f32[4,6]\nconst %k: f32[] = 3e9\n%s = mul %x, %k\n%y = cast %s {to=i32}\n%z = cast %s {to=bool}\n%r = cast %x {to=i64}", specials: true},
+	{name: "cast_wide", src: "input %x: f32[4,6]\nconst %k: f32[] = 1e19\n%s = mul %x, %k\n%y = cast %s {to=i64}\n%z = cast %s {to=f64}\n%r = cast %z {to=f32}", specials: true},
+	{name: "cast_ints", src: "input %x: i64[4,6]\ninput %b: bool[5]\n%y = cast %x {to=i32}\n%z = cast %x {to=f32}\n%w = cast %b {to=f32}\n%r = cast %w {to=i64}"},
+	{name: "cast_same", src: "input %x: f32[4,6]\n%c = cast %x {to=f32}\n%y = neg %c"},
 }
 
 // graphOf wraps a case's statements in a graph whose outputs are %y (and
@@ -173,7 +191,7 @@ func sprinkle(inputs map[string]*tensor.Dense) {
 // missingOp returns the first op src applies that the op table lacks.
 func missingOp(src string) string {
 	for _, line := range strings.Split(src, "\n") {
-		if _, rhs, ok := strings.Cut(line, " = "); ok {
+		if _, rhs, ok := strings.Cut(line, " = "); ok && strings.HasPrefix(line, "%") {
 			op, _, _ := strings.Cut(rhs, " ")
 			if graph.LookupOp(op) == nil {
 				return op

@@ -16,9 +16,11 @@ struct dim3 {
 // goroutines (logical devices) launch kernels at once.
 static thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 
+using std::erf;
 using std::exp;
 using std::fabs;
 using std::log;
+using std::pow;
 using std::sqrt;
 using std::tanh;
 

@@ -51,9 +51,11 @@ template <typename T> __device__ __forceinline__ T minimum_(T a, T b) { return (
 #define OP_LE 9
 #define OP_GT 10
 #define OP_GE 11
+#define OP_POW 12
 
 // binary: out[i] = a[.] op b[.] with numpy broadcasting (comparisons give
-// 1 where they hold, else 0; with NaN only ne holds). m holds rank, then
+// 1 where they hold, else 0; with NaN only ne holds; pow is evaluated in
+// double and rounded once). m holds rank, then
 // the (collapsed) result shape, then a's and b's strides along it (0 where
 // the operand repeats).
 template <typename T>
@@ -82,6 +84,7 @@ __device__ void binary_(T *out, const T *a, const T *b, i64 n, const i64 *m, i64
 		case OP_LT: z = x < y ? (T)1 : (T)0; break;
 		case OP_LE: z = x <= y ? (T)1 : (T)0; break;
 		case OP_GT: z = x > y ? (T)1 : (T)0; break;
+		case OP_POW: z = (T)pow((double)x, (double)y); break;
 		default: z = x >= y ? (T)1 : (T)0; break;
 		}
 		out[i] = z;
@@ -101,6 +104,7 @@ extern "C" __global__ void binary_f64(double *out, const double *a, const double
 #define OP_SIGMOID 6
 #define OP_TANH 7
 #define OP_LEAKY_RELU 8
+#define OP_ERF 9
 
 template <typename T>
 __device__ void unary_(T *out, const T *x, i64 n, i64 op, double alpha) {
@@ -117,6 +121,7 @@ __device__ void unary_(T *out, const T *x, i64 n, i64 op, double alpha) {
 		case OP_RELU: z = (v > 0 || v != v) ? v : (T)0; break;
 		case OP_SIGMOID: z = (T)(1.0 / (1.0 + exp(-(double)v))); break;
 		case OP_TANH: z = (T)tanh((double)v); break;
+		case OP_ERF: z = (T)erf((double)v); break;
 		default: z = v > 0 ? v : a * v; break;
 		}
 		out[i] = z;
@@ -505,7 +510,10 @@ extern "C" __global__ void dropout_f64(double *out, const double *x, i64 n, u64 
 	X(bnstats_f32) X(bnstats_f64) X(bnapply_f32) X(bnapply_f64) \
 	X(dropout_f32) X(dropout_f64) \
 	X(gather_u8) X(gather_u32) X(gather_u64) X(gathergrad_f32) X(gathergrad_f64) \
-	X(arg_f32) X(arg_f64) X(arg_i32) X(arg_i64)
+	X(arg_f32) X(arg_f64) X(arg_i32) X(arg_i64) \
+	X(cmp_f32) X(cmp_f64) X(cmp_i32) X(cmp_i64) X(cmp_u8) X(logic_u8) \
+	X(where_u8) X(where_u32) X(where_u64) \
+	X(cast_f32) X(cast_f64) X(cast_i32) X(cast_i64) X(cast_u8)
 
 // ---- indexing ---------------------------------------------------------------
 
@@ -585,3 +593,134 @@ extern "C" __global__ void arg_f32(i64 *out, const float *x, i64 n, i64 size, i6
 extern "C" __global__ void arg_f64(i64 *out, const double *x, i64 n, i64 size, i64 inner, i64 isMax) { arg_(out, x, n, size, inner, isMax); }
 extern "C" __global__ void arg_i32(i64 *out, const int *x, i64 n, i64 size, i64 inner, i64 isMax) { arg_(out, x, n, size, inner, isMax); }
 extern "C" __global__ void arg_i64(i64 *out, const i64 *x, i64 n, i64 size, i64 inner, i64 isMax) { arg_(out, x, n, size, inner, isMax); }
+
+// ---- comparisons, logic, where, cast ------------------------------------------
+
+// bcast_ returns the offsets in operands of element i of a broadcast result,
+// for ops whose m holds rank, the (collapsed) result shape, then k
+// operands' strides along it.
+__device__ __forceinline__ void bcast_(i64 i, const i64 *m, i64 k, i64 *off) {
+	const i64 rank = m[0];
+	const i64 *shape = m + 1;
+	for (i64 s = 0; s < k; s++) off[s] = 0;
+	for (i64 d = rank - 1; d >= 0; d--) {
+		const i64 c = i % shape[d];
+		i /= shape[d];
+		for (i64 s = 0; s < k; s++) off[s] += c * shape[rank * (s + 1) + d];
+	}
+}
+
+// cmp: out[i] = a[.] op b[.] as a bool (1 or 0) with numpy broadcasting, op
+// one of OP_EQ, OP_LT, OP_LE, OP_GT, OP_GE (the binary op codes); m as
+// binary's. cmp_u8 compares bools (equal only).
+template <typename T>
+__device__ void cmp_(unsigned char *out, const T *a, const T *b, i64 n, const i64 *m, i64 op) {
+	GRID_LOOP(i, n) {
+		i64 off[2];
+		bcast_(i, m, 2, off);
+		const T x = a[off[0]], y = b[off[1]];
+		bool z;
+		switch (op) {
+		case OP_EQ: z = x == y; break;
+		case OP_LT: z = x < y; break;
+		case OP_LE: z = x <= y; break;
+		case OP_GT: z = x > y; break;
+		default: z = x >= y; break;
+		}
+		out[i] = z ? 1 : 0;
+	}
+}
+
+extern "C" __global__ void cmp_f32(unsigned char *out, const float *a, const float *b, i64 n, const i64 *m, i64 op) { cmp_(out, a, b, n, m, op); }
+extern "C" __global__ void cmp_f64(unsigned char *out, const double *a, const double *b, i64 n, const i64 *m, i64 op) { cmp_(out, a, b, n, m, op); }
+extern "C" __global__ void cmp_i32(unsigned char *out, const int *a, const int *b, i64 n, const i64 *m, i64 op) { cmp_(out, a, b, n, m, op); }
+extern "C" __global__ void cmp_i64(unsigned char *out, const i64 *a, const i64 *b, i64 n, const i64 *m, i64 op) { cmp_(out, a, b, n, m, op); }
+extern "C" __global__ void cmp_u8(unsigned char *out, const unsigned char *a, const unsigned char *b, i64 n, const i64 *m, i64 op) { cmp_(out, a, b, n, m, op); }
+
+// Logic op codes (runtime/gpu: logicOps).
+#define OP_AND 0
+#define OP_OR 1
+#define OP_XOR 2
+#define OP_NOT 3
+
+// logic: out[i] = a[.] op b[.] on bools (bytes 0 or 1) with numpy
+// broadcasting; not reads only a. m as binary's.
+extern "C" __global__ void logic_u8(unsigned char *out, const unsigned char *a, const unsigned char *b, i64 n, const i64 *m, i64 op) {
+	GRID_LOOP(i, n) {
+		i64 off[2];
+		bcast_(i, m, 2, off);
+		const bool x = a[off[0]] != 0, y = b[off[1]] != 0;
+		bool z;
+		switch (op) {
+		case OP_AND: z = x && y; break;
+		case OP_OR: z = x || y; break;
+		case OP_XOR: z = x != y; break;
+		default: z = !x; break;
+		}
+		out[i] = z ? 1 : 0;
+	}
+}
+
+// where: out[i] = c[.] ? a[.] : b[.] with numpy broadcasting of all three;
+// m holds rank, the result shape, then c's, a's and b's strides. W is the
+// element width.
+template <typename W>
+__device__ void where_(W *out, const unsigned char *c, const W *a, const W *b, i64 n, const i64 *m) {
+	GRID_LOOP(i, n) {
+		i64 off[3];
+		bcast_(i, m, 3, off);
+		out[i] = c[off[0]] ? a[off[1]] : b[off[2]];
+	}
+}
+
+extern "C" __global__ void where_u8(unsigned char *out, const unsigned char *c, const unsigned char *a, const unsigned char *b, i64 n, const i64 *m) { where_(out, c, a, b, n, m); }
+extern "C" __global__ void where_u32(unsigned int *out, const unsigned char *c, const unsigned int *a, const unsigned int *b, i64 n, const i64 *m) { where_(out, c, a, b, n, m); }
+extern "C" __global__ void where_u64(u64 *out, const unsigned char *c, const u64 *a, const u64 *b, i64 n, const i64 *m) { where_(out, c, a, b, n, m); }
+
+// Element type codes of cast (graph.DType's numbering).
+#define DT_F32 1
+#define DT_F64 2
+#define DT_I32 3
+#define DT_I64 4
+
+template <typename S> __device__ __forceinline__ bool isfloat_() { return false; }
+template <> __device__ __forceinline__ bool isfloat_<float>() { return true; }
+template <> __device__ __forceinline__ bool isfloat_<double>() { return true; }
+
+// toi32_ and toi64_ convert as runtime/cpu does: floats truncate toward
+// zero, saturating at the range, NaN giving 0; integers keep their low
+// bits.
+template <typename S> __device__ __forceinline__ int toi32_(S v) {
+	if (!isfloat_<S>()) return (int)v;
+	const double f = (double)v;
+	return f != f ? 0 : f >= 2147483648.0 ? 2147483647 : f <= -2147483648.0 ? (-2147483647 - 1) : (int)f;
+}
+
+template <typename S> __device__ __forceinline__ i64 toi64_(S v) {
+	if (!isfloat_<S>()) return (i64)v;
+	const double f = (double)v;
+	return f != f ? 0 : f >= 9223372036854775808.0 ? 0x7fffffffffffffffLL : f <= -9223372036854775808.0 ? (-0x7fffffffffffffffLL - 1) : (i64)f;
+}
+
+// cast: out[i] = x[i] converted to the element type to (ONNX Cast, as
+// runtime/cpu: see toi32_; to bool is x != 0; a bool source is 0 or 1).
+// The suffix names the source type.
+template <typename S>
+__device__ void cast_(void *out, const S *x, i64 n, i64 to) {
+	GRID_LOOP(i, n) {
+		const S v = x[i];
+		switch (to) {
+		case DT_F32: ((float *)out)[i] = (float)v; break;
+		case DT_F64: ((double *)out)[i] = (double)v; break;
+		case DT_I32: ((int *)out)[i] = toi32_(v); break;
+		case DT_I64: ((i64 *)out)[i] = toi64_(v); break;
+		default: ((unsigned char *)out)[i] = v != 0 ? 1 : 0; break;
+		}
+	}
+}
+
+extern "C" __global__ void cast_f32(void *out, const float *x, i64 n, i64 to) { cast_(out, x, n, to); }
+extern "C" __global__ void cast_f64(void *out, const double *x, i64 n, i64 to) { cast_(out, x, n, to); }
+extern "C" __global__ void cast_i32(void *out, const int *x, i64 n, i64 to) { cast_(out, x, n, to); }
+extern "C" __global__ void cast_i64(void *out, const i64 *x, i64 n, i64 to) { cast_(out, x, n, to); }
+extern "C" __global__ void cast_u8(void *out, const unsigned char *x, i64 n, i64 to) { cast_(out, x, n, to); }
