@@ -123,4 +123,7 @@ var opTable = map[string]*opDef{
 		convert: convertConvTranspose},
 	"DepthToSpace": {attrs: []string{"blocksize", "mode"}, convert: convertDepthToSpace},
 	"SpaceToDepth": {attrs: []string{"blocksize"}, convert: convertSpaceToDepth},
+	"Resize": {attrs: []string{"antialias", "axes", "coordinate_transformation_mode", "cubic_coeff_a", "exclude_outside",
+		"extrapolation_value", "keep_aspect_ratio_policy", "mode", "nearest_mode"}, convert: convertResize},
+	"Upsample": {attrs: []string{"mode", "scales"}, convert: convertUpsample},
 }

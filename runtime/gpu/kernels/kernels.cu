@@ -55,9 +55,8 @@ template <typename T> __device__ __forceinline__ T minimum_(T a, T b) { return (
 
 // binary: out[i] = a[.] op b[.] with numpy broadcasting (comparisons give
 // 1 where they hold, else 0; with NaN only ne holds; pow is evaluated in
-// double and rounded once). m holds rank, then
-// the (collapsed) result shape, then a's and b's strides along it (0 where
-// the operand repeats).
+// double and rounded once). m holds rank, then the (collapsed) result
+// shape, then a's and b's strides along it (0 where the operand repeats).
 template <typename T>
 __device__ void binary_(T *out, const T *a, const T *b, i64 n, const i64 *m, i64 op) {
 	const i64 rank = m[0];
