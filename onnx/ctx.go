@@ -127,7 +127,7 @@ func (c *nodeCtx) lookup(i int) (*value, error) {
 	}
 	name := c.n.inputs[i]
 	v := c.im.values[name]
-	if v == nil || (v.node == nil && v.data == nil && v.vec == nil && v.poison == "") {
+	if v == nil || (v.node == nil && v.data == nil && v.vec == nil && v.fold == nil && v.poison == "") {
 		return nil, fmt.Errorf("input %d %q is not a graph input, an initializer or the output of an earlier node", i, name)
 	}
 	if v.poison != "" {
@@ -166,6 +166,9 @@ func (c *nodeCtx) constIn(i int, what string) (*tensor.Dense, error) {
 	}
 	if v.data == nil && v.vec != nil {
 		return nil, fmt.Errorf("input %d %q (%s) is a shape computed at import time, and %v", i, v.onnx, what, v.vec.symbolicErr())
+	}
+	if v.data == nil && v.fold != nil {
+		return nil, fmt.Errorf("input %d %q (%s) is computed at import time (%s), and its value depends on the batch size, which is known only at run time", i, v.onnx, what, v.fold)
 	}
 	if v.data == nil {
 		return nil, fmt.Errorf("input %d %q (%s) must be a constant (an initializer or a Constant node's output) for the importer to map it", i, v.onnx, what)

@@ -26,6 +26,11 @@ type intVec struct {
 	elems  []graph.Dim
 	scalar bool
 	dtype  graph.DType // I32 or I64
+	// src is an IR node that carries the batch and srcAx its axis whose
+	// size the batch elements came from (the value whose Shape was
+	// taken), nil when no element holds the batch.
+	src   *graph.Node
+	srcAx int
 }
 
 // symbolic reports whether an element depends on a batch known only at run
@@ -126,14 +131,13 @@ func (c *nodeCtx) setVec(k int, v *intVec) {
 	c.outs[k] = true
 }
 
-// folders fold ops on integer vectors; each returns false, leaving the node
-// to its converter, when its inputs are not all foldable.
+// folders fold what foldConst cannot: ops whose inputs are known at
+// import time only up to the batch, and whose result must then be built in
+// the graph. Each returns false, leaving the node to its converter, when
+// its inputs are not of that kind.
 var folders = map[string]func(c *nodeCtx) (bool, error){
-	"Gather":    foldGather,
-	"Unsqueeze": foldUnsqueeze,
-	"Squeeze":   foldSqueeze,
-	"Concat":    foldConcat,
-	"Cast":      foldCast,
+	"ConstantOfShape": foldSymConstantOfShape,
+	"Expand":          foldSymExpand,
 }
 
 // convertShape folds Shape to the vector of its input's dimensions, the
@@ -162,8 +166,22 @@ func convertShape(c *nodeCtx) error {
 	if start >= end {
 		return fmt.Errorf("an empty shape slice [%d, %d) has no IR type", start, end)
 	}
-	c.setVec(0, &intVec{elems: slices.Clone(x.Type.Shape[start:end]), dtype: graph.I64})
+	v := &intVec{elems: slices.Clone(x.Type.Shape[start:end]), dtype: graph.I64}
+	if ax := symbolicAxis(x.Type); ax >= 0 {
+		v.src, v.srcAx = x, ax
+	}
+	c.setVec(0, v)
 	return nil
+}
+
+// symbolicAxis returns the axis of t whose size holds the batch, or -1.
+func symbolicAxis(t graph.Type) int {
+	for i, d := range t.Shape {
+		if d.Sym != "" {
+			return i
+		}
+	}
+	return -1
 }
 
 // convertSize folds Size, the number of elements of its input, the batch
@@ -184,127 +202,232 @@ func convertSize(c *nodeCtx) error {
 			n.Size *= d.Size
 		}
 	}
-	c.setVec(0, &intVec{elems: []graph.Dim{n}, scalar: true, dtype: graph.I64})
+	v := &intVec{elems: []graph.Dim{n}, scalar: true, dtype: graph.I64}
+	if ax := symbolicAxis(x.Type); ax >= 0 {
+		v.src, v.srcAx = x, ax
+	}
+	c.setVec(0, v)
 	return nil
 }
 
-// convertGather refuses what foldGather does not fold: the IR has no
-// gather.
-func convertGather(c *nodeCtx) error {
-	return fmt.Errorf("Gather is supported only where it picks elements of a shape or of a small integer constant (folded at import time); the IR has no gather")
+// symShape returns input i when it is a shape known at import time that
+// holds the batch (nil otherwise), and its entries.
+func (c *nodeCtx) symShape(i int) (*folded, []graph.Dim, error) {
+	v, err := c.lookup(i)
+	if err != nil {
+		return nil, nil, nil // the converter reports it
+	}
+	t := foldedOf(v)
+	if t == nil || !t.symbolic() {
+		return nil, nil, nil
+	}
+	vec := t.vec(c.im.batch)
+	if vec == nil || vec.scalar {
+		return nil, nil, fmt.Errorf("shape %s: expected a vector of sizes, each a constant or the batch N times a positive integer", t)
+	}
+	return t, vec.elems, nil
 }
 
-// foldGather picks elements of a vector (opset 1's Gather on axis 0).
-func foldGather(c *nodeCtx) (bool, error) {
-	data, idx := c.vecIn(0), c.vecIn(1)
-	if data == nil || idx == nil || data.scalar || idx.symbolic() {
-		return false, nil
+// foldSymConstantOfShape builds ConstantOfShape of a shape that holds the
+// batch: the value broadcast onto the batch of the value whose Shape was
+// taken, so that it stays with the replicas.
+func foldSymConstantOfShape(c *nodeCtx) (bool, error) {
+	t, dims, err := c.symShape(0)
+	if t == nil || err != nil {
+		return false, err
 	}
-	ax, err := c.int("axis", 0)
+	val, err := constantOfShapeValue(c)
 	if err != nil {
 		return false, err
 	}
-	if ax != 0 && ax != -1 {
-		return false, fmt.Errorf("axis %d is out of range for a 1-D input", ax)
+	d := val.dense()
+	if err := exactInFloat(val); err != nil {
+		return false, err
 	}
-	out := &intVec{scalar: idx.scalar, dtype: data.dtype}
-	n := int64(len(data.elems))
-	for _, e := range idx.elems {
-		i := e.Size
-		if i < -n || i >= n {
-			return false, fmt.Errorf("index %d is out of range for %d elements", i, n)
-		}
-		if i < 0 {
-			i += n
-		}
-		out.elems = append(out.elems, data.elems[i])
-	}
-	c.setVec(0, out)
-	return true, nil
-}
-
-// foldUnsqueeze makes a scalar a one-element vector.
-func foldUnsqueeze(c *nodeCtx) (bool, error) {
-	in := c.vecIn(0)
-	if in == nil || !in.scalar {
-		return false, nil
-	}
-	axes, _, err := axesOf(c)
+	x, err := c.constTensor("value", d)
 	if err != nil {
 		return false, err
 	}
-	if len(axes) != 1 || axes[0] != 0 && axes[0] != -1 {
-		return false, nil
-	}
-	c.setVec(0, &intVec{elems: in.elems, dtype: in.dtype})
-	return true, nil
-}
-
-// foldSqueeze makes a one-element vector a scalar.
-func foldSqueeze(c *nodeCtx) (bool, error) {
-	in := c.vecIn(0)
-	if in == nil || in.scalar || len(in.elems) != 1 {
-		return false, nil
-	}
-	axes, given, err := axesOf(c)
+	y, err := c.expandOnBatch(x, dims, t)
 	if err != nil {
 		return false, err
 	}
-	if given && (len(axes) != 1 || axes[0] != 0 && axes[0] != -1) {
-		return false, nil
-	}
-	c.setVec(0, &intVec{elems: in.elems, scalar: true, dtype: in.dtype})
-	return true, nil
+	return true, c.set(0, y)
 }
 
-// foldConcat joins vectors, when at least one is a folded shape (plain
-// constants are left to concat).
-func foldConcat(c *nodeCtx) (bool, error) {
-	out := &intVec{}
-	folded := false
-	for i := range c.n.inputs {
-		v, err := c.lookup(i)
-		if err != nil {
-			return false, nil
-		}
-		in := vecOf(v)
-		if in == nil || in.scalar || i > 0 && in.dtype != out.dtype {
-			return false, nil
-		}
-		folded = folded || v.vec != nil
-		out.dtype = in.dtype
-		out.elems = append(out.elems, in.elems...)
-	}
-	if !folded || len(out.elems) > maxVecElems {
-		return false, nil
-	}
-	ax, err := c.int("axis", 0)
-	if err != nil {
+// foldSymExpand builds Expand of a batch-free value to a shape that holds
+// the batch (Expand of a value that carries the batch is expand's own).
+func foldSymExpand(c *nodeCtx) (bool, error) {
+	t, dims, err := c.symShape(1)
+	if t == nil || err != nil {
 		return false, err
 	}
-	if ax != 0 && ax != -1 {
-		return false, fmt.Errorf("axis %d is out of range for 1-D inputs", ax)
-	}
-	c.setVec(0, out)
-	return true, nil
-}
-
-// foldCast converts a folded shape to another integer type.
-func foldCast(c *nodeCtx) (bool, error) {
 	v, err := c.lookup(0)
-	if err != nil || v.vec == nil {
+	if err != nil {
 		return false, nil
 	}
-	to, err := c.int("to", 0)
+	x, err := c.in(0)
 	if err != nil {
 		return false, err
 	}
-	dt, ok := dtypeOf(to)
-	if !ok || dt != graph.I64 && dt != graph.I32 {
+	if symbolicAxis(x.Type) >= 0 {
 		return false, nil
 	}
-	out := *v.vec
-	out.dtype = dt
-	c.setVec(0, &out)
-	return true, nil
+	if !x.Type.DType.IsFloat() && x.Type.DType != graph.Bool {
+		f := foldedOf(v)
+		if f == nil && x.Type.DType == graph.I64 {
+			return false, fmt.Errorf("expanding %s, which carries no batch, to shape %s, which holds it, goes through f64, which is exact for i64 values only up to 2^53; the values of %q are not known at import time", x.Type, specString(dims), v.onnx)
+		}
+		if f != nil {
+			if err := exactInFloat(f); err != nil {
+				return false, err
+			}
+		}
+	}
+	target, err := expandTarget(x.Type.Shape, dims)
+	if err != nil {
+		return false, err
+	}
+	y, err := c.expandOnBatch(x, target, t)
+	if err != nil {
+		return false, err
+	}
+	return true, c.set(0, y)
+}
+
+// exactInFloat checks that the integers of t survive a trip through f64.
+func exactInFloat(t *folded) error {
+	for _, l := range t.ints {
+		if l.c > 1<<53 || l.c < -(1<<53) {
+			return fmt.Errorf("value %d: a value broadcast onto the batch goes through f64, which is exact for integers only up to 2^53", l.c)
+		}
+	}
+	return nil
+}
+
+// expandTarget is the shape of ONNX's Expand of a value of shape x to
+// shape: the two broadcast against each other.
+func expandTarget(x, shape []graph.Dim) ([]graph.Dim, error) {
+	r := max(len(x), len(shape))
+	out := make([]graph.Dim, r)
+	for i := range out {
+		a, b := graph.Const(1), graph.Const(1)
+		if j := i - (r - len(x)); j >= 0 {
+			a = x[j]
+		}
+		if j := i - (r - len(shape)); j >= 0 {
+			b = shape[j]
+		}
+		switch {
+		case a.Equal(b), b.Equal(graph.Const(1)):
+			out[i] = a
+		case a.Equal(graph.Const(1)):
+			out[i] = b
+		default:
+			return nil, fmt.Errorf("shape %s does not broadcast with the input's dimensions %s", specString(shape), specString(x))
+		}
+	}
+	return out, nil
+}
+
+// expandOnBatch returns x, which carries no batch, broadcast to target,
+// whose one batch axis holds N*k. The batch comes from an anchor: the
+// value whose Shape gave the batch (t.src), sliced to size 1 on its other
+// axes (a slice of a non-batch axis is batch-parallel) and reshaped to
+// [1,...,N,...,1], then expanded to the target with the batch's factor k
+// on an axis of its own ([...,N,k,...]); x is broadcast onto it with
+// broadcast_like (whose operands share a numeric element type, so ints and
+// bools go through f64 and f32), and the factor folded back into the batch
+// axis ([...,N*k,...]). Every step is batch-parallel, so the result stays
+// on the replicas.
+func (c *nodeCtx) expandOnBatch(x *graph.Node, target []graph.Dim, t *folded) (*graph.Node, error) {
+	j := -1
+	for i, d := range target {
+		if d.Sym == "" {
+			continue
+		}
+		if j >= 0 {
+			return nil, fmt.Errorf("shape %s holds the batch on two axes", specString(target))
+		}
+		j = i
+	}
+	src := t.src
+	if j < 0 || src == nil || t.srcAx >= src.Type.Rank() || src.Type.Shape[t.srcAx].Sym == "" {
+		return nil, fmt.Errorf("internal error: shape %s holds the batch, but no value it came from is known", specString(target))
+	}
+	a := src
+	var err error
+	for i, d := range src.Type.Shape {
+		if i != t.srcAx && !d.Equal(graph.Const(1)) {
+			if a, err = sliceAxis(c, a, i, 0, 1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	bd := src.Type.Shape[t.srcAx]
+	n := bd
+	n.Mul = 1
+	if bd.Mul != 1 {
+		// [N*m] -> [N,m] -> [N,1]: one element per sample.
+		if a, err = c.reshape(a, []graph.Dim{n, graph.Const(bd.Mul)}); err != nil {
+			return nil, err
+		}
+		if a, err = sliceAxis(c, a, 1, 0, 1); err != nil {
+			return nil, err
+		}
+	}
+	w := x.Type.DType
+	switch {
+	case w == graph.Bool:
+		w = graph.F32
+	case !w.IsFloat():
+		w = graph.F64
+	}
+	if a, err = c.castTo(a, w); err != nil {
+		return nil, err
+	}
+	xs, err := c.castTo(x, w)
+	if err != nil {
+		return nil, err
+	}
+	k := target[j].Mul
+	var anchor, full, xdims []graph.Dim
+	pad := len(target) - xs.Type.Rank()
+	for i, d := range target {
+		xd := graph.Const(1)
+		if i >= pad {
+			xd = xs.Type.Shape[i-pad]
+		}
+		if i != j {
+			anchor, full, xdims = append(anchor, graph.Const(1)), append(full, d), append(xdims, xd)
+			continue
+		}
+		anchor, full, xdims = append(anchor, n), append(full, n), append(xdims, xd)
+		if k != 1 {
+			anchor, full, xdims = append(anchor, graph.Const(1)), append(full, graph.Const(k)), append(xdims, graph.Const(1))
+		}
+	}
+	if a, err = c.reshape(a, anchor); err != nil {
+		return nil, err
+	}
+	if !slices.EqualFunc(anchor, full, graph.Dim.Equal) {
+		if a, err = c.op1("expand", a, graph.Attrs{{Name: "shape", Value: dimsAttr(full)}}); err != nil {
+			return nil, err
+		}
+	}
+	if !slices.EqualFunc(xs.Type.Shape, xdims, graph.Dim.Equal) {
+		if xs, err = c.reshape(xs, xdims); err != nil {
+			return nil, err
+		}
+	}
+	y, err := c.op("broadcast_like", []*graph.Node{xs, a}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if k != 1 {
+		if y, err = c.reshape(y, target); err != nil {
+			return nil, err
+		}
+	}
+	return c.castTo(y, x.Type.DType)
 }

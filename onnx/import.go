@@ -3,6 +3,7 @@ package onnx
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -53,6 +54,9 @@ type value struct {
 	// vec is the value as a small integer vector whose elements may hold
 	// the batch symbol: a shape computation folded at import time.
 	vec *intVec
+	// fold is the value as folded at import time when it depends on the
+	// batch (constfold.go); vec is set too when it is a vector of sizes.
+	fold *folded
 	// init marks an initializer, which materializes as a param (with its
 	// index among the initializers in initIndex); other constants
 	// materialize as consts when small.
@@ -84,13 +88,20 @@ type importer struct {
 	// ONNX names.
 	outs     []*graph.Node
 	outNames []string
+	// producers maps every node output to its node, across the graph and
+	// the If branches imported so far (control.go).
+	producers map[string]*nodeProto
+	// convertNode is im.node, which If branches call through this field:
+	// opTable refers to convertIf, so a direct call would make an
+	// initialization cycle.
+	convertNode func(n *nodeProto) error
 	// perSample are the constants to import as inputs carrying the batch,
 	// by ONNX name, with the axis that holds it (persample.go).
 	perSample map[string]int
 }
 
 func newImporter(mp *modelProto, opts Options, perSample map[string]int) *importer {
-	return &importer{
+	im := &importer{
 		mp:        mp,
 		opts:      opts,
 		perSample: perSample,
@@ -99,7 +110,10 @@ func newImporter(mp *modelProto, opts Options, perSample map[string]int) *import
 		weights:   map[string]*tensor.Dense{},
 		rename:    map[*graph.Node]string{},
 		reserved:  map[string]string{},
+		producers: map[string]*nodeProto{},
 	}
+	im.convertNode = im.node
+	return im
 }
 
 func (im *importer) run() error {
@@ -288,6 +302,7 @@ func (im *importer) declare(gp *graphProto) error {
 			// caught by operand.
 			im.values[o] = &value{onnx: o, ir: im.fresh(o)}
 			im.reserved[o] = im.values[o].ir
+			im.producers[o] = n
 		}
 	}
 	return nil
@@ -343,7 +358,11 @@ func (im *importer) inputs(gp *graphProto) error {
 			return fmt.Errorf("onnx: batch axis given for %q, which is not an input of the model (inputs: %s)", k, im.inputList(gp))
 		}
 	}
-	for k, d := range im.opts.Constants {
+	consts, err := im.scalarConstants(gp)
+	if err != nil {
+		return err
+	}
+	for k, d := range consts {
 		v := im.values[k]
 		if v == nil || v.init || !slices.ContainsFunc(gp.inputs, func(vi *valueInfo) bool { return vi.name == k }) {
 			return fmt.Errorf("onnx: a constant is given for %q, which is not an input of the model (inputs: %s)", k, im.inputList(gp))
@@ -358,6 +377,10 @@ func (im *importer) inputs(gp *graphProto) error {
 			return fmt.Errorf("onnx: the constant for input %q has element type %v, which the IR does not have", k, d.Dtype())
 		}
 	}
+	dims, err := im.inputDims(gp)
+	if err != nil {
+		return err
+	}
 	var batchFrom string
 	for i, vi := range gp.inputs {
 		v := im.values[vi.name]
@@ -365,14 +388,14 @@ func (im *importer) inputs(gp *graphProto) error {
 			continue
 		}
 		im.model.graphInputs = append(im.model.graphInputs, vi.name)
-		if d := im.opts.Constants[vi.name]; d != nil {
+		if d := consts[vi.name]; d != nil {
 			if err := checkDeclared(vi, denseType(d)); err != nil {
 				return fmt.Errorf("onnx: the constant for input %q: %v", vi.name, err)
 			}
 			v.data, v.init, v.initIndex = d, true, len(gp.initializers)+i
 			continue
 		}
-		t, err := im.inputType(vi, axes)
+		t, err := im.inputType(vi, axes, dims[vi.name])
 		if err != nil {
 			return err
 		}
@@ -416,8 +439,176 @@ func (im *importer) inputList(gp *graphProto) string {
 	return strings.Join(names, ", ")
 }
 
-// inputType returns the IR type of a graph input.
-func (im *importer) inputType(vi *valueInfo, axes map[string]int) (graph.Type, error) {
+// scalarConstants returns Options.Constants with the values of
+// Options.Scalars added as tensors of their inputs' declared types, by ONNX
+// input name.
+func (im *importer) scalarConstants(gp *graphProto) (map[string]*tensor.Dense, error) {
+	out := map[string]*tensor.Dense{}
+	for k, d := range im.opts.Constants {
+		out[k] = d
+	}
+	keys := make([]string, 0, len(im.opts.Scalars))
+	for k := range im.opts.Scalars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		x := im.opts.Scalars[k]
+		var vi *valueInfo
+		for _, in := range gp.inputs {
+			if v := im.values[in.name]; !v.init && (in.name == k || v.ir == k) {
+				vi = in
+				break
+			}
+		}
+		if vi == nil {
+			return nil, fmt.Errorf("onnx: a value is given for %q, which is not an input of the model (inputs: %s)", k, im.inputList(gp))
+		}
+		if _, dup := out[vi.name]; dup {
+			return nil, fmt.Errorf("onnx: input %q is given a value twice", vi.name)
+		}
+		d, err := scalarTensor(vi, x)
+		if err != nil {
+			return nil, fmt.Errorf("onnx: the value for input %q: %v", vi.name, err)
+		}
+		out[vi.name] = d
+	}
+	return out, nil
+}
+
+// scalarTensor returns x as a tensor of the type input vi declares: a
+// scalar, or a tensor of one element.
+func scalarTensor(vi *valueInfo, x float64) (*tensor.Dense, error) {
+	tp := vi.typ
+	if tp == nil || tp.kind != "tensor" || !tp.hasShape {
+		return nil, fmt.Errorf("the input declares no tensor type with a shape")
+	}
+	dt, ok := dtypeOf(tp.elemType)
+	if !ok {
+		return nil, fmt.Errorf("element type %s is not supported", dataTypeName(tp.elemType))
+	}
+	shape := make([]int, len(tp.dims))
+	for i, d := range tp.dims {
+		if !d.hasValue || d.value != 1 {
+			return nil, fmt.Errorf("expected a scalar input (or one of one element), found shape %s", declaredShape(tp))
+		}
+		shape[i] = 1
+	}
+	var back any
+	switch dt {
+	case graph.F32:
+		back = []float32{float32(x)}
+	case graph.F64:
+		back = []float64{x}
+	case graph.Bool:
+		if x != 0 && x != 1 {
+			return nil, fmt.Errorf("expected 0 or 1 for a bool, found %v", x)
+		}
+		back = []bool{x == 1}
+	default:
+		if x != math.Trunc(x) || math.Abs(x) > 1<<53 || dt == graph.I32 && (x > math.MaxInt32 || x < math.MinInt32) {
+			return nil, fmt.Errorf("expected an integer for %s, found %v", dt, x)
+		}
+		if dt == graph.I32 {
+			back = []int32{int32(x)}
+		} else {
+			back = []int64{int64(x)}
+		}
+	}
+	if len(shape) == 0 {
+		switch b := back.(type) {
+		case []float32:
+			return tensor.New(tensor.FromScalar(b[0])), nil
+		case []float64:
+			return tensor.New(tensor.FromScalar(b[0])), nil
+		case []bool:
+			return tensor.New(tensor.FromScalar(b[0])), nil
+		case []int32:
+			return tensor.New(tensor.FromScalar(b[0])), nil
+		case []int64:
+			return tensor.New(tensor.FromScalar(b[0])), nil
+		}
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(back)), nil
+}
+
+// inputDims checks Options.InputDims and DimParams against the graph's
+// inputs and returns the sizes of InputDims by ONNX input name and
+// non-negative axis.
+func (im *importer) inputDims(gp *graphProto) (map[string]map[int]int64, error) {
+	out := map[string]map[int]int64{}
+	keys := make([]string, 0, len(im.opts.InputDims))
+	for k := range im.opts.InputDims {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		var vi *valueInfo
+		for _, in := range gp.inputs {
+			if v := im.values[in.name]; !v.init && (in.name == k || v.ir == k) {
+				vi = in
+				break
+			}
+		}
+		if vi == nil {
+			return nil, fmt.Errorf("onnx: a dimension size is given for %q, which is not an input of the model (inputs: %s)", k, im.inputList(gp))
+		}
+		if out[vi.name] != nil {
+			return nil, fmt.Errorf("onnx: dimension sizes of input %q are given twice", vi.name)
+		}
+		r := -1
+		if vi.typ != nil && vi.typ.hasShape {
+			r = len(vi.typ.dims)
+		}
+		out[vi.name] = map[int]int64{}
+		for ax, size := range im.opts.InputDims[k] {
+			a := ax
+			if r >= 0 && a < 0 {
+				a += r
+			}
+			if a < 0 || r >= 0 && a >= r {
+				return nil, fmt.Errorf("onnx: a size is given for axis %d of input %q, which has rank %d", ax, vi.name, r)
+			}
+			if size <= 0 {
+				return nil, fmt.Errorf("onnx: axis %d of input %q is given size %d, expected a positive size", ax, vi.name, size)
+			}
+			if _, dup := out[vi.name][a]; dup {
+				return nil, fmt.Errorf("onnx: axis %d of input %q is given a size twice", a, vi.name)
+			}
+			out[vi.name][a] = size
+		}
+	}
+	named := map[string]bool{}
+	for _, vi := range gp.inputs {
+		if vi.typ == nil {
+			continue
+		}
+		for _, d := range vi.typ.dims {
+			if d.param != "" && !(d.hasValue && d.value > 0) {
+				named[d.param] = true
+			}
+		}
+	}
+	for name := range im.opts.DimParams {
+		if !named[name] {
+			list := make([]string, 0, len(named))
+			for n := range named {
+				list = append(list, strconv.Quote(n))
+			}
+			sort.Strings(list)
+			have := "none"
+			if len(list) > 0 {
+				have = strings.Join(list, ", ")
+			}
+			return nil, fmt.Errorf("onnx: dimension %q is given a size, but no input has a dimension of that name (named dimensions: %s)", name, have)
+		}
+	}
+	return out, nil
+}
+
+// inputType returns the IR type of a graph input; sizes gives sizes to
+// its axes (Options.InputDims).
+func (im *importer) inputType(vi *valueInfo, axes map[string]int, sizes map[int]int64) (graph.Type, error) {
 	fail := func(format string, args ...any) (graph.Type, error) {
 		return graph.Type{}, fmt.Errorf("onnx: input %q: %s", vi.name, fmt.Sprintf(format, args...))
 	}
@@ -464,6 +655,12 @@ func (im *importer) inputType(vi *valueInfo, axes map[string]int) (graph.Type, e
 				size = v
 			}
 		}
+		if v, ok := sizes[i]; ok {
+			if size > 0 && v != size {
+				return fail("axis %d is given size %d, but it has size %d", i, v, size)
+			}
+			size = v
+		}
 		isBatch := (marked && i == batchAx) || (!marked && i == 0 && size == 0)
 		switch {
 		case isBatch:
@@ -471,13 +668,15 @@ func (im *importer) inputType(vi *valueInfo, axes map[string]int) (graph.Type, e
 		case size > 0:
 			t.Shape[i] = graph.Const(size)
 		default:
-			what := "dynamic"
+			// Only the batch may be symbolic: say how to bind this one.
 			if d.param != "" {
-				what = fmt.Sprintf("named %q", d.param)
-			} else if d.hasValue {
+				return fail("dimension %d is named %q, and only the batch axis may be dynamic: bind it with --dim %s=SIZE (Options.DimParams), or mark the batch axis", i, d.param, d.param)
+			}
+			what := "dynamic"
+			if d.hasValue {
 				what = fmt.Sprintf("%d", d.value)
 			}
-			return fail("dimension %d is %s: only the batch axis may be dynamic (give named dimensions a size, or mark the batch axis)", i, what)
+			return fail("dimension %d is %s, and only the batch axis may be dynamic: bind it with --dim %s:%d=SIZE (Options.InputDims), or mark the batch axis", i, what, vi.name, i)
 		}
 	}
 	return t, nil
@@ -496,9 +695,11 @@ func (im *importer) node(n *nodeProto) error {
 	if err := c.checkAttrs(); err != nil {
 		return im.nodeErr(n, err)
 	}
-	folded := false
-	if fold := folders[n.opType]; fold != nil {
-		var err error
+	folded, err := c.foldConst()
+	if err != nil {
+		return im.nodeErr(n, err)
+	}
+	if fold := folders[n.opType]; fold != nil && !folded {
 		if folded, err = fold(c); err != nil {
 			return im.nodeErr(n, err)
 		}
@@ -535,6 +736,9 @@ func (im *importer) materialize(v *value) (*graph.Node, error) {
 			return nil, fmt.Errorf("%q is a shape computed at import time, and %v", v.onnx, err)
 		}
 		v.data = d
+	}
+	if v.data == nil && v.fold != nil {
+		return nil, fmt.Errorf("%q is computed at import time (%s), and its value depends on the batch size, which is known only at run time", v.onnx, v.fold)
 	}
 	if v.data == nil {
 		return nil, fmt.Errorf("internal error: %q has neither a node nor data", v.onnx)
@@ -576,7 +780,7 @@ func (im *importer) outputs(gp *graphProto) error {
 	owner := map[*graph.Node]int{} // the output named like the node
 	for i, vi := range gp.outputs {
 		v := im.values[vi.name]
-		if v == nil || v.node == nil && v.data == nil && v.vec == nil && v.poison == "" {
+		if v == nil || v.node == nil && v.data == nil && v.vec == nil && v.fold == nil && v.poison == "" {
 			return fmt.Errorf("onnx: graph output %q is not computed by any node, input or initializer", vi.name)
 		}
 		if v.poison != "" {

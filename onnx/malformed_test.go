@@ -59,7 +59,7 @@ func TestImportMalformed(t *testing.T) {
 			`onnx: input "x": sequence types are not supported, only tensors`},
 		{"dynamic inner dimension", relu(graphB{name: "g", nodes: []pb{nodePB("r", "Relu", []string{"x"}, []string{"y"})},
 			ins: []pb{valueInfoPB("x", dtFloat, "N", "seq")}, outs: []pb{valueInfoPB("y", 0)}}),
-			`onnx: input "x": dimension 1 is named "seq": only the batch axis may be dynamic`},
+			`onnx: input "x": dimension 1 is named "seq", and only the batch axis may be dynamic: bind it with --dim seq=SIZE`},
 		{"declared output type disagrees", relu(graphB{name: "g", nodes: []pb{nodePB("r", "Relu", []string{"x"}, []string{"y"})},
 			ins: []pb{x}, outs: []pb{valueInfoPB("y", dtFloat, "N", 4)}}),
 			`onnx: graph output "y": the model declares shape [N,4], found f32[N,3]`},

@@ -56,12 +56,28 @@ type Options struct {
 	// --batch-axis NAME=AXIS. A negative axis counts from the end.
 	BatchAxes map[string]int
 	// DimParams gives sizes to named dimensions (dim_param) of graph
-	// inputs that are not the batch, such as a sequence length.
+	// inputs that are not the batch, such as a sequence length. This is
+	// the command line's --dim NAME=SIZE. A name no input has is an error.
 	DimParams map[string]int64
+	// InputDims gives sizes to dimensions of graph inputs by input and
+	// axis: InputDims["x"][1] = 128 sizes axis 1 of input x (keyed by
+	// ONNX input name; the IR name works too; a negative axis counts from
+	// the end). It is for unnamed dynamic dimensions, which DimParams
+	// cannot name, and is the command line's --dim INPUT:AXIS=SIZE. A
+	// size given for a concrete dimension must equal it.
+	InputDims map[string]map[int]int64
 	// Constants binds graph inputs, by ONNX name, to values known at
 	// import time: they become params holding the value (or constant
-	// operands, such as a Reshape's shape), not inputs.
+	// operands, such as a Reshape's shape), not inputs, and the importer
+	// folds what is computed from them (an If whose condition tests a
+	// sample rate). This is the command line's --value NAME=V.
 	Constants map[string]*tensor.Dense
+	// Scalars binds scalar graph inputs (rank 0, or one element), by ONNX
+	// name (the IR name works too), to values converted to the element
+	// type the input declares (an integer type needs an integer): like
+	// Constants, without building the tensor. This is the command line's
+	// --value NAME=V.
+	Scalars map[string]float64
 	// Name, when set, replaces the graph's name.
 	Name string
 }

@@ -101,6 +101,21 @@ var opTable = map[string]*opDef{
 	"LSTM": {attrs: lstmAttrs, convert: convertLSTM},
 	"GRU":  {attrs: gruAttrs, convert: convertGRU},
 
+	// onnx-shape: ops computed only at import time, on values known then
+	// (constfold.go, fold.go), and control flow (control.go).
+	"ConstantOfShape": {attrs: []string{"value"}, convert: foldOnly},
+	"Range":           {convert: foldOnly},
+	"ScatterND":       {attrs: []string{"reduction"}, convert: foldOnly},
+	"Trilu":           {attrs: []string{"upper"}, convert: foldOnly},
+	"Mod":             {attrs: []string{"fmod"}, convert: foldOnly},
+	"ReduceProd":      {attrs: []string{"axes", "keepdims", "noop_with_empty_axes"}, convert: foldOnly},
+	"Floor":           {convert: foldOnly},
+	"Ceil":            {convert: foldOnly},
+	"If":              {attrs: []string{"then_branch", "else_branch"}, convert: convertIf},
+	"Loop":            {attrs: []string{"body"}, convert: convertLoop},
+	"Scan": {attrs: []string{"body", "num_scan_inputs", "scan_input_axes", "scan_input_directions", "scan_output_axes", "scan_output_directions"},
+		convert: convertLoop},
+
 	// onnx-ops: the ops of issue 10 (elementwise.go, index.go, conv.go,
 	// slice.go, resize.go).
 	"Pow":            {attrs: []string{"broadcast", "axis"}, convert: convertPow},

@@ -205,8 +205,9 @@ type nodeProto struct {
 	attrs   []*attrProto
 }
 
-// attrProto holds an AttributeProto. Graph-valued attributes are kept as
-// counts: the importer supports no op with subgraphs.
+// attrProto holds an AttributeProto. A graph-valued attribute (If's
+// branches, Loop's body) is decoded into g; lists of graphs are kept as
+// counts.
 type attrProto struct {
 	name    string
 	typ     uint64
@@ -219,6 +220,7 @@ type attrProto struct {
 	ints    []int64
 	strings [][]byte
 	tensors []*tensorProto
+	g       *graphProto
 	graphs  int
 	ref     string
 	// seen records which value fields were present, for attributes that
@@ -618,8 +620,18 @@ func decodeAttr(b []byte) (*attrProto, error) {
 				return fmt.Errorf("%s.tensors[%d]: %w", msg, len(a.tensors), err)
 			}
 			a.tensors = append(a.tensors, t)
-		case attrG, attrGraphs:
-			if _, err := f.bytes(msg, "graph"); err != nil {
+		case attrG:
+			b, err := f.bytes(msg, "g")
+			if err != nil {
+				return err
+			}
+			g, err := decodeGraph(b)
+			if err != nil {
+				return fmt.Errorf("%s.g: %w", msg, err)
+			}
+			a.g = g
+		case attrGraphs:
+			if _, err := f.bytes(msg, "graphs"); err != nil {
 				return err
 			}
 			a.graphs++
