@@ -108,7 +108,80 @@ func ImportTestCase(dir string) (*Model, Options, error) {
 			m, err = ImportFile(path, opts)
 		}
 	}
+	// Other operands that must be constant (Resize's float scales): bind
+	// the input the error names, one at a time.
+	for range 4 {
+		name := constantNamed(err)
+		if name == "" {
+			break
+		}
+		t := testInput(dir, name)
+		if t == nil || opts.Constants[name] != nil {
+			break
+		}
+		if opts.Constants == nil {
+			opts.Constants = map[string]*tensor.Dense{}
+		}
+		opts.Constants[name] = t
+		m, err = ImportFile(path, opts)
+	}
 	return m, opts, err
+}
+
+// constantNamed returns the value that an error saying `input N "NAME"
+// (...) must be a constant` names, or "".
+func constantNamed(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	end := strings.Index(s, " must be a constant")
+	if end < 0 {
+		return ""
+	}
+	s = s[:end]
+	i := strings.LastIndex(s, " \"")
+	if i < 0 {
+		return ""
+	}
+	s = s[i+2:]
+	j := strings.Index(s, "\"")
+	if j < 0 {
+		return ""
+	}
+	return s[:j]
+}
+
+// testInput returns the tensor a test's first data set gives the graph
+// input name, or nil.
+func testInput(dir, name string) *tensor.Dense {
+	data, err := os.ReadFile(filepath.Join(dir, "model.onnx"))
+	if err != nil {
+		return nil
+	}
+	mp, err := decodeModel(data)
+	if err != nil || mp.graph == nil {
+		return nil
+	}
+	tc, err := ReadTestCase(dir)
+	if err != nil {
+		return nil
+	}
+	inits := map[string]bool{}
+	for _, t := range mp.graph.initializers {
+		inits[t.name] = true
+	}
+	k := 0
+	for _, vi := range mp.graph.inputs {
+		if inits[vi.name] {
+			continue
+		}
+		if vi.name == name && k < len(tc.Sets[0].Inputs) {
+			return tc.Sets[0].Inputs[k]
+		}
+		k++
+	}
+	return nil
 }
 
 // integerInputs returns the integer inputs of a test's first data set by
