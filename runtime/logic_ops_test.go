@@ -1,11 +1,18 @@
 package runtime_test
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"testing"
+
+	"gorgonia.org/tensor"
 
 	"multigpu/graph"
+	"multigpu/passes/replicate"
+	"multigpu/runtime"
+	"multigpu/runtime/host"
 )
 
 // logicOpCases are the op tests of pow, erf, where, the comparisons, the
@@ -225,4 +232,74 @@ func constDims(shape []int) []graph.Dim {
 		out[i] = graph.Const(int64(d))
 	}
 	return out
+}
+
+// TestLogicOpsReplicated runs a graph of the new ops on batch-carrying
+// bool, integer and float values rewritten for 2 and 3 GPUs, and checks
+// every output is bit-identical to one device's.
+func TestLogicOpsReplicated(t *testing.T) {
+	g, err := graph.Parse("logic.graph", []byte(`graph logic {
+  input %x: f32[N,4]
+  input %m: bool[N,1]
+  input %k: i64[N,4]
+  param %w: f32[4]
+  const %two: i64[] = 2
+  %p = pow %x, %w
+  %e = erf %x
+  %lt = less %x, %w
+  %both = and %lt, %m
+  %n = not %both
+  %ge = greater_equal %k, %two
+  %any = or %n, %ge
+  %xo = xor %any, %m
+  %eq = equal %xo, %lt
+  %y = where %eq, %p, %e
+  %ki = where %m, %k, %two
+  %c = cast %ki {to=f32}
+  %z = cast %y {to=i32}
+  %b = cast %c {to=bool}
+  output %y, %c, %z, %b
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := runtime.RandomParams(g, 1)
+	in, err := runtime.RandomInputs(g, 7, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(g *graph.Graph) map[string]*tensor.Dense {
+		e, err := runtime.New(g, runtime.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.SetParams(params); err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := run(g)
+	for _, n := range []int{2, 3} {
+		rg, _, err := replicate.Rewrite(g, replicate.Options{GPUs: gpus(n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, nd := range rg.Nodes {
+			// Batch-parallel: every op but the transfers runs on the replicas.
+			if !nd.IsLeaf() && nd.Op != "slice" && nd.Op != "concat" && nd.Op != "copy" && nd.Device.Kind != graph.GPU {
+				t.Errorf("%d GPUs: %%%s (%s) runs on %s", n, nd.Name, nd.Op, nd.Device)
+			}
+		}
+		got := run(rg)
+		for name, w := range want {
+			if a, b := fmt.Sprint(host.Data(w)), fmt.Sprint(host.Data(got[name])); a != b {
+				t.Errorf("%d GPUs: %%%s = %s, one device %s", n, name, b, a)
+			}
+		}
+	}
 }
