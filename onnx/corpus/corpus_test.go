@@ -54,21 +54,20 @@ type manifest struct {
 
 // entry is one model of the manifest.
 type entry struct {
-	Name   string `json:"name"`
-	Family string `json:"family"`
-	Doc    string `json:"doc"`
-	File   string `json:"file"`
-	Opset  int64  `json:"opset"`
-	Inputs []struct {
-		Name  string `json:"name"`
-		DType string `json:"dtype"`
-		Shape []any  `json:"shape"`
-	} `json:"inputs"`
+	Name    string  `json:"name"`
+	Family  string  `json:"family"`
+	Doc     string  `json:"doc"`
+	File    string  `json:"file"`
+	Opset   int64   `json:"opset"`
+	Inputs  []input `json:"inputs"`
 	Outputs []struct {
 		Name string `json:"name"`
 	} `json:"outputs"`
 	// Dims are the --dim bindings of named dimensions.
 	Dims map[string]int64 `json:"dims"`
+	// Values are the --value bindings of scalar inputs that control flow
+	// depends on.
+	Values map[string]float64 `json:"values"`
 	// BatchAxes are the --batch-axis marks: for fixed-batch exports and
 	// for inputs whose batch is not on axis 0.
 	BatchAxes map[string]int `json:"batch_axes"`
@@ -109,6 +108,13 @@ func readManifest(t testing.TB) *manifest {
 		}
 	}
 	return &m
+}
+
+// input is an input of a model in the manifest.
+type input struct {
+	Name  string `json:"name"`
+	DType string `json:"dtype"`
+	Shape []any  `json:"shape"`
 }
 
 // result is what the survey found for one model. Each step runs only when
@@ -190,7 +196,12 @@ func survey(e entry, gpus [][]int) (r *result) {
 			r.shareErr = r.panicked
 		}
 	}()
-	m, err := onnx.ImportFile(filepath.Join(root, e.File), onnx.Options{DimParams: e.Dims, BatchAxes: e.BatchAxes})
+	opts, err := e.options(e.Dims)
+	if err != nil {
+		r.importErr = err
+		return r
+	}
+	m, err := onnx.ImportFile(filepath.Join(root, e.File), opts)
 	if err != nil {
 		r.importErr = err
 		r.shareErr = errors.New("no import")
@@ -262,13 +273,47 @@ func survey(e entry, gpus [][]int) (r *result) {
 		}
 	}
 	if len(e.ExplainDims) > 0 {
-		if m, err = onnx.ImportFile(filepath.Join(root, e.File), onnx.Options{DimParams: e.ExplainDims, BatchAxes: e.BatchAxes}); err != nil {
+		if opts, err = e.options(e.ExplainDims); err == nil {
+			m, err = onnx.ImportFile(filepath.Join(root, e.File), opts)
+		}
+		if err != nil {
 			r.shareErr = err
 			return r
 		}
 	}
 	r.share, r.shareErr = flopShare(m.Graph)
 	return r
+}
+
+// options returns the import options of the model with the --dim
+// bindings dims: its --batch-axis marks, and its --value bindings as
+// constants of the element type the manifest gives the input.
+func (e entry) options(dims map[string]int64) (onnx.Options, error) {
+	opts := onnx.Options{DimParams: dims, BatchAxes: e.BatchAxes}
+	for name, v := range e.Values {
+		i := slices.IndexFunc(e.Inputs, func(in input) bool { return in.Name == name })
+		if i < 0 {
+			return opts, fmt.Errorf("manifest.json: a value is given for %s, which is not an input", name)
+		}
+		var t *tensor.Dense
+		switch e.Inputs[i].DType {
+		case "int64":
+			t = tensor.New(tensor.FromScalar(int64(v)))
+		case "int32":
+			t = tensor.New(tensor.FromScalar(int32(v)))
+		case "float32":
+			t = tensor.New(tensor.FromScalar(float32(v)))
+		case "float64":
+			t = tensor.New(tensor.FromScalar(v))
+		default:
+			return opts, fmt.Errorf("manifest.json: input %s: a value of dtype %s", name, e.Inputs[i].DType)
+		}
+		if opts.Constants == nil {
+			opts.Constants = map[string]*tensor.Dense{}
+		}
+		opts.Constants[name] = t
+	}
+	return opts, nil
 }
 
 func batchSize(b string) int64 {

@@ -17,7 +17,8 @@ For every model it writes, under testdata/corpus/NAME/:
 
 and rewrites testdata/corpus/manifest.json, which describes each model:
 its inputs (dtype, shape with the batch and named dimensions, integer
-ranges), the --dim bindings and --batch-axis marks the importer needs, the
+ranges), the --dim bindings, --value bindings (of scalar inputs that control
+flow depends on) and --batch-axis marks the importer needs, the
 tolerance, the dimensions the share of FLOPs on the replicas is measured
 at (explain_dims, default dims) and the least share a passing model must
 show (min_share), the ONNX op types the file holds, and "expect": "pass" or
@@ -73,12 +74,14 @@ def seed_of(*parts):
 # batch, or a named dimension that the manifest binds with --dim), and for
 # integer inputs the range [low, high) of the ids, or kind "mask" for a 0/1
 # attention mask whose first sample keeps every position.
-def inp(name, shape, dtype="float32", low=None, high=None, kind=None):
-    return dict(name=name, shape=list(shape), dtype=dtype, low=low, high=high, kind=kind)
+def inp(name, shape, dtype="float32", low=None, high=None, kind=None, value=None):
+    return dict(name=name, shape=list(shape), dtype=dtype, low=low, high=high, kind=kind, value=value)
 
 
 def make_input(spec, batch, dims, rng):
     shape = [batch if d == "N" else dims[d] if isinstance(d, str) else d for d in spec["shape"]]
+    if spec["kind"] == "value":
+        return np.array(spec["value"], dtype=spec["dtype"])
     if spec["kind"] == "mask":
         out = np.ones(shape, dtype=spec["dtype"])
         axis = spec["shape"].index("N")
@@ -720,6 +723,32 @@ def build_spec():
     return SpecNet(), [inp("spectrogram", ["N", 1, 10, "time"])], ["frames", "clip"], {}
 
 
+class VAD(nn.Module):
+    """A voice-activity detector with control flow, exported from
+    TorchScript: an If on a scalar sample-rate input (bound with --value
+    sr=16000) and an If on the input's length."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv1d(1, 8, 8, stride=4)
+        self.c2 = nn.Conv1d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 1)
+
+    def forward(self, x, sr):
+        if sr != 16000:
+            x = x[:, :, ::2]
+        if x.size(2) >= 256:
+            x = x[:, :, :256]
+        y = torch.relu(self.c1(x))
+        y = torch.relu(self.c2(y))
+        return torch.sigmoid(self.fc(y.mean(dim=2)))
+
+
+@model("vad_if", "audio", dims={"time": 512}, script=True)
+def build_vad():
+    return VAD(), [inp("audio", ["N", 1, "time"]), inp("sr", [], "int64", kind="value", value=16000)], ["prob"], {}
+
+
 # ---------------------------------------------------------------- fixed batch
 
 
@@ -819,11 +848,12 @@ def export(spec, old):
                     if n == size and i != ax:
                         dynamic[o].setdefault(i, d)
     model_path = os.path.join(out_dir, "model.onnx")
+    exported = torch.jit.script(module) if spec.get("script") else module
     kwargs = {}
     if "opset" in spec:
         kwargs["opset_version"] = spec["opset"]
     torch.onnx.export(
-        module,
+        exported,
         tuple(torch.from_numpy(example[s["name"]]) for s in inputs),
         model_path,
         input_names=[s["name"] for s in inputs],
@@ -872,6 +902,7 @@ def export(spec, old):
         ],
         outputs=[dict(name=o, batch_axis=obatch.get(o, 0)) for o in outputs],
         dims={} if fixed else dims,
+        values={s["name"]: s["value"] for s in inputs if s["kind"] == "value"},
         batch_axes=batch_axes(spec, inputs),
         explain_dims=spec.get("explain_dims", {}),
         min_share=spec.get("min_share", 0),
