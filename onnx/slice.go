@@ -31,7 +31,10 @@ func sliceAxis(c *nodeCtx, x *graph.Node, ax int, start, end int64) (*graph.Node
 	})
 }
 
-// convertSplit maps Split to one slice per output.
+// convertSplit maps Split to one slice per output: the sizes from the
+// split attribute (before opset 13; opset 1 also took them as an input), a
+// constant input (from opset 13), num_outputs parts (opset 18: of
+// ceil(size/n), the last one smaller) or equal parts.
 func convertSplit(c *nodeCtx) error {
 	x, err := c.in(0)
 	if err != nil {
@@ -58,6 +61,15 @@ func convertSplit(c *nodeCtx) error {
 		}
 		if sizes, given, err = c.ints("split"); err != nil {
 			return err
+		}
+		if c.hasIn(1) { // opset 1: the sizes may come as a second input
+			if given {
+				return fmt.Errorf("split is given both as an attribute and as an input")
+			}
+			if sizes, err = c.constInts(1, "split"); err != nil {
+				return err
+			}
+			given = true
 		}
 	} else {
 		if c.has("split") {
@@ -214,10 +226,13 @@ func orMissing(err error, name string) error {
 	return fmt.Errorf("missing attribute %s", name)
 }
 
-// convertPad maps Pad in constant mode on the spatial axes of x[N,C,H,W]
-// (or x[N,C,L]): a depthwise convolution with a 1x1 kernel of ones and the
-// padding (exact: x*1 where x is, 0 where the padding is), plus a constant
-// that is the pad value on the padding and 0 elsewhere.
+// convertPad maps Pad. Negative pads crop (slices), on any axis and in
+// every mode. The padding of mode constant goes on the spatial axes of
+// x[N,C,H,W] or x[N,C,L] (padConstant); modes reflect, edge and wrap
+// (opset 19) on any axis of concrete size, as a gather with constant
+// indices along each padded axis. The pads, the value and (opset 18) the
+// axes the pads apply to are attributes before opset 11, constant inputs
+// after.
 func convertPad(c *nodeCtx) error {
 	x, err := c.in(0)
 	if err != nil {
@@ -228,11 +243,18 @@ func convertPad(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	if mode != "constant" {
-		return fmt.Errorf("mode %q is not supported (only constant)", mode)
+	switch {
+	case mode == "constant", mode == "reflect", mode == "edge":
+	case mode == "wrap" && c.opset() >= 19:
+	default:
+		return fmt.Errorf("mode %q is not supported (expected constant, reflect, edge, or wrap from opset 19)", mode)
 	}
 	var pads []int64
 	value := 0.0
+	axes := make([]int64, r)
+	for i := range axes {
+		axes[i] = int64(i)
+	}
 	if c.opset() < 11 {
 		var ok bool
 		name := "pads"
@@ -262,33 +284,145 @@ func convertPad(c *nodeCtx) error {
 			}
 		}
 		if c.hasIn(3) {
-			return fmt.Errorf("the axes input is not supported")
+			if c.opset() < 18 {
+				return fmt.Errorf("the axes input is part of Pad from opset 18")
+			}
+			given, err := c.constInts(3, "axes")
+			if err != nil {
+				return err
+			}
+			if _, err := normAxes(given, r, "axis"); err != nil {
+				return err
+			}
+			axes = axes[:0]
+			for _, a := range given {
+				ax, _ := normAxis(a, r, "axis")
+				axes = append(axes, int64(ax))
+			}
 		}
 	}
-	if len(pads) != 2*r {
-		return fmt.Errorf("pads %v has %d entries, expected %d for %s", pads, len(pads), 2*r, x.Type)
+	if len(pads) != 2*len(axes) {
+		return fmt.Errorf("pads %v has %d entries, expected %d for %s", pads, len(pads), 2*len(axes), x.Type)
 	}
-	if r != 3 && r != 4 {
-		return fmt.Errorf("only inputs [N,C,L] and [N,C,H,W] padded on their spatial axes are supported, found %s", x.Type)
+	full := make([]int64, 2*r)
+	for i, ax := range axes {
+		full[ax], full[int(ax)+r] = pads[i], pads[len(axes)+i]
 	}
-	for i, p := range pads {
-		if p < 0 {
-			return fmt.Errorf("negative pads %v (cropping) are not supported", pads)
+	pads = full
+	// Crop first.
+	y := x
+	for ax := range r {
+		b, e := pads[ax], pads[ax+r]
+		if b >= 0 && e >= 0 {
+			continue
 		}
-		if ax := i % r; ax < 2 && p != 0 {
-			return fmt.Errorf("pads %v pad axis %d; only the spatial axes (2 and after) may be padded", pads, ax)
+		if mode != "constant" && (b > 0 || e > 0) {
+			return fmt.Errorf("pads %v both crop and pad axis %d, which mode %s does not support", pads, ax, mode)
 		}
+		size, err := axisSize(y, ax)
+		if err != nil {
+			return err
+		}
+		start, end := max(-b, 0), size-max(-e, 0)
+		if start >= end {
+			return fmt.Errorf("pads %v crop axis %d (size %d) to nothing, which the IR cannot hold", pads, ax, size)
+		}
+		if y, err = sliceAxis(c, y, ax, start, end); err != nil {
+			return err
+		}
+		pads[ax], pads[ax+r] = max(b, 0), max(e, 0)
 	}
 	if !slices.ContainsFunc(pads, func(p int64) bool { return p != 0 }) {
-		return c.set(0, x)
+		return c.set(0, y)
+	}
+	if mode != "constant" {
+		if y, err = padIndexed(c, y, pads, mode); err != nil {
+			return err
+		}
+		return c.set(0, y)
+	}
+	if y, err = padConstant(c, y, pads, value); err != nil {
+		return err
+	}
+	return c.set(0, y)
+}
+
+// padIndexed pads x (pads non-negative, begins then ends) in mode
+// reflect (mirrored without repeating the edge, as numpy's reflect),
+// edge (the edge repeated) or wrap (periodic): a gather along each padded
+// axis at the source index of every output position.
+func padIndexed(c *nodeCtx, x *graph.Node, pads []int64, mode string) (*graph.Node, error) {
+	r := x.Type.Rank()
+	y := x
+	for ax := range r {
+		b, e := pads[ax], pads[ax+r]
+		if b == 0 && e == 0 {
+			continue
+		}
+		n, err := axisSize(y, ax)
+		if err != nil {
+			return nil, err
+		}
+		if !fits(b+n+e) || b+n+e > maxMadeElems {
+			return nil, fmt.Errorf("pads %v make axis %d too large", pads, ax)
+		}
+		idx := make([]int64, b+n+e)
+		for j := range idx {
+			idx[j] = padSource(int64(j)-b, n, mode)
+		}
+		iv, err := c.indexVec("pad", idx)
+		if err != nil {
+			return nil, err
+		}
+		if y, err = c.gatherAxis(y, iv, ax); err != nil {
+			return nil, err
+		}
+	}
+	return y, nil
+}
+
+// padSource maps position i (which may lie outside [0, n)) of a padded
+// axis of size n to the index it copies.
+func padSource(i, n int64, mode string) int64 {
+	mod := func(a, m int64) int64 { return ((a % m) + m) % m }
+	switch mode {
+	case "edge":
+		return min(max(i, 0), n-1)
+	case "wrap":
+		return mod(i, n)
+	}
+	if n == 1 {
+		return 0
+	}
+	s := mod(i, 2*(n-1))
+	if s >= n {
+		s = 2*(n-1) - s
+	}
+	return s
+}
+
+// padConstant pads x (pads non-negative, begins then ends) with value on
+// the spatial axes of x[N,C,H,W] (or x[N,C,L]): a depthwise convolution
+// with a 1x1 kernel of ones and the padding (exact: x*1 where x is, 0
+// where the padding is), plus a constant that is the pad value on the
+// padding and 0 elsewhere.
+func padConstant(c *nodeCtx, x *graph.Node, pads []int64, value float64) (*graph.Node, error) {
+	r := x.Type.Rank()
+	if r != 3 && r != 4 {
+		return nil, fmt.Errorf("only inputs [N,C,L] and [N,C,H,W] padded on their spatial axes are supported, found %s", x.Type)
+	}
+	for i, p := range pads {
+		if ax := i % r; ax < 2 && p != 0 {
+			return nil, fmt.Errorf("pads %v pad axis %d; only the spatial axes (2 and after) may be padded", pads, ax)
+		}
 	}
 	ch, ok := x.Type.Shape[1].Value()
 	if !ok || x.Type.Shape[1].Sym != "" {
-		return fmt.Errorf("expected concrete channels, found %s", x.Type)
+		return nil, fmt.Errorf("expected concrete channels, found %s", x.Type)
 	}
 	dt := x.Type.DType
 	if !dt.IsFloat() {
-		return fmt.Errorf("expected a floating-point input, found %s", x.Type)
+		return nil, fmt.Errorf("expected a floating-point input, found %s", x.Type)
 	}
 	win := window{kernel: []int64{1}, strides: []int64{1}, dilations: []int64{1}, pads: []int64{pads[2], pads[2+r]}}
 	if r == 4 {
@@ -297,15 +431,15 @@ func convertPad(c *nodeCtx) error {
 	win = win.lift2D()
 	lx, err := liftInput(c, x)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !fits(ch) {
-		return fmt.Errorf("too many channels")
+		return nil, fmt.Errorf("too many channels")
 	}
 	ones := onesTensor(dt, []int{int(ch), 1, 1, 1})
 	w, err := c.im.g.Param(c.tmp("ones"), denseType(ones))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.im.weights[w.Name] = ones
 	y, err := c.op("conv2d", []*graph.Node{lx, w}, graph.Attrs{
@@ -313,12 +447,12 @@ func convertPad(c *nodeCtx) error {
 		{Name: "groups", Value: graph.Int(ch)},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if value != 0 {
 		h, wd := y.Type.Shape[2].Size, y.Type.Shape[3].Size
 		if !fits(h, wd) {
-			return fmt.Errorf("padded input too large")
+			return nil, fmt.Errorf("padded input too large")
 		}
 		mask := make([]float64, h*wd)
 		for i := range h {
@@ -331,17 +465,14 @@ func convertPad(c *nodeCtx) error {
 		m := floatTensor(dt, []int{int(h), int(wd)}, mask)
 		mn, err := c.im.g.Param(c.tmp("padding"), denseType(m))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		c.im.weights[mn.Name] = m
 		if y, err = c.op("add", []*graph.Node{y, mn}, nil); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if y, err = lowerOutput(c, y, r); err != nil {
-		return err
-	}
-	return c.set(0, y)
+	return lowerOutput(c, y, r)
 }
 
 // onesTensor returns a tensor of ones of a floating-point type.
