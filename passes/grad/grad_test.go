@@ -196,6 +196,33 @@ var gradCases = []gradCase{
   %c = cast %wh {to=f64}
   %u = add %c, %wn
   %y = add %u, %wl`, positive: []string{"p", "q"}},
+	// An embedding table indexed by batch-carrying ids (gather_grad sums
+	// over the batch: per-replica partials when replicated), and rows
+	// picked by argmax.
+	{name: "gather_embedding", body: `input %ids: i64[N,3]
+  input %x: f64[N,5]
+  param %table: f64[7,4]
+  param %w: f64[5,4]
+  %e = gather %table, %ids
+  %t = tanh %e
+  %am = argmax %x {axis=1, keepdims=true}
+  %pick = gather %w, %am
+  %y = add %t, %pick`},
+	// gather of batch-carrying data at batch-free indices, on the last
+	// axis, and expand of a param and of a batch-carrying value.
+	{name: "gather_expand", body: `input %x: f64[N,1,5]
+  param %p: f64[3,5]
+  param %v: f64[4]
+  param %s: f64[]
+  const %j: i32[4] = [4, -1, 0, 2]
+  %xp = mul %x, %p
+  %g = gather %xp, %j {axis=2}
+  %ev = expand %v {shape=[3,1]}
+  %xs = mul %x, %s
+  %xe = expand %xs {shape=[N,3,1]}
+  %h = gather %xe, %j {axis=-1}
+  %a = add %g, %ev
+  %y = add %a, %h`},
 }
 
 // withLoss parses the case and appends the loss sum(y * r).
@@ -240,6 +267,24 @@ func randomTensor(r *rand.Rand, t graph.Type, batch int64, lo, hi float64) *tens
 	data := make([]float64, max(1, host.Elems(host.Zeros(graph.F64, shape))))
 	for i := range data {
 		data[i] = lo + (hi-lo)*r.Float64()
+	}
+	return host.New(shape, data)
+}
+
+// randomIndices returns i64 indices uniform in [-rows, rows): negative
+// ones count from the end.
+func randomIndices(r *rand.Rand, t graph.Type, batch, rows int64) *tensor.Dense {
+	shape := make([]int, t.Rank())
+	for i, d := range t.Shape {
+		v, ok := d.Value()
+		if !ok {
+			v = batch
+		}
+		shape[i] = int(v)
+	}
+	data := make([]int64, max(1, host.Elems(host.Zeros(graph.I64, shape))))
+	for i := range data {
+		data[i] = r.Int64N(2*rows) - rows
 	}
 	return host.New(shape, data)
 }
@@ -305,7 +350,12 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 				params[p.Name] = randomTensor(r, p.Type, batch, lo, hi)
 			}
 			in := map[string]*tensor.Dense{}
+			rows := runtime.IndexRows(g, batch)
 			for _, x := range g.Inputs() {
+				if n, ok := rows[x.Name]; ok {
+					in[x.Name] = randomIndices(r, x.Type, batch, n)
+					continue
+				}
 				in[x.Name] = randomTensor(r, x.Type, batch, -1, 1)
 			}
 			grads := runWith(t, executor(t, tr.Graph), params, in)
@@ -356,7 +406,8 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	for _, op := range graph.OpNames() {
 		switch op {
 		case "compare", "conv2d_grad_input", "conv2d_grad_weight", "maxpool2d_grad", "avgpool2d_grad",
-			"equal", "less", "greater", "less_equal", "greater_equal", "not", "and", "or", "xor":
+			"equal", "less", "greater", "less_equal", "greater_equal", "not", "and", "or", "xor",
+			"gather_grad", "argmax", "argmin":
 			continue // no gradient: their results are bool, or they are gradients themselves
 		}
 		if !covered[op] {

@@ -164,6 +164,10 @@ func (b *builder) rule(n *graph.Node, j int, dy *graph.Node, name string) (*grap
 			return dy, nil
 		}
 		return b.apply(name, "cast", []*graph.Node{dy}, graph.Attrs{{Name: "to", Value: graph.Ident(x.Type.DType.String())}}), nil
+	case "gather":
+		return b.gather(n, dy, name)
+	case "expand":
+		return b.unbroadcast(name, dy, x), nil
 	}
 	return nil, b.errorf(n, "no gradient for op %s", n.Op)
 }
@@ -359,4 +363,16 @@ func (b *builder) conv(n *graph.Node, j int, dy *graph.Node, name string) *graph
 		return b.apply(name, "conv2d_grad_weight", []*graph.Node{x, dy}, attrs)
 	}
 	return b.apply(name, "sum", []*graph.Node{dy}, graph.Attrs{{Name: "axes", Value: graph.Ints(0, 2, 3)}})
+}
+
+// gather: with respect to data, dy added into zeros of data's shape at the
+// indices (gather_grad); the indices, integers, have no gradient.
+func (b *builder) gather(n *graph.Node, dy *graph.Node, name string) (*graph.Node, error) {
+	ax := b.axisAttr(n, "axis", 0)
+	d := n.Args[0].Type.Shape[ax]
+	if d.Sym != "" {
+		return nil, b.errorf(n, "no gradient for gather along the batch axis %d", ax)
+	}
+	return b.apply(name, "gather_grad", []*graph.Node{n.Args[1], dy},
+		graph.Attrs{{Name: "axis", Value: graph.Int(ax)}, {Name: "rows", Value: graph.Int(d.Size)}}), nil
 }

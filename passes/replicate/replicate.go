@@ -421,10 +421,10 @@ func (w *rewriter) parallel(n *graph.Node) {
 	w.reps[n.ID] = reps
 }
 
-// shareAttrs returns n's attributes for replica k: a reshape's shape names
-// the replica's share of the batch instead of the whole, and a training
-// dropout keys its mask by the original node, so that each sample gets the
-// mask it gets on one device.
+// shareAttrs returns n's attributes for replica k: a reshape's (or an
+// expand's) shape names the replica's share of the batch instead of the
+// whole, and a training dropout keys its mask by the original node, so
+// that each sample gets the mask it gets on one device.
 func (w *rewriter) shareAttrs(n *graph.Node, k int) graph.Attrs {
 	attrs := n.Attrs.Clone()
 	if n.Op == "dropout" {
@@ -433,7 +433,7 @@ func (w *rewriter) shareAttrs(n *graph.Node, k int) graph.Attrs {
 		}
 		return attrs
 	}
-	if n.Op != "reshape" {
+	if n.Op != "reshape" && n.Op != "expand" {
 		return attrs
 	}
 	shape, _ := attrs.Get("shape")
