@@ -321,3 +321,88 @@ func rearrange(c *nodeCtx, x *graph.Node, split []graph.Dim, perm []int64, out [
 	}
 	return c.reshape(y, out)
 }
+
+// convertGatherElements maps GatherElements with constant indices on data
+// of concrete shape: out[i...] = data[i... with i_axis replaced by
+// indices[i...]] is a gather of data flattened, at flat indices computed
+// at import time, shaped like indices. Negative indices count from the
+// end; one out of range is an error.
+func convertGatherElements(c *nodeCtx) error {
+	data, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	id, err := c.constIn(1, "indices")
+	if err != nil {
+		return err
+	}
+	vals, err := denseInts(id)
+	if err != nil {
+		return fmt.Errorf("indices: %v", err)
+	}
+	r := data.Type.Rank()
+	a, err := c.int("axis", 0)
+	if err != nil {
+		return err
+	}
+	ax, err := normAxis(a, r, "axis")
+	if err != nil {
+		return err
+	}
+	ds, ok := concrete(data.Type.Shape)
+	if !ok || data.Type.HasSymbol() {
+		return fmt.Errorf("data %s must have a concrete shape without the batch", data.Type)
+	}
+	is := id.Shape()
+	if id.IsScalar() || len(is) != r {
+		return fmt.Errorf("indices of shape %v: expected rank %d, as data %s", is, r, data.Type)
+	}
+	total := int64(1)
+	for d, v := range ds {
+		if d != ax && int64(is[d]) > v {
+			return fmt.Errorf("indices of shape %v do not fit data %s on axis %d", is, data.Type, d)
+		}
+		total *= v
+	}
+	if !fits(total) {
+		return fmt.Errorf("data %s is too large", data.Type)
+	}
+	flat := make([]int64, len(vals))
+	pos := make([]int, r)
+	for k, v := range vals {
+		if v < -ds[ax] || v >= ds[ax] {
+			return fmt.Errorf("index %d is out of range for axis %d of size %d", v, ax, ds[ax])
+		}
+		if v < 0 {
+			v += ds[ax]
+		}
+		off := int64(0)
+		for d := range r {
+			p := int64(pos[d])
+			if d == ax {
+				p = v
+			}
+			off = off*ds[d] + p
+		}
+		flat[k] = off
+		for d := r - 1; d >= 0; d-- { // the next position of indices, row-major
+			if pos[d]++; pos[d] < is[d] {
+				break
+			}
+			pos[d] = 0
+		}
+	}
+	fl, err := c.reshape(data, []graph.Dim{graph.Const(total)})
+	if err != nil {
+		return err
+	}
+	iv, err := c.constTensor("flat", tensor.New(tensor.WithShape(is...), tensor.WithBacking(flat)))
+	if err != nil {
+		return err
+	}
+	y, err := c.gatherAxis(fl, iv, 0)
+	if err != nil {
+		return err
+	}
+	return c.set(0, y)
+}

@@ -140,5 +140,6 @@ var opTable = map[string]*opDef{
 	"SpaceToDepth": {attrs: []string{"blocksize"}, convert: convertSpaceToDepth},
 	"Resize": {attrs: []string{"antialias", "axes", "coordinate_transformation_mode", "cubic_coeff_a", "exclude_outside",
 		"extrapolation_value", "keep_aspect_ratio_policy", "mode", "nearest_mode"}, convert: convertResize},
-	"Upsample": {attrs: []string{"mode", "scales"}, convert: convertUpsample},
+	"Upsample":       {attrs: []string{"mode", "scales"}, convert: convertUpsample},
+	"GatherElements": {attrs: []string{"axis"}, convert: convertGatherElements},
 }
