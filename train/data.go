@@ -25,7 +25,7 @@ type Dataset struct {
 type array struct {
 	shape []int
 	axis  int // the batch axis, or -1
-	data  any // []float32 or []float64
+	data  any // []float32, []float64, []int32 or []int64
 }
 
 // Len returns the number of samples.
@@ -48,8 +48,8 @@ func newDataset(inputs []*graph.Node, arrays map[string]*tensor.Dense) (*Dataset
 		if !ok {
 			return nil, fmt.Errorf("data: no array %q for input %%%s: %s (the data has %s)", in.Name, in.Name, in.Type, quoteList(names))
 		}
-		if !in.Type.DType.IsFloat() {
-			return nil, fmt.Errorf("data: input %%%s is %s: only f32 and f64 inputs are fed from data", in.Name, in.Type)
+		if !in.Type.DType.IsNumeric() {
+			return nil, fmt.Errorf("data: input %%%s is %s: only f32, f64, i32 and i64 inputs are fed from data", in.Name, in.Type)
 		}
 		shape := host.Shape(t)
 		ax := in.Type.BatchAxis()
@@ -113,8 +113,12 @@ func shapeString(s []int) string {
 	return "[" + strings.Join(parts, ",") + "]"
 }
 
-// convert returns data as a fresh slice of dt (f32 or f64).
+// convert returns data as a fresh slice of dt: f32 or f64 from any
+// numbers, i32 or i64 (token ids, class indices) from integers only.
 func convert(data any, dt graph.DType) (any, error) {
+	if dt == graph.I32 || dt == graph.I64 {
+		return convertInts(data, dt)
+	}
 	var f []float64
 	switch s := data.(type) {
 	case []float32:
@@ -146,6 +150,38 @@ func convert(data any, dt graph.DType) (any, error) {
 	out := make([]float32, len(f))
 	for i, v := range f {
 		out[i] = float32(v)
+	}
+	return out, nil
+}
+
+// convertInts returns integer data as a fresh slice of dt (i32 or i64);
+// an i64 value outside i32's range is an error for an i32 input.
+func convertInts(data any, dt graph.DType) (any, error) {
+	var v []int64
+	switch s := data.(type) {
+	case []int32:
+		if dt == graph.I32 {
+			return slices.Clone(s), nil
+		}
+		v = make([]int64, len(s))
+		for i, x := range s {
+			v[i] = int64(x)
+		}
+		return v, nil
+	case []int64:
+		v = s
+	default:
+		return nil, fmt.Errorf("the input is %s, but the array holds %T, not integers", dt, data)
+	}
+	if dt == graph.I64 {
+		return slices.Clone(v), nil
+	}
+	out := make([]int32, len(v))
+	for i, x := range v {
+		if x != int64(int32(x)) {
+			return nil, fmt.Errorf("element %d is %d, outside the range of i32", i, x)
+		}
+		out[i] = int32(x)
 	}
 	return out, nil
 }
@@ -192,6 +228,10 @@ func (d *Dataset) Batch(idx []int) map[string]*tensor.Dense {
 		case []float32:
 			out[name] = host.New(shape, gather(s, outer, a.shape[a.axis], inner, idx))
 		case []float64:
+			out[name] = host.New(shape, gather(s, outer, a.shape[a.axis], inner, idx))
+		case []int32:
+			out[name] = host.New(shape, gather(s, outer, a.shape[a.axis], inner, idx))
+		case []int64:
 			out[name] = host.New(shape, gather(s, outer, a.shape[a.axis], inner, idx))
 		}
 	}

@@ -22,7 +22,11 @@ import (
 var _ = flag.Bool("update", false, "no golden files here; declared so that go test ./... -update runs")
 
 // The models with a loss, and the classes of their one-hot targets.
-var classifiers = []string{"mlp_classifier", "cnn_classifier", "bn_classifier"}
+var classifiers = []string{"mlp_classifier", "cnn_classifier", "bn_classifier", "transformer_classifier"}
+
+// vocab is the number of rows of transformer_classifier's embedding table:
+// its token ids are drawn in [0, vocab).
+const vocab = 16
 
 func loadModel(t testing.TB, name string, dt graph.DType) *graph.Graph {
 	t.Helper()
@@ -42,7 +46,8 @@ func loadModel(t testing.TB, name string, dt graph.DType) *graph.Graph {
 }
 
 // randomData returns n samples for g's inputs: x uniform in [-1, 1), t
-// one-hot of a random class.
+// one-hot of a random class, integer inputs (token ids) uniform in
+// [0, vocab).
 func randomData(g *graph.Graph, n int, seed uint64) map[string]*tensor.Dense {
 	r := rand.New(rand.NewPCG(seed, 1))
 	out := map[string]*tensor.Dense{}
@@ -54,6 +59,14 @@ func randomData(g *graph.Graph, n int, seed uint64) map[string]*tensor.Dense {
 		per := 1
 		for _, d := range shape[1:] {
 			per *= d
+		}
+		if in.Type.DType == graph.I64 {
+			ids := make([]int64, n*per)
+			for i := range ids {
+				ids[i] = r.Int64N(vocab)
+			}
+			out[in.Name] = host.New(shape, ids)
+			continue
 		}
 		data := make([]float64, n*per)
 		for i := 0; i < n; i++ {
