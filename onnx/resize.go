@@ -223,7 +223,11 @@ func resize(c *nodeCtx, x *graph.Node, sp resizeSpec, axes []int, scales []float
 	for i, ax := range axes {
 		d := x.Type.Shape[ax]
 		if d.Sym != "" {
-			same := sizes != nil && sizes[i].Equal(d) || scales != nil && scales[i] == 1
+			// A size equal to a bound batch's keeps it too: at that batch,
+			// which is the model's, it is what the model says.
+			bound, ok := d.Value()
+			same := sizes != nil && (sizes[i].Equal(d) || ok && sizes[i].Sym == "" && sizes[i].Size == bound) ||
+				scales != nil && scales[i] == 1
 			if !same {
 				return nil, fmt.Errorf("axis %d holds the batch (%s), which can only keep its size (scale 1)", ax, d)
 			}
