@@ -64,6 +64,9 @@ type folded struct {
 	// Expand of a shape with the batch build on it.
 	src   *graph.Node
 	srcAx int
+	// why, for a tensor that depends on the batch and is not a vector of
+	// sizes the IR can write, names the node that made it so.
+	why string
 }
 
 // errSkip leaves a node to its converter.
@@ -422,9 +425,27 @@ func (c *nodeCtx) foldConst() (bool, error) {
 		}
 	}
 	for k, t := range outs {
+		if t.symbolic() && t.vec(c.im.batch) == nil {
+			t.why = fmt.Sprintf("node %s (%s) computed %s, which is not a vector of sizes the IR can express (each a constant or the batch N times a positive integer)", c.label(), c.n.opType, t)
+			for _, x := range in {
+				if x != nil && x.why != "" {
+					t.why = x.why
+					break
+				}
+			}
+		}
 		c.setFolded(k, t)
 	}
 	return true, nil
+}
+
+// foldedErr says why a value folded at import time, which depends on the
+// batch, cannot be used as data.
+func foldedErr(t *folded) string {
+	if t.why != "" {
+		return t.why
+	}
+	return fmt.Sprintf("its value (%s) depends on the batch size, which is known only at run time", t)
 }
 
 // roundTo rounds f to the precision of dt.
@@ -748,7 +769,7 @@ func foldMod(c *nodeCtx, in []*folded) ([]*folded, error) {
 		switch {
 		case y.k == 0 && y.c == 0:
 			return fmt.Errorf("integer modulo by zero")
-		case y.k == 0 && x.k%y.c == 0 && (!fm || x.k >= 0 && x.c >= 0):
+		case y.k == 0 && x.k%y.c == 0 && (!fm || x.k == 0 || x.k > 0 && x.c >= 0):
 			// k*N is a multiple of y: the remainder is that of c.
 			out.ints = append(out.ints, lin{c: imod(x.c, y.c, fm)})
 		case y.k != 0 && x.c == 0 && y.c == 0 && x.k%y.k == 0:

@@ -168,7 +168,7 @@ func (c *nodeCtx) constIn(i int, what string) (*tensor.Dense, error) {
 		return nil, fmt.Errorf("input %d %q (%s) is a shape computed at import time, and %v", i, v.onnx, what, v.vec.symbolicErr())
 	}
 	if v.data == nil && v.fold != nil {
-		return nil, fmt.Errorf("input %d %q (%s) is computed at import time (%s), and its value depends on the batch size, which is known only at run time", i, v.onnx, what, v.fold)
+		return nil, fmt.Errorf("input %d %q (%s) is computed at import time, and %s", i, v.onnx, what, foldedErr(v.fold))
 	}
 	if v.data == nil {
 		return nil, fmt.Errorf("input %d %q (%s) must be a constant (an initializer or a Constant node's output) for the importer to map it", i, v.onnx, what)

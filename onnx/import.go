@@ -738,7 +738,7 @@ func (im *importer) materialize(v *value) (*graph.Node, error) {
 		v.data = d
 	}
 	if v.data == nil && v.fold != nil {
-		return nil, fmt.Errorf("%q is computed at import time (%s), and its value depends on the batch size, which is known only at run time", v.onnx, v.fold)
+		return nil, fmt.Errorf("%q is computed at import time, and %s", v.onnx, foldedErr(v.fold))
 	}
 	if v.data == nil {
 		return nil, fmt.Errorf("internal error: %q has neither a node nor data", v.onnx)
