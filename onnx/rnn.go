@@ -293,6 +293,9 @@ func (rn *rnn) state(i int, what string) (*graph.Node, error) {
 	if rn.zero(v) {
 		return nil, nil
 	}
+	if v.data != nil || v.vec != nil {
+		return nil, fmt.Errorf("input %d (%s) %q is a constant that is not zero: only initial states that carry the batch, or zeros, are supported", i, what, v.onnx)
+	}
 	n, err := c.im.materialize(v)
 	if err != nil {
 		return nil, err
@@ -325,7 +328,8 @@ func (rn *rnn) zeroNode(n *graph.Node) bool {
 	case graph.OpParam:
 		w := rn.b.c.im.weights[n.Name]
 		return w != nil && allZero(denseFloats(w))
-	case "slice", "reshape", "flatten", "transpose", "copy", "expand":
+	case "slice", "reshape", "flatten", "transpose", "copy", "expand", "broadcast_like":
+		// broadcast_like reads only the shape of its second operand.
 		return rn.zeroNode(n.Args[0])
 	case "concat":
 		for _, a := range n.Args {
@@ -350,6 +354,14 @@ func allZero(vs []float64) bool {
 // backward reports whether direction d runs from the last step to the
 // first.
 func (rn *rnn) backward(d int) bool { return rn.rev || d == 1 }
+
+// stepName names step t of direction d in the names of its nodes.
+func (rn *rnn) stepName(d int, t int64) string {
+	if rn.dirs == 1 {
+		return fmt.Sprintf("t%d", t)
+	}
+	return fmt.Sprintf("d%d_t%d", d, t)
+}
 
 // lastStep is the time index of direction d's last step.
 func (rn *rnn) lastStep(d int) int64 {
@@ -395,10 +407,11 @@ func (rn *rnn) direction(d int) (steps []*graph.Node, c *graph.Node) {
 	steps = make([]*graph.Node, rn.seq)
 	// The initial states keep their direction axis: [1,N,H].
 	if rn.cell.lstm {
-		c = rn.lstm(xp, r, wb, rb, of(rn.h0), of(rn.c0), order, steps)
+		c = rn.lstm(d, xp, r, wb, rb, of(rn.h0), of(rn.c0), order, steps)
 	} else {
-		rn.gru(xp, r, wb, rb, of(rn.h0), order, steps)
+		rn.gru(d, xp, r, wb, rb, of(rn.h0), order, steps)
 	}
+	b.at = ""
 	return steps, c
 }
 
@@ -409,13 +422,14 @@ func (rn *rnn) direction(d int) (steps []*graph.Node, c *graph.Node) {
 //	g = x_t W^T + Wb + Rb + h R^T
 //	i, o, f = sigmoid(g[0:3H]);  c~ = tanh(g[3H:4H])
 //	c = f*c + i*c~;  h = o*tanh(c)
-func (rn *rnn) lstm(xp, r, wb, rb, h, c *graph.Node, order []int64, steps []*graph.Node) *graph.Node {
+func (rn *rnn) lstm(d int, xp, r, wb, rb, h, c *graph.Node, order []int64, steps []*graph.Node) *graph.Node {
 	b := &rn.b
 	hid := rn.hid
 	if wb != nil {
 		xp = b.op("add", xp, b.op("add", wb, rb))
 	}
 	for _, t := range order {
+		b.at = rn.stepName(d, t)
 		g := b.slice(xp, 0, t, t+1) // [1,N,4H]
 		if h != nil {
 			g = b.op("add", g, b.op("matmul", h, r))
@@ -441,7 +455,7 @@ func (rn *rnn) lstm(xp, r, wb, rb, h, c *graph.Node, order []int64, steps []*gra
 //	n = tanh(x_t Wh^T + Wbh + r*(h Rh^T + Rbh))    linear_before_reset=1
 //	n = tanh(x_t Wh^T + Wbh + Rbh + (r*h) Rh^T)    linear_before_reset=0
 //	h = n + z*(h - n)                              (that is, (1-z)*n + z*h)
-func (rn *rnn) gru(xp, r, wb, rb, h *graph.Node, order []int64, steps []*graph.Node) {
+func (rn *rnn) gru(d int, xp, r, wb, rb, h *graph.Node, order []int64, steps []*graph.Node) {
 	b := &rn.b
 	hid := rn.hid
 	// The biases outside the reset gate's product join the input
@@ -464,6 +478,7 @@ func (rn *rnn) gru(xp, r, wb, rb, h *graph.Node, order []int64, steps []*graph.N
 		rzr, rh = b.slice(r, 1, 0, 2*hid), b.slice(r, 1, 2*hid, 3*hid)
 	}
 	for _, t := range order {
+		b.at = rn.stepName(d, t)
 		zr := b.slice(xzr, 0, t, t+1) // [1,N,2H]
 		var hr *graph.Node            // h R^T, [1,N,3H], with linear_before_reset=1
 		if h != nil {
@@ -522,6 +537,10 @@ func (rn *rnn) stack(steps []*graph.Node) *graph.Node {
 type builder struct {
 	c   *nodeCtx
 	err error
+	// at, when set, goes into the names of the nodes added ("t3" while
+	// building step 3, "d1_t3" in the second direction), which keeps names
+	// readable and their search for a free suffix short.
+	at string
 }
 
 // apply adds op with the given operands and attributes.
@@ -529,9 +548,13 @@ func (b *builder) apply(op string, args []*graph.Node, attrs graph.Attrs) *graph
 	if b.err != nil {
 		return nil
 	}
-	n, err := b.c.op(op, args, attrs)
+	tag := op
+	if b.at != "" {
+		tag = b.at + "_" + op
+	}
+	n, err := b.c.im.g.Apply(b.c.tmp(tag), op, args, attrs)
 	if err != nil {
-		b.err = err
+		b.err = b.c.perSample(op, args, err)
 		return nil
 	}
 	return n

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 
 	"multigpu/graph"
@@ -47,6 +49,8 @@ type options struct {
 	seed          uint64
 	memoryLimit   byteSize
 	batchAxes     batchAxisFlag // the batch of an ONNX model's inputs
+	dims          dimFlag       // sizes of an ONNX model's dynamic dimensions
+	values        valueFlag     // scalar ONNX inputs bound to constants
 	backend       string        // auto, cpu or cuda
 	deviceMapText string        // --device-map as given
 	deviceMap     devmap.Map    // parsed; empty: gpu:K runs on GPU K
@@ -126,6 +130,12 @@ flags:
   --batch-axis NAME=AXIS
                       for an ONNX model whose inputs are all concrete: the
                       axis of input NAME that holds the batch (repeatable)
+  --dim NAME=SIZE     for an ONNX model: the size of the dynamic dimension
+                      named NAME (a sequence length); --dim INPUT:AXIS=SIZE
+                      sizes an unnamed one by input and axis (repeatable)
+  --value NAME=V      for an ONNX model: bind scalar input NAME to V, so
+                      that what is computed from it (an If) folds at import
+                      (repeatable)
   --format text|dot   output format (default text)
   -o, --output FILE   write to FILE instead of standard output; FILE is
                       replaced atomically and left untouched on failure
@@ -175,6 +185,8 @@ func (o *options) flagSet() *flag.FlagSet {
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.Var(&o.memoryLimit, "memory-limit", "memory limit of a run")
 	fs.Var(&o.batchAxes, "batch-axis", "NAME=AXIS batch axis of an ONNX input")
+	fs.Var(&o.dims, "dim", "NAME=SIZE or INPUT:AXIS=SIZE of an ONNX input's dimension")
+	fs.Var(&o.values, "value", "NAME=V scalar ONNX input bound to a constant")
 	fs.StringVar(&o.backend, "backend", backendAuto, "auto, cpu or cuda")
 	fs.StringVar(&o.deviceMapText, "device-map", "", "logical GPUs onto physical ones")
 	fs.BoolVar(&o.train, "train", false, "train the model")
@@ -371,4 +383,91 @@ func (f *format) Set(s string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown format %q (want text or dot)", s)
+}
+
+// dimFlag collects repeated --dim flags: NAME=SIZE sizes a named dimension
+// (onnx.Options.DimParams), INPUT:AXIS=SIZE an axis of an input
+// (onnx.Options.InputDims). A name is read as INPUT:AXIS when the part after
+// its last colon is an integer.
+type dimFlag struct {
+	named map[string]int64
+	axes  map[string]map[int]int64
+}
+
+// String returns the flag's values, sorted and comma-separated.
+func (f *dimFlag) String() string {
+	var parts []string
+	for name, v := range f.named {
+		parts = append(parts, name+"="+strconv.FormatInt(v, 10))
+	}
+	for in, m := range f.axes {
+		for ax, v := range m {
+			parts = append(parts, in+":"+strconv.Itoa(ax)+"="+strconv.FormatInt(v, 10))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+// Set adds one NAME=SIZE or INPUT:AXIS=SIZE.
+func (f *dimFlag) Set(s string) error {
+	name, size, ok := strings.Cut(s, "=")
+	v, err := strconv.ParseInt(size, 10, 64)
+	if !ok || name == "" || err != nil || v <= 0 {
+		return fmt.Errorf("expected NAME=SIZE (a named dimension) or INPUT:AXIS=SIZE (an axis of an input), SIZE a positive integer, found %q", s)
+	}
+	if i := strings.LastIndex(name, ":"); i > 0 {
+		if ax, err := strconv.Atoi(name[i+1:]); err == nil {
+			in := name[:i]
+			if f.axes == nil {
+				f.axes = map[string]map[int]int64{}
+			}
+			if f.axes[in] == nil {
+				f.axes[in] = map[int]int64{}
+			}
+			if _, dup := f.axes[in][ax]; dup {
+				return fmt.Errorf("axis %d of input %s given twice", ax, in)
+			}
+			f.axes[in][ax] = v
+			return nil
+		}
+	}
+	if f.named == nil {
+		f.named = map[string]int64{}
+	}
+	if _, dup := f.named[name]; dup {
+		return fmt.Errorf("dimension %s given twice", name)
+	}
+	f.named[name] = v
+	return nil
+}
+
+// valueFlag collects repeated --value NAME=V flags (onnx.Options.Scalars).
+type valueFlag map[string]float64
+
+// String returns the flag's values, sorted and comma-separated.
+func (f *valueFlag) String() string {
+	parts := make([]string, 0, len(*f))
+	for name, v := range *f {
+		parts = append(parts, name+"="+strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+// Set adds one NAME=V.
+func (f *valueFlag) Set(s string) error {
+	name, val, ok := strings.Cut(s, "=")
+	v, err := strconv.ParseFloat(val, 64)
+	if !ok || name == "" || err != nil {
+		return fmt.Errorf("expected NAME=V (a scalar input and its value, a number), found %q", s)
+	}
+	if *f == nil {
+		*f = valueFlag{}
+	}
+	if _, dup := (*f)[name]; dup {
+		return fmt.Errorf("input %s given twice", name)
+	}
+	(*f)[name] = v
+	return nil
 }
