@@ -79,7 +79,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case o.checkEquiv:
-		ok, err := checkModel(src, g, m.weights, m.defaults(), o, stdout, stderr)
+		ok, err := checkModel(src, g, m, o, stdout, stderr)
 		if err != nil {
 			report(stderr, err)
 			return exitUsage
@@ -153,7 +153,7 @@ func load(path string, stdin io.Reader, o *options, stderr io.Writer) (*model, e
 		return nil, err
 	}
 	if strings.EqualFold(filepath.Ext(path), ".onnx") {
-		m, err := onnx.Import(src, onnx.Options{BatchAxes: o.batchAxes})
+		m, err := onnx.Import(src, onnx.Options{BatchAxes: o.batchAxes, DimParams: o.dims.named, InputDims: o.dims.axes, Scalars: o.values})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -164,6 +164,12 @@ func load(path string, stdin io.Reader, o *options, stderr io.Writer) (*model, e
 	}
 	if len(o.batchAxes) > 0 {
 		return nil, &usageError{"--batch-axis is for ONNX models; in a .graph file the batch is the axis whose dimension is the batch symbol"}
+	}
+	if len(o.dims.named) > 0 || len(o.dims.axes) > 0 {
+		return nil, &usageError{"--dim is for ONNX models; in a .graph file every dimension but the batch is concrete"}
+	}
+	if len(o.values) > 0 {
+		return nil, &usageError{"--value is for ONNX models: it binds an ONNX input to a constant at import"}
 	}
 	g, err := graph.Parse(name, src)
 	if err != nil {
