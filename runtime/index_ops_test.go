@@ -1,10 +1,14 @@
 package runtime_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"testing"
 
 	"multigpu/graph"
+	"multigpu/runtime"
+	"multigpu/runtime/host"
 )
 
 // gatherRef is gather written from its definition: out[pre, idx, post] =
@@ -213,4 +217,51 @@ func indexOpCases() []opCase {
 				want: func(in map[string]arr, dt graph.DType) arr { return argRef(in["x"], 0, false, isMax) }})
 	}
 	return cases
+}
+
+// IndexRows finds the integer inputs that reach a gather's indices, also
+// through ops that pass values on, with the smallest size they index;
+// RandomInputs draws them in [0, rows).
+func TestIndexRows(t *testing.T) {
+	g, err := graph.Parse("g.graph", []byte(`graph g {
+  input %ids: i64[N,4]
+  input %pos: i32[2]
+  input %n: i64[N,4]
+  input %x: f32[N,4]
+  param %table: f32[50,3]
+  param %small: f32[6,3]
+  %e = gather %table, %ids
+  %r = reshape %ids {shape=[-1]}
+  %f = gather %small, %r
+  %pc = concat %pos, %pos {axis=0}
+  %px = expand %pc {shape=[2,4]}
+  %bx = gather %x, %px {axis=1}
+  %g = gather_grad %pos, %bx {axis=1, rows=3}
+  %sum = add %n, %n
+  output %e, %f, %g, %sum
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := runtime.IndexRows(g, 5)
+	if got := fmt.Sprint(rows); got != "map[ids:6 pos:3]" {
+		t.Errorf("IndexRows = %s, want map[ids:6 pos:3]", got)
+	}
+	in, err := runtime.RandomInputs(g, 500, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]float64{"ids": 6, "pos": 3, "n": 10} {
+		seen := map[float64]bool{}
+		for _, v := range host.Float64s(in[name]) {
+			if v < 0 || v >= r || v != math.Trunc(v) {
+				t.Fatalf("%%%s: %v outside [0, %v)", name, v, r)
+			}
+			seen[v] = true
+		}
+		if name != "pos" && len(seen) != int(r) {
+			t.Errorf("%%%s: %d distinct values of %v", name, len(seen), r)
+		}
+	}
 }

@@ -96,8 +96,8 @@ flags:
                       with -o the graph still goes to the file
   --run               run the model (rewritten when --gpus is given) and
                       write DIR/OUTPUT.npy for every output
-  --input NAME=FILE   an input for --run: .npy, or an ONNX TensorProto .pb
-                      (repeat for each input)
+  --input NAME=FILE   an input for --run or --check: .npy, or an ONNX
+                      TensorProto .pb (repeat for each input)
   --weights FILE      params for --run, by name: .npz or .safetensors
   --random-weights    seeded random params instead of --weights
   --output-dir DIR    where --run writes its outputs (created if missing)
@@ -324,7 +324,7 @@ func (o *options) checkRun() error {
 	if !o.run {
 		for name, set := range map[string]bool{"--input": len(o.inputs) > 0, "--output-dir": o.outputDir != "",
 			"--weights": o.weights != "" && !o.train, "--random-weights": o.randomWeights && !o.train} {
-			if set && !(o.checkEquiv && name == "--random-weights") {
+			if set && !(o.checkEquiv && (name == "--random-weights" || name == "--input")) {
 				return usagef("%s goes with --run", name)
 			}
 		}

@@ -130,6 +130,32 @@ func loadInputs(files inputFlag) (map[string]*tensor.Dense, error) {
 	return out, nil
 }
 
+// inputs returns the values of m's inputs that are given: the --input
+// files (named as the graph or as the ONNX model names its inputs), and an
+// ONNX model's per-sample constants unless --input gives them.
+func (m *model) inputs(o *options) (map[string]*tensor.Dense, error) {
+	inputs, err := loadInputs(o.inputs)
+	if err != nil {
+		return nil, err
+	}
+	if m.onnx != nil {
+		for _, b := range m.onnx.Inputs {
+			if t, ok := inputs[b.ONNX]; ok && b.ONNX != b.IR {
+				if _, dup := inputs[b.IR]; !dup {
+					inputs[b.IR] = t
+					delete(inputs, b.ONNX)
+				}
+			}
+		}
+	}
+	for name, d := range m.defaults() {
+		if _, ok := inputs[name]; !ok {
+			inputs[name] = d
+		}
+	}
+	return inputs, nil
+}
+
 // loadParams returns the weights of g: from --weights, seeded random ones
 // with --random-weights, an ONNX model's own, none when g has no params.
 func loadParams(g *graph.Graph, own map[string]*tensor.Dense, o *options) (map[string]*tensor.Dense, error) {
@@ -195,26 +221,9 @@ func execute(g *graph.Graph, params, inputs map[string]*tensor.Dense, o *options
 // runModel is --run: run g (already rewritten when --gpus is given) and
 // write DIR/OUTPUT.npy for every output.
 func runModel(g *graph.Graph, m *model, o *options, stderr io.Writer) error {
-	inputs, err := loadInputs(o.inputs)
+	inputs, err := m.inputs(o)
 	if err != nil {
 		return err
-	}
-	if m.onnx != nil {
-		// Inputs may be named as the ONNX model names them.
-		for _, b := range m.onnx.Inputs {
-			if t, ok := inputs[b.ONNX]; ok && b.ONNX != b.IR {
-				if _, dup := inputs[b.IR]; !dup {
-					inputs[b.IR] = t
-					delete(inputs, b.ONNX)
-				}
-			}
-		}
-		// Per-sample constants have the model's data unless given.
-		for name, d := range m.onnx.Defaults {
-			if _, ok := inputs[name]; !ok {
-				inputs[name] = d
-			}
-		}
 	}
 	params, err := loadParams(g, m.weights, o)
 	if err != nil {
@@ -245,19 +254,42 @@ type checkResult struct {
 	withinBounds bool
 }
 
-// checkModel is --check: run src and its rewrite out on the same seeded
-// random inputs and weights and compare every output; inputs with
-// defaults (an ONNX model's per-sample constants) get them instead of
-// random values. It returns whether they agree.
-func checkModel(src, out *graph.Graph, own, defaults map[string]*tensor.Dense, o *options, stdout, stderr io.Writer) (bool, error) {
+// checkModel is --check: run src, m's graph, and its rewrite out on the
+// same seeded random inputs and weights and compare every output; inputs
+// that are given (--input, an ONNX model's per-sample constants) get their
+// values instead, and the batch is theirs unless --batch says otherwise.
+// Random integers are drawn only for inputs that index (runtime.IndexRows:
+// in [0, rows)); another integer input must be given. It returns whether
+// they agree.
+func checkModel(src, out *graph.Graph, m *model, o *options, stdout, stderr io.Writer) (bool, error) {
+	given, err := m.inputs(o)
+	if err != nil {
+		return false, err
+	}
 	batch := o.batch
 	if _, bound := src.Batch(); bound > 0 {
 		batch = bound
 	}
+	for _, in := range src.Inputs() {
+		if t, ok := given[in.Name]; ok && batch == 0 {
+			if ax := in.Type.BatchAxis(); ax >= 0 && ax < len(t.Shape()) {
+				batch = int64(t.Shape()[ax])
+			}
+		}
+	}
 	if batch == 0 {
 		batch = int64(2*len(o.replicate.GPUs) + 1)
 	}
-	params := own
+	rows := runtime.IndexRows(src, batch)
+	for _, in := range src.Inputs() {
+		_, isGiven := given[in.Name]
+		_, indexes := rows[in.Name]
+		if dt := in.Type.DType; (dt == graph.I32 || dt == graph.I64) && !isGiven && !indexes {
+			return false, fmt.Errorf("input %%%s is %s and indexes no gather: --check draws random integers only for gather indices; give its values with --input %s=FILE",
+				in.Name, in.Type, in.Name)
+		}
+	}
+	params := m.weights
 	if params == nil {
 		params = runtime.RandomParams(src, o.seed)
 	}
@@ -279,10 +311,8 @@ func checkModel(src, out *graph.Graph, own, defaults map[string]*tensor.Dense, o
 	if err != nil {
 		return false, err
 	}
-	for name, d := range defaults {
-		if _, ok := inputs[name]; ok {
-			inputs[name] = d
-		}
+	for name, d := range given {
+		inputs[name] = d
 	}
 	want, err := execs[0].Run(context.Background(), inputs)
 	if err != nil {

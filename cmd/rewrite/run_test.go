@@ -9,6 +9,9 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"multigpu/graph"
+	"multigpu/runtime"
+	"multigpu/runtime/host"
 	"multigpu/tensorio"
 )
 
@@ -40,7 +43,8 @@ func TestCheckMemoryLimit(t *testing.T) {
 	}
 }
 
-// TestCheckEveryModel: every example model agrees with its rewrite.
+// TestCheckEveryModel: every example model agrees with its rewrite
+// (integer inputs that index nothing given with --input, at batch 5).
 func TestCheckEveryModel(t *testing.T) {
 	paths, _ := filepath.Glob("../../testdata/*.graph")
 	gpus := []string{"2", "3"}
@@ -52,12 +56,58 @@ func TestCheckEveryModel(t *testing.T) {
 			continue
 		}
 		for _, n := range gpus {
-			code, stdout, stderr := runCmd(t, "", path, "--gpus", n, "--check", "--batchnorm", "sync")
+			args := append([]string{path, "--gpus", n, "--check", "--batchnorm", "sync"}, integerInputs(t, path, 5)...)
+			code, stdout, stderr := runCmd(t, "", args...)
 			if code != exitOK {
 				t.Errorf("%s --gpus %s: exit %d\n%s%s", path, n, code, stdout, stderr)
 			}
 		}
 	}
+}
+
+// integerInputs writes the i32 and i64 inputs of the model at path that
+// index no gather (which --check does not draw) at batch size batch, and
+// returns the --input flags that give them.
+func integerInputs(t *testing.T, path string, batch int64) []string {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := graph.Parse(path, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := runtime.IndexRows(g, batch)
+	var args []string
+	for _, in := range g.Inputs() {
+		if _, ok := rows[in.Name]; ok || (in.Type.DType != graph.I32 && in.Type.DType != graph.I64) {
+			continue
+		}
+		shape := make([]int, in.Type.Rank())
+		for i, d := range in.Type.Shape {
+			v, ok := d.Value()
+			if !ok {
+				v = batch
+			}
+			shape[i] = int(v)
+		}
+		data := host.MakeSlice(in.Type.DType, host.Elems(host.Zeros(in.Type.DType, shape)))
+		for i := range host.Len(data) {
+			switch d := data.(type) {
+			case []int32:
+				d[i] = int32(i % 7)
+			case []int64:
+				d[i] = int64(i % 7)
+			}
+		}
+		file := filepath.Join(t.TempDir(), in.Name+".npy")
+		if err := tensorio.WriteFileAtomic(file, host.New(shape, data)); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--input", in.Name+"="+file)
+	}
+	return args
 }
 
 func writeNPY(t *testing.T, dir, name string, shape []int, data []float32) string {
