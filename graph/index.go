@@ -66,14 +66,10 @@ func inferExpand(n *Node, a []Type) (Type, error) {
 	target := Type{DType: x.DType, Shape: make([]Dim, len(spec.List))}
 	for i, e := range spec.List {
 		if e.Kind == AttrIdent {
-			d, ok := findSym(x, e.Str)
-			if !ok {
-				return Type{}, fmt.Errorf("shape names %s, which %s does not have", e.Str, x)
+			d, err := symDim(x, e)
+			if err != nil {
+				return Type{}, err
 			}
-			if e.Int < 1 {
-				return Type{}, fmt.Errorf("expected a positive multiplier, found %s", e)
-			}
-			d.Mul = e.Int
 			target.Shape[i] = d
 			continue
 		}
@@ -82,28 +78,7 @@ func inferExpand(n *Node, a []Type) (Type, error) {
 		}
 		target.Shape[i] = Const(e.Int)
 	}
-	r := max(x.Rank(), target.Rank())
-	out := Type{DType: x.DType, Shape: make([]Dim, r)}
-	for i := range out.Shape {
-		dx, dt := Const(1), Const(1)
-		if j := i - (r - x.Rank()); j >= 0 {
-			dx = x.Shape[j]
-		}
-		if j := i - (r - target.Rank()); j >= 0 {
-			dt = target.Shape[j]
-		}
-		switch {
-		case dx.Equal(dt):
-			out.Shape[i] = dx
-		case dx.Sym == "" && dx.Size == 1:
-			out.Shape[i] = dt
-		case dt.Sym == "" && dt.Size == 1:
-			out.Shape[i] = dx
-		default:
-			return Type{}, fmt.Errorf("cannot expand %s to shape %s: dimension %s against %s (a dimension broadcasts only against itself or 1)", x, spec, dx, dt)
-		}
-	}
-	return out, nil
+	return broadcastShapes(x, target)
 }
 
 // inferArg: argmax and argmin along axis of a numeric x, as i64 indices.

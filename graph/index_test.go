@@ -63,7 +63,7 @@ func TestIndexOpTypes(t *testing.T) {
 		{"gather_grad %ids, %pos {rows=3}", "gather_grad: expected a floating-point dy, found i32[4]"},
 		{"gather_grad %dy, %dy {rows=3}", "gather_grad: expected i32 or i64 indices, found f32[N,4,8]"},
 		{"gather_grad %dy, %pos {rows=3}", "gather_grad: expected i32 or i64 indices"},
-		{"expand %col {shape=[3,6]}", "expand: cannot expand f32[N,1] to shape [3,6]: dimension N against 3"},
+		{"expand %col {shape=[3,6]}", "expand: cannot broadcast f32[N,1] with f32[3,6]: dimension N against 3"},
 		{"expand %table {shape=[N,8]}", "expand: shape names N, which f32[10,8] does not have"},
 		{"expand %table {shape=[0,8]}", "expand: expected positive sizes in shape, found [0,8]"},
 		{"expand %table", "expand: missing attribute shape"},

@@ -274,14 +274,10 @@ func inferReshape(n *Node, a []Type) (Type, error) {
 	hole := -1
 	for i, e := range spec.List {
 		if e.Kind == AttrIdent {
-			d, ok := findSym(t, e.Str)
-			if !ok {
-				return Type{}, fmt.Errorf("shape names %s, which %s does not have", e.Str, t)
+			d, err := symDim(t, e)
+			if err != nil {
+				return Type{}, err
 			}
-			if e.Int < 1 {
-				return Type{}, fmt.Errorf("expected a positive multiplier, found %s", e)
-			}
-			d.Mul = e.Int
 			out.Shape[i] = d
 			continue
 		}
@@ -325,6 +321,20 @@ func inferReshape(n *Node, a []Type) (Type, error) {
 		return Type{}, fmt.Errorf("cannot reshape %s (%s elements) to %s (%s elements)", t, total, spec, km)
 	}
 	return out, nil
+}
+
+// symDim returns the dimension a shape attribute's identifier e (N, N.0,
+// N*20) stands for: t's symbol of that name times e's multiplier.
+func symDim(t Type, e AttrValue) (Dim, error) {
+	d, ok := findSym(t, e.Str)
+	if !ok {
+		return Dim{}, fmt.Errorf("shape names %s, which %s does not have", e.Str, t)
+	}
+	if e.Int < 1 {
+		return Dim{}, fmt.Errorf("expected a positive multiplier, found %s", e)
+	}
+	d.Mul = e.Int
+	return d, nil
 }
 
 // findSym returns the symbolic dim of t named name (as in N or N.0), with Mul 1.
