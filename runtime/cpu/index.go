@@ -116,15 +116,20 @@ func gatherGradT[T float](outer, rows, inner, ax int) kernelFn {
 
 // expandKernel broadcasts x to the result's shape, any element type.
 func expandKernel(s *spec) (kernelFn, error) {
-	kerns := map[graph.DType]kernelFn{
-		graph.F32: broadcastT[float32](s.in[0], s.out), graph.F64: broadcastT[float64](s.in[0], s.out),
-		graph.I32: broadcastT[int32](s.in[0], s.out), graph.I64: broadcastT[int64](s.in[0], s.out),
-		graph.Bool: broadcastT[bool](s.in[0], s.out),
+	in, out := s.in[0], s.out
+	switch s.dt {
+	case graph.F32:
+		return broadcastT[float32](in, out), nil
+	case graph.F64:
+		return broadcastT[float64](in, out), nil
+	case graph.I32:
+		return broadcastT[int32](in, out), nil
+	case graph.I64:
+		return broadcastT[int64](in, out), nil
+	case graph.Bool:
+		return broadcastT[bool](in, out), nil
 	}
-	if k := kerns[s.dt]; k != nil {
-		return k, nil
-	}
-	return nil, fmt.Errorf("no cpu kernel for element type %s", s.dt)
+	return nil, fmt.Errorf("no cpu kernel for expand on %s", s.dt)
 }
 
 // argKernel: argmax or argmin along axis of x[outer, size, inner], as

@@ -5,7 +5,6 @@ import (
 
 	"multigpu/graph"
 	"multigpu/runtime/backend"
-	"multigpu/runtime/host"
 )
 
 // planIndex plans the ops that index and broadcast: gather and
@@ -53,18 +52,14 @@ func (p *planner) planIndex(s *nodeSpec, np *nodePlan, launch func(string, int, 
 		launch("gathergrad"+sfx, outer*inner, result(), operand(0), operand(1), i64(outer*inner),
 			i64(rows), i64(k), i64(inner), i64(idx64(n.Args[0].Type)), status(ax, rows))
 	case "expand":
-		shape, str := host.Collapse(s.out, host.BroadcastStrides(s.in[0], s.out), host.Strides(s.out))
-		m := p.addMeta(append(append(append([]int64{int64(len(shape))}, ints64(shape)...), ints64(str[0])...), ints64(str[1])...)...)
-		launch("copy"+widthSuffix(s.dt.Size()), total, result(), operand(0), i64(total), m)
+		// The result's own strides: broadcast to itself.
+		launch("copy"+widthSuffix(s.dt.Size()), total, result(), operand(0), i64(total), p.broadcastMeta(s.out, s.in[0], s.out))
 	case "argmax", "argmin":
 		ax, err := n.NormAxis("axis", len(s.in[0]))
 		if err != nil {
 			return nil, err
 		}
-		sfx := map[graph.DType]string{graph.F32: "_f32", graph.F64: "_f64", graph.I32: "_i32", graph.I64: "_i64"}[n.Args[0].Type.DType]
-		if sfx == "" {
-			return nil, fmt.Errorf("no gpu kernel for %s of %s", n.Op, n.Args[0].Type.DType)
-		}
+		sfx := typeSuffix(n.Args[0].Type.DType)
 		outer, size, inner := split3(s.in[0], ax)
 		isMax := 0
 		if n.Op == "argmax" {
