@@ -27,7 +27,18 @@ func convertDropout(c *nodeCtx) error {
 			return err
 		}
 		if v, err := denseScalar(d); err != nil || v != 0 {
-			return fmt.Errorf("training_mode must be false for inference")
+			// Training mode drops nothing at ratio 0 (torchvision's
+			// F.dropout(p=0.0) exports so): the identity.
+			if !c.hasIn(1) {
+				return fmt.Errorf("training_mode must be false for inference (or the ratio 0)")
+			}
+			r, err := c.constIn(1, "ratio")
+			if err != nil {
+				return err
+			}
+			if v, err := denseScalar(r); err != nil || v != 0 {
+				return fmt.Errorf("training_mode must be false for inference (or the ratio 0)")
+			}
 		}
 	}
 	c.maxOutputs(1, "the mask output of Dropout")

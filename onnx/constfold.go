@@ -292,6 +292,10 @@ func (c *nodeCtx) setFolded(k int, t *folded) {
 	}
 	v := c.im.values[c.n.outputs[k]]
 	c.outs[k] = true
+	if t.size() == 0 {
+		v.fold = t
+		return
+	}
 	if !t.symbolic() {
 		v.data = t.dense()
 		return
@@ -420,12 +424,16 @@ func (c *nodeCtx) foldConst() (bool, error) {
 		return false, err
 	}
 	for _, t := range outs {
-		if t.size() > maxFoldElems || t.size() == 0 {
+		if t.size() > maxFoldElems {
 			return false, nil
 		}
 	}
 	for k, t := range outs {
-		if t.symbolic() && t.vec(c.im.batch) == nil {
+		if t.size() == 0 {
+			// Folds may go on (a Swin mask scatters an empty slice), but
+			// the IR has no empty tensors.
+			t.why = fmt.Sprintf("node %s (%s) computed an empty tensor (shape %v), which the IR cannot hold", c.label(), c.n.opType, t.shape)
+		} else if t.symbolic() && t.vec(c.im.batch) == nil {
 			t.why = fmt.Sprintf("node %s (%s) computed %s, which is not a vector of sizes the IR can express (each a constant or the batch N times a positive integer)", c.label(), c.n.opType, t)
 			for _, x := range in {
 				if x != nil && x.why != "" {
@@ -1291,9 +1299,6 @@ func foldSlice(c *nodeCtx, in []*folded) ([]*folded, error) {
 		} else {
 			s, e = min(max(s, 0), dim-1), min(max(e, -1), dim-1)
 			n = max(0, (s-e-st-1)/(-st))
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("the slice of axis %d is empty: tensors with no elements are not supported", ax)
 		}
 		begin[ax], step[ax], shape[ax] = int(s), int(st), int(n)
 	}

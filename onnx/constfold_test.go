@@ -456,3 +456,55 @@ func TestImportIf(t *testing.T) {
 		t.Errorf("Loop: %v", err)
 	}
 }
+
+// TestFoldLargeConstantOfShape: a ConstantOfShape too large to fold is an
+// expand of its value.
+func TestFoldLargeConstantOfShape(t *testing.T) {
+	data := foldModel(13, []pb{nodePB("c", "ConstantOfShape", []string{"s"}, []string{"y"}, attrTensorPB("value", tensorF32PB("", []int64{1}, 2)))},
+		nil, []pb{i64s("s", []int64{2}, 2048, 1024)}, "y")
+	m := mustImport(t, data, Options{})
+	checkGraph(t, m, `
+graph g {
+  const %y_value: f32[] = 2.0
+  %y = expand %y_value {shape=[2048,1024]} : f32[2048,1024]
+  output %y
+}`)
+}
+
+// TestFoldEmpty: an empty slice of a constant folds on (joined with
+// others it disappears), but refuses where used as a value.
+func TestFoldEmpty(t *testing.T) {
+	inits := []pb{i64s("d", []int64{4}, 1, 2, 3, 4), i64s("st", []int64{1}, 3), i64s("en", []int64{1}, 1), i64s("st2", []int64{1}, 1), i64s("en2", []int64{1}, 3)}
+	nodes := []pb{
+		nodePB("empty", "Slice", []string{"d", "st", "en"}, []string{"e"}),
+		nodePB("part", "Slice", []string{"d", "st2", "en2"}, []string{"p"}),
+		nodePB("cat", "Concat", []string{"e", "p"}, []string{"y"}, attrIntPB("axis", 0)),
+	}
+	m := mustImport(t, foldModel(13, nodes, nil, inits, "y"), Options{})
+	checkGraph(t, m, `
+graph g {
+  const %y: i64[2] = [2,3]
+  output %y
+}`)
+	_, err := Import(foldModel(13, nodes, nil, inits, "e"), Options{})
+	if want := `node "empty" (Slice) computed an empty tensor (shape [0]), which the IR cannot hold`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want one containing %q", err, want)
+	}
+}
+
+// TestDropoutRatioZero: training-mode Dropout at ratio 0 is the identity.
+func TestDropoutRatioZero(t *testing.T) {
+	x := []pb{valueInfoPB("x", dtFloat, "N", 3)}
+	node := nodePB("d", "Dropout", []string{"x", "r", "tm"}, []string{"y"})
+	bools := pb(nil).varint(tensorDataType, dtBool).str(tensorName, "tm").packed(5, 1) // int32_data
+	m := mustImport(t, foldModel(14, []pb{node}, x, []pb{tensorF32PB("r", nil, 0), bools}, "y"), Options{})
+	checkGraph(t, m, `
+graph g {
+  input %x: f32[N,3]
+  output %x
+}`)
+	_, err := Import(foldModel(14, []pb{node}, x, []pb{tensorF32PB("r", nil, 0.5), bools}, "y"), Options{})
+	if err == nil || !strings.Contains(err.Error(), "training_mode must be false for inference (or the ratio 0)") {
+		t.Errorf("ratio 0.5 in training mode: %v", err)
+	}
+}

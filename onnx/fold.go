@@ -233,12 +233,42 @@ func (c *nodeCtx) symShape(i int) (*folded, []graph.Dim, error) {
 // taken, so that it stays with the replicas.
 func foldSymConstantOfShape(c *nodeCtx) (bool, error) {
 	t, dims, err := c.symShape(0)
-	if t == nil || err != nil {
+	if err != nil {
 		return false, err
 	}
 	val, err := constantOfShapeValue(c)
 	if err != nil {
 		return false, err
+	}
+	if t == nil {
+		// A concrete shape too large to fold: the value expanded in the
+		// graph.
+		v, err := c.lookup(0)
+		if err != nil {
+			return false, nil
+		}
+		f := foldedOf(v)
+		if f == nil {
+			return false, nil
+		}
+		ints, err := f.constInts("shape")
+		if err != nil || len(f.shape) != 1 {
+			return false, nil
+		}
+		x, err := c.constTensor("value", val.dense())
+		if err != nil {
+			return false, err
+		}
+		for _, d := range ints {
+			if d < 1 {
+				return false, fmt.Errorf("shape %v: expected positive sizes (a 0 makes a tensor with no elements, which the IR cannot hold)", ints)
+			}
+		}
+		y, err := c.op1("expand", x, graph.Attrs{{Name: "shape", Value: dimsAttr(constDims(ints))}})
+		if err != nil {
+			return false, err
+		}
+		return true, c.set(0, y)
 	}
 	d := val.dense()
 	if err := exactInFloat(val); err != nil {
