@@ -55,6 +55,15 @@ type Options struct {
 	// concrete shapes and can be split. This is the command line's
 	// --batch-axis NAME=AXIS. A negative axis counts from the end.
 	BatchAxes map[string]int
+	// Rebatch, with BatchAxes, lets the marked batch be any size: the
+	// model is imported at its file's batch size, then the batch is
+	// unbound (N) and every type inferred again. Shapes the exporter baked
+	// in from the file's batch size become N where they are reached from
+	// the marked axes (a reshape's target axis that has the elements
+	// before the batch that its operand has); where that cannot be told,
+	// or a baked-in size remains, the import fails naming the node. This
+	// is the command line's --batch-axis with --batch.
+	Rebatch bool
 	// DimParams gives sizes to named dimensions (dim_param) of graph
 	// inputs that are not the batch, such as a sequence length. This is
 	// the command line's --dim NAME=SIZE. A name no input has is an error.
@@ -162,6 +171,8 @@ func Import(data []byte, opts Options) (*Model, error) {
 		}
 		var ps *perSampleError
 		switch {
+		case err == nil && opts.Rebatch:
+			return im.rebatch()
 		case err == nil:
 			return im.model, nil
 		case errors.As(err, &ps):

@@ -56,7 +56,7 @@ func convertReshape(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	shape, err := reshapeTarget(x.Type, spec, allowZero)
+	shape, err := reshapeTarget(x.Type, spec, allowZero, c.im.opts.Rebatch)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,10 @@ func convertReshape(c *nodeCtx) error {
 // reshapeTarget turns an ONNX Reshape target into the IR's shape attribute
 // for an input of type t. Entries of spec are sizes, 0 and -1, or (from a
 // folded shape computation) the batch symbol times an integer.
-func reshapeTarget(t graph.Type, spec []graph.Dim, allowZero bool) (graph.AttrValue, error) {
+//
+// strict (a re-batched fixed-batch export, Options.Rebatch) refuses the
+// last resort of folding the batch into the first axis it divides.
+func reshapeTarget(t graph.Type, spec []graph.Dim, allowZero, strict bool) (graph.AttrValue, error) {
 	in := t.Shape
 	r := len(in)
 	out := make([]graph.AttrValue, len(spec))
@@ -187,6 +190,22 @@ func reshapeTarget(t graph.Type, spec []graph.Dim, allowZero bool) (graph.AttrVa
 	if own >= 0 {
 		res[own] = dimAttr(d)
 		return list(res), nil
+	}
+	// The batch folded with the axes after it: the output axis with the
+	// same elements before it, a multiple of the batch ([S,N,E] to
+	// [S,N*H,D]), keeps every sample's elements in place.
+	p := int64(1)
+	for j, v := range outC {
+		if p == before && v%d.Bound == 0 {
+			s := graph.Ident(d.SymName())
+			s.Int = v / d.Bound
+			res[j] = s
+			return list(res), nil
+		}
+		p *= v
+	}
+	if strict {
+		return fail("cannot tell which axis of %v holds the batch of %s: the model was exported at a fixed batch of %d, and no axis of the target has the elements before the batch that %s has", outC, t, d.Bound, t)
 	}
 	for j, v := range outC {
 		if v%d.Bound == 0 {

@@ -153,7 +153,9 @@ func load(path string, stdin io.Reader, o *options, stderr io.Writer) (*model, e
 		return nil, err
 	}
 	if strings.EqualFold(filepath.Ext(path), ".onnx") {
-		m, err := onnx.Import(src, onnx.Options{BatchAxes: o.batchAxes, DimParams: o.dims.named, InputDims: o.dims.axes, Scalars: o.values})
+		// --batch with --batch-axis re-sizes a fixed-batch export's batch.
+		rebatch := len(o.batchAxes) > 0 && o.batch != 0
+		m, err := onnx.Import(src, onnx.Options{BatchAxes: o.batchAxes, Rebatch: rebatch, DimParams: o.dims.named, InputDims: o.dims.axes, Scalars: o.values})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
