@@ -302,11 +302,21 @@ func convertHardSigmoid(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
+	y, err := hardSigmoid(c, x, alpha, beta)
+	if err != nil {
+		return err
+	}
+	return c.set(0, y)
+}
+
+// hardSigmoid returns max(0, min(1, alpha*x + beta)).
+func hardSigmoid(c *nodeCtx, x *graph.Node, alpha, beta float64) (*graph.Node, error) {
 	dt := x.Type.DType
 	var ks [4]*graph.Node
+	var err error
 	for i, v := range []float64{alpha, beta, 1, 0} {
 		if ks[i], err = c.scalar([]string{"alpha", "beta", "one", "zero"}[i], dt, v); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	y := x
@@ -315,8 +325,26 @@ func convertHardSigmoid(c *nodeCtx) error {
 		k  *graph.Node
 	}{{"mul", ks[0]}, {"add", ks[1]}, {"minimum", ks[2]}, {"maximum", ks[3]}} {
 		if y, err = c.op(step.op, []*graph.Node{y, step.k}, nil); err != nil {
-			return err
+			return nil, err
 		}
+	}
+	return y, nil
+}
+
+// convertHardSwish maps HardSwish (opset 14) to x * HardSigmoid(x) with
+// alpha 1/6 and beta 0.5, as ONNX defines it (MobileNetV3's activation).
+func convertHardSwish(c *nodeCtx) error {
+	x, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	h, err := hardSigmoid(c, x, float64(float32(1.0/6)), 0.5)
+	if err != nil {
+		return err
+	}
+	y, err := c.op("mul", []*graph.Node{x, h}, nil)
+	if err != nil {
+		return err
 	}
 	return c.set(0, y)
 }

@@ -44,6 +44,7 @@ var opTable = map[string]*opDef{
 	"Selu":        {attrs: []string{"alpha", "gamma", legacy}, convert: convertSelu},
 	"PRelu":       {attrs: []string{legacy}, convert: convertPRelu},
 	"HardSigmoid": {attrs: []string{"alpha", "beta", legacy}, convert: convertHardSigmoid},
+	"HardSwish":   {convert: convertHardSwish},
 	"Softplus":    {convert: convertSoftplus},
 	"Softsign":    {convert: convertSoftsign},
 	"Reciprocal":  {attrs: []string{legacy}, convert: convertReciprocal},
