@@ -133,8 +133,9 @@ func convertSplit(c *nodeCtx) error {
 	return nil
 }
 
-// convertSlice maps Slice with step 1 to one slice per axis, its starts,
-// ends and axes attributes (before opset 10) or constant inputs.
+// convertSlice maps Slice to one slice per axis (a gather of the indices
+// picked, for a step other than 1), its starts, ends and axes attributes
+// (before opset 10) or constant inputs.
 func convertSlice(c *nodeCtx) error {
 	x, err := c.in(0)
 	if err != nil {
@@ -195,12 +196,15 @@ func convertSlice(c *nodeCtx) error {
 	y := x
 	for i, a := range axes {
 		ax, _ := normAxis(a, r, "axis")
-		if steps != nil && steps[i] != 1 {
-			return fmt.Errorf("steps %v are not supported (only 1)", steps)
-		}
 		size, err := axisSize(x, ax)
 		if err != nil {
 			return err
+		}
+		if steps != nil && steps[i] != 1 {
+			if y, err = stridedSlice(c, y, ax, size, starts[i], ends[i], steps[i]); err != nil {
+				return err
+			}
+			continue
 		}
 		clamp := func(v int64) int64 {
 			if v < 0 {
@@ -217,6 +221,42 @@ func convertSlice(c *nodeCtx) error {
 		}
 	}
 	return c.set(0, y)
+}
+
+// stridedSlice takes every step-th element of axis ax (of concrete size
+// size) from start towards end, as ONNX's Slice does with a step other
+// than 1 (x[:, 0::2] in Swin's patch merging, x.flip(1) as step -1): a
+// gather with the constant indices it picks.
+func stridedSlice(c *nodeCtx, x *graph.Node, ax int, size, start, end, step int64) (*graph.Node, error) {
+	if step == 0 {
+		return nil, fmt.Errorf("a step of 0 is not allowed")
+	}
+	if start < 0 {
+		start += size
+	}
+	if end < 0 {
+		end += size
+	}
+	var idx []int64
+	if step > 0 {
+		start, end = min(max(start, 0), size), min(max(end, 0), size)
+		for i := start; i < end; i += step {
+			idx = append(idx, i)
+		}
+	} else {
+		start, end = min(max(start, 0), size-1), min(max(end, -1), size-1)
+		for i := start; i > end; i += step {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("the slice of axis %d (size %d) from %d towards %d by %d has no elements, which the IR cannot hold", ax, size, start, end, step)
+	}
+	k, err := c.indexVec("steps", idx)
+	if err != nil {
+		return nil, err
+	}
+	return c.gatherAxis(x, k, ax)
 }
 
 func orMissing(err error, name string) error {
