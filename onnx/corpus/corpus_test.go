@@ -2,7 +2,6 @@ package corpus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,7 +19,6 @@ import (
 	"multigpu/onnx"
 	"multigpu/passes/replicate"
 	"multigpu/runtime"
-	"multigpu/tensorio"
 )
 
 // The repository's tests all accept -update (go test ./... -update); the
@@ -45,82 +43,10 @@ var (
 	explainBatch = int64(64)
 )
 
-// manifest is testdata/corpus/manifest.json.
-type manifest struct {
-	Torch       string  `json:"torch"`
-	Torchvision string  `json:"torchvision"`
-	Models      []entry `json:"models"`
-}
-
-// entry is one model of the manifest.
-type entry struct {
-	Name    string  `json:"name"`
-	Family  string  `json:"family"`
-	Doc     string  `json:"doc"`
-	File    string  `json:"file"`
-	Opset   int64   `json:"opset"`
-	Inputs  []input `json:"inputs"`
-	Outputs []struct {
-		Name string `json:"name"`
-	} `json:"outputs"`
-	// Dims are the --dim bindings of named dimensions.
-	Dims map[string]int64 `json:"dims"`
-	// Values are the --value bindings of scalar inputs that control flow
-	// depends on.
-	Values map[string]float64 `json:"values"`
-	// BatchAxes are the --batch-axis marks: for fixed-batch exports and
-	// for inputs whose batch is not on axis 0.
-	BatchAxes map[string]int `json:"batch_axes"`
-	// ExplainDims, when set, replaces Dims for measuring the share of the
-	// FLOPs on the replicas; MinShare is the least share a model expected
-	// to pass must show.
-	ExplainDims map[string]int64 `json:"explain_dims"`
-	MinShare    float64          `json:"min_share"`
-	// FixedBatch is the batch a fixed-batch export baked in (0: dynamic).
-	FixedBatch int64   `json:"fixed_batch"`
-	Atol       float64 `json:"atol"`
-	Rtol       float64 `json:"rtol"`
-	// Data holds, per batch size, the files of the inputs and of
-	// PyTorch's outputs, by ONNX name.
-	Data map[string]struct {
-		Inputs  map[string]string `json:"inputs"`
-		Outputs map[string]string `json:"outputs"`
-	} `json:"data"`
-	// Ops counts the ONNX op types of the file.
-	Ops    map[string]int `json:"ops"`
-	Bytes  int64          `json:"bytes"`
-	Expect string         `json:"expect"`
-}
-
-func readManifest(t testing.TB) *manifest {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(root, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatalf("manifest.json: %v", err)
-	}
-	for _, e := range m.Models {
-		if e.Expect != "pass" && !strings.HasPrefix(e.Expect, "todo: ") {
-			t.Fatalf("manifest.json: model %s: expect is %q, expected \"pass\" or \"todo: REASON\"", e.Name, e.Expect)
-		}
-	}
-	return &m
-}
-
-// input is an input of a model in the manifest.
-type input struct {
-	Name  string `json:"name"`
-	DType string `json:"dtype"`
-	Shape []any  `json:"shape"`
-}
-
 // result is what the survey found for one model. Each step runs only when
 // the ones it needs succeeded; a nil error is a success.
 type result struct {
-	e         entry
+	e         Entry
 	gpus      [][]int
 	importErr error
 	// match: the original graph against PyTorch, per batch.
@@ -188,7 +114,7 @@ func (r *result) failure() string {
 
 // survey runs every check on one model. A panic is reported as the
 // model's failure, so that one model cannot stop the survey.
-func survey(e entry, gpus [][]int) (r *result) {
+func survey(e Entry, gpus [][]int) (r *result) {
 	r = &result{e: e, gpus: gpus, match: map[string]error{}, rewrite: map[int]error{}, same: map[string]error{}, share: -1}
 	defer func() {
 		if p := recover(); p != nil {
@@ -196,7 +122,7 @@ func survey(e entry, gpus [][]int) (r *result) {
 			r.shareErr = r.panicked
 		}
 	}()
-	opts, err := e.options(e.Dims)
+	opts, err := e.Options(e.Dims)
 	if err != nil {
 		r.importErr = err
 		return r
@@ -210,7 +136,7 @@ func survey(e entry, gpus [][]int) (r *result) {
 	feeds := map[string]map[string]*tensor.Dense{}
 	want := map[string]map[string]*tensor.Dense{}
 	for _, b := range batches {
-		feeds[b], want[b], err = loadData(m, e, b)
+		feeds[b], want[b], err = e.Load(root, m, b)
 		if err != nil {
 			r.match[b] = err
 		}
@@ -232,7 +158,7 @@ func survey(e entry, gpus [][]int) (r *result) {
 			continue
 		}
 		orig[b] = got
-		r.match[b] = compareOutputs(m, got, want[b], e.Atol, e.Rtol)
+		r.match[b] = CompareOutputs(m, got, want[b], e.Atol, e.Rtol)
 	}
 	// The rewrites, against the original graph, bit for bit. A graph whose
 	// batch is bound (a fixed-batch export) is rewritten per batch size,
@@ -269,11 +195,11 @@ func survey(e entry, gpus [][]int) (r *result) {
 				r.same[k] = err
 				continue
 			}
-			r.same[k] = compareOutputs(m, got, orig[b], 0, 0)
+			r.same[k] = CompareOutputs(m, got, orig[b], 0, 0)
 		}
 	}
 	if len(e.ExplainDims) > 0 {
-		if opts, err = e.options(e.ExplainDims); err == nil {
+		if opts, err = e.Options(e.ExplainDims); err == nil {
 			m, err = onnx.ImportFile(filepath.Join(root, e.File), opts)
 		}
 		if err != nil {
@@ -283,37 +209,6 @@ func survey(e entry, gpus [][]int) (r *result) {
 	}
 	r.share, r.shareErr = flopShare(m.Graph)
 	return r
-}
-
-// options returns the import options of the model with the --dim
-// bindings dims: its --batch-axis marks, and its --value bindings as
-// constants of the element type the manifest gives the input.
-func (e entry) options(dims map[string]int64) (onnx.Options, error) {
-	opts := onnx.Options{DimParams: dims, BatchAxes: e.BatchAxes}
-	for name, v := range e.Values {
-		i := slices.IndexFunc(e.Inputs, func(in input) bool { return in.Name == name })
-		if i < 0 {
-			return opts, fmt.Errorf("manifest.json: a value is given for %s, which is not an input", name)
-		}
-		var t *tensor.Dense
-		switch e.Inputs[i].DType {
-		case "int64":
-			t = tensor.New(tensor.FromScalar(int64(v)))
-		case "int32":
-			t = tensor.New(tensor.FromScalar(int32(v)))
-		case "float32":
-			t = tensor.New(tensor.FromScalar(float32(v)))
-		case "float64":
-			t = tensor.New(tensor.FromScalar(v))
-		default:
-			return opts, fmt.Errorf("manifest.json: input %s: a value of dtype %s", name, e.Inputs[i].DType)
-		}
-		if opts.Constants == nil {
-			opts.Constants = map[string]*tensor.Dense{}
-		}
-		opts.Constants[name] = t
-	}
-	return opts, nil
 }
 
 func batchSize(b string) int64 {
@@ -363,71 +258,15 @@ func newExecutor(g *graph.Graph, weights map[string]*tensor.Dense) (*runtime.Exe
 	return ex, nil
 }
 
-// loadData reads the inputs (by IR name, with the model's defaults) and
-// PyTorch's outputs (by ONNX name) at batch b.
-func loadData(m *onnx.Model, e entry, b string) (map[string]*tensor.Dense, map[string]*tensor.Dense, error) {
-	d, ok := e.Data[b]
-	if !ok {
-		return nil, nil, fmt.Errorf("manifest.json: no data at batch %s", b)
-	}
-	feeds := map[string]*tensor.Dense{}
-	for _, in := range m.Inputs {
-		if f, ok := d.Inputs[in.ONNX]; ok {
-			t, err := tensorio.ReadFile(filepath.Join(root, f))
-			if err != nil {
-				return nil, nil, err
-			}
-			feeds[in.IR] = t
-		} else if t := m.Defaults[in.IR]; t != nil {
-			feeds[in.IR] = t
-		} else {
-			return nil, nil, fmt.Errorf("manifest.json: no data for input %s at batch %s", in.ONNX, b)
-		}
-	}
-	want := map[string]*tensor.Dense{}
-	for name, f := range d.Outputs {
-		t, err := tensorio.ReadFile(filepath.Join(root, f))
-		if err != nil {
-			return nil, nil, err
-		}
-		want[name] = t
-	}
-	return feeds, want, nil
-}
-
-// compareOutputs compares got (by IR name) with want (by ONNX name, or by
-// IR name when the names are those of another run of the model).
-func compareOutputs(m *onnx.Model, got, want map[string]*tensor.Dense, atol, rtol float64) error {
-	var errs []string
-	for _, o := range m.Outputs {
-		w := want[o.ONNX]
-		if w == nil {
-			w = want[o.IR]
-		}
-		g := got[o.IR]
-		switch {
-		case w == nil:
-			errs = append(errs, fmt.Sprintf("output %s: no reference", o.ONNX))
-		case g == nil:
-			errs = append(errs, fmt.Sprintf("output %s: not computed", o.ONNX))
-		default:
-			if err := onnx.Compare(g, w, atol, rtol); err != nil {
-				errs = append(errs, fmt.Sprintf("output %s: %v", o.ONNX, err))
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "; "))
-	}
-	return nil
-}
-
 // TestCorpus surveys the corpus: every model under the full run, one model
 // per family (the first that is expected to pass) rewritten for 2 GPUs
 // under -short. It fails for models expected to pass that do not, and logs
 // the status of the others.
 func TestCorpus(t *testing.T) {
-	m := readManifest(t)
+	m, err := ReadManifest(root)
+	if err != nil {
+		t.Fatal(err)
+	}
 	gpus := fullGPUs
 	models := m.Models
 	if testing.Short() {
@@ -472,8 +311,8 @@ func TestCorpus(t *testing.T) {
 
 // onePerFamily picks one model per family: the first expected to pass, or
 // the family's first.
-func onePerFamily(models []entry) []entry {
-	var out []entry
+func onePerFamily(models []Entry) []Entry {
+	var out []Entry
 	index := map[string]int{}
 	for _, e := range models {
 		i, ok := index[e.Family]
@@ -501,7 +340,7 @@ func clip(s string, n int) string {
 // FLOPs on the replicas, the first failure), and the ONNX op types the
 // corpus holds that the importer does not map, with the models that hold
 // them.
-func writeTable(w io.Writer, m *manifest, results []*result) error {
+func writeTable(w io.Writer, m *Manifest, results []*result) error {
 	yes := func(err error) string {
 		if err == nil {
 			return "yes"

@@ -18,5 +18,7 @@
 //	go test ./onnx/corpus -table=/tmp/corpus.md  # write the README table
 //	go test ./onnx/corpus -v -table=-            # print it (with the log)
 //
-// The package holds no code besides its tests.
+// Besides its tests, the package holds the manifest's loader (Manifest,
+// Entry), which the GPU backend's tests use to run the corpus on the host
+// emulation (runtime/gpu).
 package corpus
