@@ -400,6 +400,9 @@ func (c *nodeCtx) foldConst() (bool, error) {
 		if _, ok := c.im.perSample[v.onnx]; ok {
 			return false, nil // an input carrying the batch (persample.go)
 		}
+		if isWeight(v) {
+			return false, nil
+		}
 		if in[i] = foldedOf(v); in[i] == nil {
 			return false, nil
 		}
@@ -445,6 +448,18 @@ func (c *nodeCtx) foldConst() (bool, error) {
 		c.setFolded(k, t)
 	}
 	return true, nil
+}
+
+// isWeight reports whether v is a floating-point initializer larger than a
+// const: a weight, which stays a param of its own (a trainer updates it,
+// and a folded copy would be a second, untied param).
+func isWeight(v *value) bool {
+	if !v.init || v.data == nil {
+		return false
+	}
+	t := denseType(v.data)
+	n, _ := t.Elems()
+	return t.DType.IsFloat() && n > maxConstElems
 }
 
 // foldedErr says why a value folded at import time, which depends on the

@@ -508,3 +508,16 @@ graph g {
 		t.Errorf("ratio 0.5 in training mode: %v", err)
 	}
 }
+
+// TestFoldKeepsWeights: an op on a weight (a float initializer larger than
+// a const) is not folded: the weight stays the one param a trainer updates.
+func TestFoldKeepsWeights(t *testing.T) {
+	w := tensorF32PB("w", []int64{4, 5}, seq(20)...)
+	m := mustImport(t, foldModel(13, []pb{nodePB("t", "Transpose", []string{"w"}, []string{"y"})}, nil, []pb{w}, "y"), Options{})
+	checkGraph(t, m, `
+graph g {
+  param %w: f32[4,5]
+  %y = transpose %w {perm=[1,0]} : f32[5,4]
+  output %y
+}`)
+}
