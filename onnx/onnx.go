@@ -17,7 +17,11 @@
 // targets are rewritten so that replicas of a split graph compute what the
 // whole graph does: ONNX's 0 that copies the batch, and a hard-coded size
 // that provably is the batch's own axis, become N; shape computations
-// (Shape, Gather, Unsqueeze, Concat) are folded with N kept symbolic.
+// (Shape, Gather, Slice, Concat, integer arithmetic, comparisons) and every
+// computation on constants are folded at import time, exactly, with N
+// kept symbolic (constfold.go), and an If whose condition folds is
+// replaced by its branch (control.go). Dynamic dimensions other than the
+// batch need sizes (Options.DimParams, Options.InputDims).
 // With a bound batch B, a constant (an initializer or a Constant's output)
 // that holds one slice per sample, because it meets the batch in an
 // elementwise op with size B on the batch's axis where as a param it could
