@@ -150,10 +150,10 @@ func corpusModel(t *testing.T, e corpus.Entry) {
 		}
 	}
 	for _, l := range corpusLayouts {
-		corpusRewrite(t, e, m, l, feeds, orig)
+		corpusRewrite(t, m, l, feeds, orig)
 	}
-	if used, allocs := drv.stats(); allocs == 0 || used == 0 {
-		t.Errorf("the original graph allocated %d blocks (%d bytes in use) on the emulated GPU: it did not run there", allocs, used)
+	if _, allocs := drv.stats(); allocs == 0 {
+		t.Errorf("the original graph allocated no memory on the emulated GPU: it did not run there")
 	}
 }
 
@@ -178,7 +178,7 @@ var corpusLayouts = []corpusLayout{
 // corpusRewrite runs m rewritten by l against the original graph's
 // outputs on one emulated GPU, orig. A graph whose batch is bound is
 // rewritten per batch size, which rebinds it.
-func corpusRewrite(t *testing.T, e corpus.Entry, m *onnx.Model, l corpusLayout, feeds, orig map[string]map[string]*tensor.Dense) {
+func corpusRewrite(t *testing.T, m *onnx.Model, l corpusLayout, feeds, orig map[string]map[string]*tensor.Dense) {
 	_, bound := m.Graph.Batch()
 	var ex *runtime.Executor
 	var tols map[string]gputest.Tolerance
