@@ -98,6 +98,9 @@ type importer struct {
 	// perSample are the constants to import as inputs carrying the batch,
 	// by ONNX name, with the axis that holds it (persample.go).
 	perSample map[string]int
+	// batchGuess is the search over the reshapes whose batch axis the
+	// sizes of a bound batch leave open (ambiguous.go).
+	batchGuess *guesses
 }
 
 func newImporter(mp *modelProto, opts Options, perSample map[string]int) *importer {

@@ -165,20 +165,34 @@ func Import(data []byte, opts Options) (*Model, error) {
 	}
 	// An import that finds a per-sample constant starts again with it as
 	// an input; each round adds one, so this ends.
+	// An import whose bound batch leaves a reshape's batch axis open tries
+	// the next reading of the open reshapes (ambiguous.go) when it fails.
 	perSample := map[string]int{}
+	guess := &guesses{choice: map[string]int{}}
 	var first error
 	for {
 		im := newImporter(mp, opts, perSample)
+		im.batchGuess = guess
+		guess.start()
 		err := im.run()
 		if err == nil {
 			err = im.checkPerSample()
 		}
+		var m *Model
+		if err == nil && opts.Rebatch {
+			m, err = im.rebatch()
+		}
 		var ps *perSampleError
 		switch {
 		case err == nil && opts.Rebatch:
-			return im.rebatch()
+			im.noteGuesses()
+			return m, nil
 		case err == nil:
+			im.noteGuesses()
 			return im.model, nil
+		case !errors.As(err, &ps) && guess.next():
+			first = cmp.Or(first, err)
+			continue
 		case errors.As(err, &ps):
 			if _, seen := perSample[ps.name]; seen {
 				return nil, cmp.Or(first, err)

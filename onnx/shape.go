@@ -56,7 +56,9 @@ func convertReshape(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	shape, err := reshapeTarget(x.Type, spec, allowZero, c.im.opts.Rebatch)
+	shape, err := reshapeTarget(x.Type, spec, allowZero, func(n int) int {
+		return c.im.batchGuess.pick(c.outName(0), n)
+	})
 	if err != nil {
 		return err
 	}
@@ -71,9 +73,9 @@ func convertReshape(c *nodeCtx) error {
 // for an input of type t. Entries of spec are sizes, 0 and -1, or (from a
 // folded shape computation) the batch symbol times an integer.
 //
-// strict (a re-batched fixed-batch export, Options.Rebatch) refuses the
-// last resort of folding the batch into the first axis it divides.
-func reshapeTarget(t graph.Type, spec []graph.Dim, allowZero, strict bool) (graph.AttrValue, error) {
+// When the sizes of a bound batch leave more than one axis that could
+// hold it, pick(n) chooses among the n readings (the most likely first).
+func reshapeTarget(t graph.Type, spec []graph.Dim, allowZero bool, pick func(n int) int) (graph.AttrValue, error) {
 	in := t.Shape
 	r := len(in)
 	out := make([]graph.AttrValue, len(spec))
@@ -170,50 +172,63 @@ func reshapeTarget(t graph.Type, spec []graph.Dim, allowZero, strict bool) (grap
 	for _, v := range inC[:symAx] {
 		before *= v
 	}
-	own := -1
-	if copied >= 0 {
-		own = copied
-	} else {
-		p := int64(1)
-		for j, v := range outC {
-			if p == before && v == inC[symAx] {
-				own = j
-				break
-			}
-			p *= v
-		}
-	}
 	res := make([]graph.AttrValue, len(outC))
 	for j, v := range outC {
 		res[j] = graph.Int(v)
 	}
-	if own >= 0 {
-		res[own] = dimAttr(d)
+	if copied >= 0 {
+		// Traced: a 0 that copies the batch's axis, or a folded shape.
+		res[copied] = dimAttr(d)
 		return list(res), nil
 	}
-	// The batch folded with the axes after it: the output axis with the
-	// same elements before it, a multiple of the batch ([S,N,E] to
-	// [S,N*H,D]), keeps every sample's elements in place.
+	// An axis of the batch axis's own size with the same elements before
+	// it is the likeliest reading of all.
+	own := -1
 	p := int64(1)
 	for j, v := range outC {
-		if p == before && v%d.Bound == 0 {
-			s := graph.Ident(d.SymName())
-			s.Int = v / d.Bound
-			res[j] = s
-			return list(res), nil
+		if p == before && v == inC[symAx] {
+			own = j
+			break
 		}
 		p *= v
 	}
-	if strict {
-		return fail("cannot tell which axis of %v holds the batch of %s: the model was exported at a fixed batch of %d, and no axis of the target has the elements before the batch that %s has", outC, t, d.Bound, t)
+	// The readings: every output axis whose size is a multiple of the
+	// batch. Most likely first: the axis with the elements before it that
+	// the batch has (the batch folded with the axes after it, [S,N,E] to
+	// [S,N*H,D]), then those whose elements before it divide those (the
+	// batch folded with axes before it, [S,N,E] to [S*N,E]), then the rest
+	// (a batch that was folded with axes before it already). Where more
+	// than one remain, the search of ambiguous.go tries them in turn.
+	var same, folded, rest []int
+	if own >= 0 {
+		same = append(same, own)
 	}
+	p = 1
 	for j, v := range outC {
-		if v%d.Bound == 0 {
-			s := graph.Ident(d.SymName())
-			s.Int = v / d.Bound
-			res[j] = s
-			return list(res), nil
+		switch {
+		case j == own, v%d.Bound != 0:
+		case p == before:
+			same = append(same, j)
+		case before%p == 0 && (v/d.Bound)%(before/p) == 0:
+			folded = append(folded, j)
+		default:
+			rest = append(rest, j)
 		}
+		p *= v
+	}
+	cands := append(append(same, folded...), rest...)
+	if len(cands) > 0 {
+		j := cands[0]
+		if len(cands) > 1 {
+			j = cands[pick(len(cands))]
+		}
+		s := graph.Ident(d.SymName())
+		s.Int = outC[j] / d.Bound
+		if j == own {
+			s.Int = d.Mul
+		}
+		res[j] = s
+		return list(res), nil
 	}
 	return fail("cannot reshape %s to %v: the batch (%s) is split across axes and divides none of them", t, outC, d)
 }
