@@ -159,6 +159,11 @@ func load(path string, stdin io.Reader, o *options, stderr io.Writer) (*model, e
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		if rebatch {
+			if err := checkRebatched(src, onnx.Options{BatchAxes: o.batchAxes, DimParams: o.dims.named, InputDims: o.dims.axes, Scalars: o.values}, m); err != nil {
+				return nil, fmt.Errorf("%s: the model was exported at a fixed batch, and re-sizing it fails a check of its samples: %v", name, err)
+			}
+		}
 		for _, note := range m.Notes {
 			fmt.Fprintf(stderr, "rewrite: note: %s: %s\n", name, note)
 		}
