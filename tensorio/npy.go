@@ -48,7 +48,7 @@ func ReadNPY(r io.Reader) (*tensor.Dense, error) {
 	if l, ok := r.(interface{ Len() int }); ok {
 		avail = int64(l.Len()) // bytes.Reader, bytes.Buffer, strings.Reader
 	}
-	t, err := readNPY(r, avail, avail >= 0)
+	t, err := readNPY(r, avail, avail >= 0, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read .npy: %w", err)
 	}
@@ -59,7 +59,8 @@ func ReadNPY(r io.Reader) (*tensor.Dense, error) {
 // unknown). When avail is known the declared data size is checked against
 // it before anything is allocated. With prealloc the data is allocated in
 // one piece, which the caller allows only when avail is known to be true.
-func readNPY(r io.Reader, avail int64, prealloc bool) (*tensor.Dense, error) {
+// A limit above zero refuses, before allocating, data of more bytes.
+func readNPY(r io.Reader, avail int64, prealloc bool, limit int64) (*tensor.Dense, error) {
 	h, err := readNPYHeader(r)
 	if err != nil {
 		return nil, err
@@ -67,6 +68,9 @@ func readNPY(r io.Reader, avail int64, prealloc bool) (*tensor.Dense, error) {
 	dims, n, nbytes, err := checkShape(h.shape, h.kind.size())
 	if err != nil {
 		return nil, err
+	}
+	if limit > 0 && nbytes > limit {
+		return nil, &LimitError{What: fmt.Sprintf("an array of shape %s of '%s'", formatShape(h.shape), npyDescr(h.kind, h.order)), Need: nbytes, Limit: limit}
 	}
 	if avail >= 0 && avail-h.size < nbytes {
 		return nil, fmt.Errorf("truncated data: shape %s of '%s' needs %d bytes, found %d",

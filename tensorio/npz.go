@@ -2,6 +2,7 @@ package tensorio
 
 import (
 	"archive/zip"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,9 +24,27 @@ func npzTime() time.Time { return time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC) }
 // without their .npy suffix. A member that is not a .npy file, a name
 // that appears twice and a member with bytes after its array are errors.
 func ReadNPZ(r io.ReaderAt, size int64) (map[string]*tensor.Dense, error) {
+	return readNPZ(r, size, 0)
+}
+
+// readNPZ is ReadNPZ under a limit on the bytes its members decompress to
+// (none when limit <= 0). The members' sizes are summed as the archive
+// declares them before any is inflated, and the zip reader fails a member
+// that decompresses to more than its declared size, so a zip bomb is
+// refused before it is inflated.
+func readNPZ(r io.ReaderAt, size int64, limit int64) (map[string]*tensor.Dense, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("not a valid .npz (zip) archive: %w", err)
+	}
+	if limit > 0 {
+		var total uint64
+		for _, f := range zr.File {
+			total += f.UncompressedSize64
+			if total > uint64(limit) || f.UncompressedSize64 > uint64(limit) {
+				return nil, &LimitError{What: fmt.Sprintf("the %d members of the archive", len(zr.File)), Need: sumSizes(zr.File), Limit: limit}
+			}
+		}
 	}
 	out := make(map[string]*tensor.Dense, len(zr.File))
 	for _, f := range zr.File {
@@ -36,7 +55,7 @@ func ReadNPZ(r io.ReaderAt, size int64) (map[string]*tensor.Dense, error) {
 		if _, dup := out[name]; dup {
 			return nil, fmt.Errorf("member %q appears twice", f.Name)
 		}
-		t, err := readNPZMember(f, size)
+		t, err := readNPZMember(f, size, limit)
 		if err != nil {
 			return nil, fmt.Errorf("member %q: %w", f.Name, err)
 		}
@@ -46,7 +65,7 @@ func ReadNPZ(r io.ReaderAt, size int64) (map[string]*tensor.Dense, error) {
 }
 
 // readNPZMember reads one member of an archive of the given size.
-func readNPZMember(f *zip.File, size int64) (*tensor.Dense, error) {
+func readNPZMember(f *zip.File, size, limit int64) (*tensor.Dense, error) {
 	rc, err := f.Open()
 	if err != nil {
 		return nil, err
@@ -62,7 +81,7 @@ func readNPZMember(f *zip.File, size int64) (*tensor.Dense, error) {
 		avail = int64(f.UncompressedSize64)
 	}
 	prealloc := f.Method == zip.Store && f.CompressedSize64 == f.UncompressedSize64 && f.CompressedSize64 <= uint64(size)
-	t, err := readNPY(rc, avail, prealloc)
+	t, err := readNPY(rc, avail, prealloc, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +89,18 @@ func readNPZMember(f *zip.File, size int64) (*tensor.Dense, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// sumSizes is the total of the sizes the members declare, saturated at
+// the largest int64.
+func sumSizes(files []*zip.File) int64 {
+	var total uint64
+	for _, f := range files {
+		if total += f.UncompressedSize64; total > 1<<63-1 || f.UncompressedSize64 > 1<<63-1 {
+			return 1<<63 - 1
+		}
+	}
+	return int64(total)
 }
 
 // expectEOF reads r to its end and reports any bytes left over.
@@ -87,12 +118,29 @@ func expectEOF(r io.Reader) error {
 // WriteNPZ writes ts to w as a NumPy .npz archive like np.savez: one
 // stored (uncompressed) member NAME.npy per tensor, in sorted name order,
 // with a fixed timestamp so that equal inputs give equal files.
-func WriteNPZ(w io.Writer, ts map[string]*tensor.Dense) error {
+func WriteNPZ(w io.Writer, ts map[string]*tensor.Dense) error { return WriteNPZMeta(w, ts, nil) }
+
+// WriteNPZMeta is WriteNPZ with metadata: meta, when not empty, is the
+// archive's comment, a JSON object of its keys and values (ReadNPZMeta),
+// which NumPy ignores.
+func WriteNPZMeta(w io.Writer, ts map[string]*tensor.Dense, meta map[string]string) error {
 	names, err := sortedNames(ts)
 	if err != nil {
 		return err
 	}
 	zw := zip.NewWriter(w)
+	if len(meta) > 0 {
+		c, err := json.Marshal(meta) // sorted keys
+		if err != nil {
+			return err
+		}
+		if len(c) > 0xffff {
+			return fmt.Errorf("metadata of %d bytes: a zip comment holds at most 65535", len(c))
+		}
+		if err := zw.SetComment(string(c)); err != nil {
+			return err
+		}
+	}
 	for _, name := range names {
 		fw, err := zw.CreateHeader(&zip.FileHeader{
 			Name:     name + ".npy",

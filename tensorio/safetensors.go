@@ -217,6 +217,12 @@ func shapeJSON(shape []int64) string {
 // implementation does; the data is laid out by descending element size,
 // then by name, so that every tensor is aligned to its element size.
 func WriteSafetensors(w io.Writer, ts map[string]*tensor.Dense) error {
+	return WriteSafetensorsMeta(w, ts, nil)
+}
+
+// WriteSafetensorsMeta is WriteSafetensors with metadata: meta, when not
+// empty, is the header's "__metadata__" object.
+func WriteSafetensorsMeta(w io.Writer, ts map[string]*tensor.Dense, meta map[string]string) error {
 	names, err := sortedNames(ts)
 	if err != nil {
 		return err
@@ -239,7 +245,10 @@ func WriteSafetensors(w io.Writer, ts map[string]*tensor.Dense) error {
 		items = append(items, item{name, data, shape, k})
 	}
 	slices.SortStableFunc(items, func(a, b item) int { return b.kind.size() - a.kind.size() })
-	header := make(map[string]stEntry, len(items))
+	header := make(map[string]any, len(items)+1)
+	if len(meta) > 0 {
+		header[safetensorsMetadata] = meta
+	}
 	var off uint64
 	for _, it := range items {
 		shape := make([]int64, len(it.shape))

@@ -27,6 +27,12 @@ const (
 	stateV      = "opt.v." // + param: Adam's second moment
 )
 
+// MaxCount bounds the step and epoch counts of a training state (2^40,
+// a trillion): SetState refuses larger ones, and counts that large never
+// overflow the arithmetic of a step (Adam's bias correction, the epoch
+// numbers of shuffles).
+const MaxCount = 1 << 40
+
 // optimizerCodes lists the optimizer kinds by the code the state stores.
 func optimizerCodes() []string { return []string{SGD, Momentum, Adam} }
 
@@ -61,26 +67,32 @@ func (t *Trainer) State() map[string]*tensor.Dense {
 // A state that does not fit the model (a moment for an unknown param, or
 // of another shape) is an error naming the entry.
 func (t *Trainer) SetState(st map[string]*tensor.Dense) (note string, err error) {
-	scalar := func(name string) (int, error) {
+	scalar := func(name string, lo int64) (int, error) {
 		v, ok := st[name]
 		if !ok {
 			return 0, fmt.Errorf("training state: missing %q", name)
 		}
 		d, ok := host.Data(v).([]int64)
-		if !ok || len(d) != 1 || d[0] < -1 {
+		if !ok || len(d) != 1 {
 			return 0, fmt.Errorf("training state: %q: expected one i64 count, found %v %v", name, v.Dtype(), host.Shape(v))
+		}
+		if d[0] < lo || d[0] > MaxCount {
+			return 0, fmt.Errorf("training state: %q: expected a count from %d to %d, found %d", name, lo, int64(MaxCount), d[0])
 		}
 		return int(d[0]), nil
 	}
-	steps, err := scalar(stateSteps)
+	steps, err := scalar(stateSteps, 0)
 	if err != nil {
 		return "", err
 	}
-	epochs, err := scalar(stateEpochs)
+	epochs, err := scalar(stateEpochs, 0)
 	if err != nil {
 		return "", err
 	}
-	kind, err := scalar(stateKind)
+	if epochs > steps {
+		return "", fmt.Errorf("training state: %d epochs in %d steps: every epoch takes one step at least", epochs, steps)
+	}
+	kind, err := scalar(stateKind, -1)
 	if err != nil {
 		return "", err
 	}

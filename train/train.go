@@ -41,7 +41,6 @@ import (
 	"multigpu/passes/replicate"
 	"multigpu/runtime"
 	"multigpu/runtime/host"
-	"multigpu/tensorio"
 )
 
 // Config configures a Trainer.
@@ -291,8 +290,9 @@ type FitConfig struct {
 	// default it is trained.
 	DropLast bool
 	// Checkpoint, when set, is an .npz or .safetensors file the weights
-	// are written to, atomically, at the end of every epoch, with the
-	// training state (SetState) beside it at StatePath(Checkpoint).
+	// are written to at the end of every epoch, with the training state
+	// (SetState) beside it at StatePath(Checkpoint), the two as one unit
+	// (WriteCheckpoint, LoadCheckpoint).
 	Checkpoint string
 	// Progress, when set, is called after every step.
 	Progress func(Progress)
@@ -369,14 +369,8 @@ func (t *Trainer) Fit(ctx context.Context, data *Dataset, cfg FitConfig) ([]Epoc
 		rec.Time = time.Since(start)
 		t.epochs = e + 1
 		if cfg.Checkpoint != "" {
-			// The weights first: a crash between the two writes leaves
-			// the new weights with the previous state, so a resumed run
-			// trains this epoch's order once more rather than skipping
-			// one.
-			if err := tensorio.WriteArchive(cfg.Checkpoint, t.Weights()); err != nil {
-				return hist, fmt.Errorf("epoch %d: checkpoint: %w", e+1, err)
-			}
-			if err := tensorio.WriteArchive(StatePath(cfg.Checkpoint), t.State()); err != nil {
+			// One unit: see WriteCheckpoint (checkpoint.go).
+			if err := WriteCheckpoint(cfg.Checkpoint, t.Weights(), t.State(), int64(t.epochs)); err != nil {
 				return hist, fmt.Errorf("epoch %d: checkpoint: %w", e+1, err)
 			}
 		}

@@ -48,6 +48,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		io.WriteString(stdout, usageText)
 		return exitOK
 	}
+	defer setGCLimit(o)()
 	m, err := load(o.model, stdin, o, stderr)
 	if err != nil {
 		var ue *usageError
@@ -59,6 +60,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	g := m.g
+	if err := checkPaths(o, g); err != nil {
+		fmt.Fprintf(stderr, "rewrite: %v\n", err)
+		return exitUsage
+	}
 	// With CUDA (a -tags cudart build on a machine with GPUs), the GPUs
 	// found are what --available defaults to, for a rewrite as for a run.
 	if o.gpu, err = resolveBackend(o); err != nil {
@@ -91,6 +96,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case o.run:
 		if err := runModel(g, m, o, stderr); err != nil {
 			report(stderr, err)
+			var we *writeError
+			if errors.As(err, &we) {
+				return exitFailed
+			}
 			return exitUsage
 		}
 		return exitOK
@@ -145,10 +154,8 @@ func load(path string, stdin io.Reader, o *options, stderr io.Writer) (*model, e
 	name := path
 	if path == "-" {
 		name = "<stdin>"
-		src, err = io.ReadAll(stdin)
-	} else {
-		src, err = os.ReadFile(path)
 	}
+	src, err = readModelFile(path, stdin, o)
 	if err != nil {
 		return nil, err
 	}

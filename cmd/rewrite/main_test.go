@@ -371,9 +371,10 @@ func TestOutputMissingDir(t *testing.T) {
 		t.Errorf("directory holds %q", names)
 	}
 
-	// A directory where the file should be is refused without harm.
+	// A directory where the file should be is refused, before any work,
+	// as a usage error.
 	code, _, errOut = runCmd(t, "", m, "-o", dir)
-	if code != 1 || !strings.Contains(errOut, "not a regular file") {
+	if code != 2 || !strings.Contains(errOut, "expected a file, found a directory") {
 		t.Errorf("-o DIR: exit %d, stderr %q", code, errOut)
 	}
 }

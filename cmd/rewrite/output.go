@@ -2,12 +2,11 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	"multigpu/tensorio"
 	"os"
-	"path/filepath"
+	"strings"
 
 	"multigpu/graph"
 )
@@ -42,54 +41,21 @@ func writeOutput(o *options, stdout io.Writer, data []byte) error {
 }
 
 // writeFileAtomic replaces path with data so that a reader sees either the
-// old file or the whole new one: it writes a temporary file in the same
-// directory, syncs it, and renames it over path. On failure path is left as
-// it was and the temporary file is removed. A new file gets mode 0644; an
-// existing one keeps its mode.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
+// old file or the whole new one (tensorio.AtomicWrite: a temporary file
+// beside it, synced, renamed over it; a symbolic link at path is followed
+// and stays). On failure path is left as it was. Stale temporary files
+// of dead processes beside it are removed first.
+func writeFileAtomic(path string, data []byte) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", path)
 	}
-	mode := fs.FileMode(0o644)
-	if fi, err := os.Stat(path); err == nil {
-		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s: not a regular file", path)
-		}
-		mode = fi.Mode().Perm()
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		// Name path, not the temporary file the user never asked for.
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("cannot create %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("cannot write %s: %w", path, err)
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
+	tensorio.RemoveStaleTemps(tensorio.ResolveLinks(path), tensorio.StaleAge)
+	if err := tensorio.AtomicWrite(path, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
+	}); err != nil {
+		return fmt.Errorf("cannot write %s", strings.TrimPrefix(err.Error(), path+": "))
 	}
-	if err := tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	syncDir(dir)
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,21 +106,11 @@ func (b *byteSize) Set(s string) error {
 	return nil
 }
 
-// loadInputs reads every --input file.
-func loadInputs(files inputFlag) (map[string]*tensor.Dense, error) {
+// loadInputs reads every --input file, each under the memory limit.
+func loadInputs(files inputFlag, limit int64) (map[string]*tensor.Dense, error) {
 	out := map[string]*tensor.Dense{}
 	for _, in := range files {
-		var t *tensor.Dense
-		var err error
-		if strings.EqualFold(filepath.Ext(in.path), ".pb") {
-			var f *os.File
-			if f, err = os.Open(in.path); err == nil {
-				t, _, err = tensorio.ReadTensorProto(f)
-				f.Close()
-			}
-		} else {
-			t, err = tensorio.ReadFile(in.path)
-		}
+		t, err := tensorio.ReadFileLimit(in.path, limit)
 		if err != nil {
 			return nil, fmt.Errorf("--input %s: %w", in.name, err)
 		}
@@ -134,7 +123,7 @@ func loadInputs(files inputFlag) (map[string]*tensor.Dense, error) {
 // files (named as the graph or as the ONNX model names its inputs), and an
 // ONNX model's per-sample constants unless --input gives them.
 func (m *model) inputs(o *options) (map[string]*tensor.Dense, error) {
-	inputs, err := loadInputs(o.inputs)
+	inputs, err := loadInputs(o.inputs, o.memLimit())
 	if err != nil {
 		return nil, err
 	}
@@ -163,13 +152,13 @@ func loadParams(g *graph.Graph, own map[string]*tensor.Dense, o *options) (map[s
 	case o.weights == "" && !o.randomWeights && own != nil:
 		return own, nil
 	case o.weights != "":
-		w, err := tensorio.ReadArchive(o.weights)
+		w, err := tensorio.ReadArchiveLimit(o.weights, o.memLimit())
 		if err != nil {
 			return nil, fmt.Errorf("--weights: %w", err)
 		}
 		return w, nil
 	case o.randomWeights || len(g.Params()) == 0:
-		return runtime.RandomParams(g, o.seed), nil
+		return randomParams(g, o)
 	}
 	names := make([]string, 0, len(g.Params()))
 	for _, p := range g.Params() {
@@ -233,16 +222,21 @@ func runModel(g *graph.Graph, m *model, o *options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(o.outputDir, 0o755); err != nil {
-		return err
-	}
+	var names []string
 	for _, out := range g.Outputs {
-		if err := tensorio.WriteFileAtomic(filepath.Join(o.outputDir, out.Name+".npy"), outs[out.Name]); err != nil {
-			return err
-		}
+		names = append(names, out.Name)
+	}
+	if err := writeOutputDir(o.outputDir, outputNames(names), outs); err != nil {
+		return &writeError{err}
 	}
 	return nil
 }
+
+// writeError is an output that could not be written: exit status 1.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
 
 // checkResult is one output's comparison in --check.
 type checkResult struct {
@@ -291,7 +285,9 @@ func checkModel(src, out *graph.Graph, m *model, o *options, stdout, stderr io.W
 	}
 	params := m.weights
 	if params == nil {
-		params = runtime.RandomParams(src, o.seed)
+		if params, err = randomParams(src, o); err != nil {
+			return false, err
+		}
 	}
 	// Both executors compile first: a batch too large for the memory
 	// limit is refused before its inputs are made.

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -45,8 +43,8 @@ func (o *options) checkTrain() error {
 		return usagef("-o and --format write a graph; --train writes its weights to --save-weights")
 	case o.data == "":
 		return usagef("--train needs --data FILE.npz, with an array per input of the model")
-	case o.epochs < 1:
-		return usagef("--train needs --epochs E, 1 or more, found %d", o.epochs)
+	case o.epochs < 1 || o.epochs > train.MaxCount:
+		return usagef("--train needs --epochs E, from 1 to %d, found %d", int64(train.MaxCount), o.epochs)
 	case o.batch < 1:
 		return usagef("--train needs --batch B, the samples per step, 1 or more, found %d", o.batch)
 	case o.saveWeights == "":
@@ -68,7 +66,7 @@ func (o *options) checkTrain() error {
 // returns the exit status: 2 when the model, data or weights are refused
 // before training starts, 1 when training fails.
 func trainModel(g *graph.Graph, o *options, stdout, stderr io.Writer) int {
-	arrays, err := tensorio.ReadArchive(o.data)
+	arrays, err := tensorio.ReadArchiveLimit(o.data, int64(o.memoryLimit))
 	if err != nil {
 		report(stderr, fmt.Errorf("--data: %w", err))
 		return exitUsage
@@ -102,38 +100,41 @@ func trainModel(g *graph.Graph, o *options, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	var weights map[string]*tensor.Dense
+	var ckpt *train.Checkpoint
 	if o.weights != "" {
-		if weights, err = tensorio.ReadArchive(o.weights); err != nil {
+		// A checkpoint's training state, when beside it, resumes the
+		// optimizer's moments and the epoch count exactly.
+		if ckpt, err = train.LoadCheckpoint(o.weights, int64(o.memoryLimit)); err != nil {
 			report(stderr, fmt.Errorf("--weights: %w", err))
 			return exitUsage
 		}
+		if ckpt.Note != "" {
+			fmt.Fprintf(stderr, "rewrite: note: %s\n", ckpt.Note)
+		}
+		weights = ckpt.Weights
 	} else {
-		weights = runtime.RandomParams(g, o.seed)
+		if weights, err = randomParams(g, o); err != nil {
+			report(stderr, err)
+			return exitUsage
+		}
 	}
 	if err := t.SetWeights(weights); err != nil {
 		if o.weights != "" {
-			err = fmt.Errorf("--weights %s: %w", o.weights, err)
+			err = fmt.Errorf("--weights %s: %w", ckpt.Path, err)
 		}
 		report(stderr, err)
 		return exitUsage
 	}
-	if o.weights != "" {
-		// A checkpoint's training state, when beside it, resumes the
-		// optimizer's moments and the epoch count exactly.
-		if st, err := tensorio.ReadArchive(train.StatePath(o.weights)); err == nil {
-			note, err := t.SetState(st)
-			if err != nil {
-				report(stderr, fmt.Errorf("--weights %s: %w", train.StatePath(o.weights), err))
-				return exitUsage
-			}
-			if note != "" {
-				fmt.Fprintf(stderr, "rewrite: note: %s\n", note)
-			}
-			fmt.Fprintf(stdout, "resuming after epoch %d (%d steps) from %s\n", t.Epochs(), t.Steps(), train.StatePath(o.weights))
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			report(stderr, fmt.Errorf("--weights: %w", err))
+	if ckpt != nil && ckpt.State != nil {
+		note, err := t.SetState(ckpt.State)
+		if err != nil {
+			report(stderr, fmt.Errorf("--weights %s: %w", train.StatePath(ckpt.Path), err))
 			return exitUsage
 		}
+		if note != "" {
+			fmt.Fprintf(stderr, "rewrite: note: %s\n", note)
+		}
+		fmt.Fprintf(stdout, "resuming after epoch %d (%d steps) from %s\n", t.Epochs(), t.Steps(), train.StatePath(ckpt.Path))
 	}
 	data, err := t.NewDataset(arrays)
 	if err != nil {

@@ -1,0 +1,4 @@
+package main
+
+// sysRenameat2 is renameat2's system call number.
+const sysRenameat2 = 276
