@@ -68,15 +68,18 @@ type value struct {
 }
 
 type importer struct {
-	mp      *modelProto
-	opts    Options
-	opset   int64
-	g       *graph.Graph
-	model   *Model
-	values  map[string]*value
-	used    map[string]bool // IR names taken
-	weights map[string]*tensor.Dense
-	batch   graph.Dim // the batch dim of the inputs; Sym == "" when none
+	mp     *modelProto
+	opts   Options
+	opset  int64
+	g      *graph.Graph
+	model  *Model
+	values map[string]*value
+	used   map[string]bool // IR names taken
+	// nextSuffix is, per base name, where fresh's search for a free
+	// suffix starts.
+	nextSuffix map[string]int
+	weights    map[string]*tensor.Dense
+	batch      graph.Dim // the batch dim of the inputs; Sym == "" when none
 	// reserved holds the IR name reserved for every ONNX value (values
 	// may share one value struct, as Identity's output does).
 	reserved map[string]string
@@ -105,15 +108,16 @@ type importer struct {
 
 func newImporter(mp *modelProto, opts Options, perSample map[string]int) *importer {
 	im := &importer{
-		mp:        mp,
-		opts:      opts,
-		perSample: perSample,
-		values:    map[string]*value{},
-		used:      map[string]bool{},
-		weights:   map[string]*tensor.Dense{},
-		rename:    map[*graph.Node]string{},
-		reserved:  map[string]string{},
-		producers: map[string]*nodeProto{},
+		mp:         mp,
+		opts:       opts,
+		perSample:  perSample,
+		values:     map[string]*value{},
+		used:       map[string]bool{},
+		nextSuffix: map[string]int{},
+		weights:    map[string]*tensor.Dense{},
+		rename:     map[*graph.Node]string{},
+		reserved:   map[string]string{},
+		producers:  map[string]*nodeProto{},
 	}
 	im.convertNode = im.node
 	return im
@@ -246,8 +250,11 @@ func (im *importer) fresh(base string) string {
 		s = s[:200]
 	}
 	name := s
-	for i := 2; im.used[name]; i++ {
+	// Counting on from the last suffix given for s keeps a converter that
+	// makes many nodes of one tag (an unrolled LSTM) linear.
+	for i := max(im.nextSuffix[s], 2); im.used[name]; i++ {
 		name = s + "_" + strconv.Itoa(i)
+		im.nextSuffix[s] = i + 1
 	}
 	im.used[name] = true
 	return name
