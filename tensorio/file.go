@@ -200,7 +200,7 @@ func AtomicWrite(path string, write func(io.Writer) error) error {
 	}
 	f, tmp, err := createTemp(dir, base)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", given, tempErr(err))
 	}
 	done := false
 	defer func() {
@@ -211,21 +211,21 @@ func AtomicWrite(path string, write func(io.Writer) error) error {
 	}()
 	bw := bufio.NewWriterSize(f, 1<<16)
 	if err := write(bw); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", given, tempErr(err))
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", given, tempErr(err))
 	}
 	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
 		if err := f.Chmod(fi.Mode().Perm()); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return fmt.Errorf("%s: %w", given, tempErr(err))
 		}
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", given, tempErr(err))
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", given, tempErr(err))
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return err // names both paths
@@ -239,6 +239,16 @@ func AtomicWrite(path string, write func(io.Writer) error) error {
 		d.Close()
 	}
 	return nil
+}
+
+// tempErr drops the name of the temporary file from err, which the
+// caller did not ask for: the error names the file it writes instead.
+func tempErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // ResolveLinks returns the path that path names once its symbolic links

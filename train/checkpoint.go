@@ -145,11 +145,11 @@ func linkReplace(src, dst string) error {
 	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp"+strconv.Itoa(os.Getpid())+"-link")
 	os.Remove(tmp)
 	if err := os.Link(src, tmp); err == nil {
-		if err := os.Rename(tmp, dst); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-		return nil
+		err := os.Rename(tmp, dst)
+		// When dst is already a link to src's file, rename does nothing
+		// and leaves tmp: remove it in any case.
+		os.Remove(tmp)
+		return err
 	}
 	f, err := os.Open(src)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"multigpu/tensorio"
 	"os"
-	"strings"
 
 	"multigpu/graph"
 )
@@ -54,7 +53,7 @@ func writeFileAtomic(path string, data []byte) error {
 		_, err := w.Write(data)
 		return err
 	}); err != nil {
-		return fmt.Errorf("cannot write %s", strings.TrimPrefix(err.Error(), path+": "))
+		return fmt.Errorf("cannot write %w", err)
 	}
 	return nil
 }

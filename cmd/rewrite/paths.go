@@ -16,17 +16,10 @@ type role struct {
 	what string // "--data", "the weights -o writes beside it", ...
 }
 
-// sameFile reports whether two paths name one file: the same path once
-// links are followed, or, when both exist, the same file (hard links).
-func sameFile(a, b string) bool {
-	ra, rb := canonicalPath(a), canonicalPath(b)
-	if ra == rb {
-		return true
-	}
-	fa, err1 := os.Stat(a)
-	fb, err2 := os.Stat(b)
-	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
-}
+// sameFile reports whether two paths name one file once links are
+// followed. Hard links are not: every output is replaced by a rename,
+// which replaces the name and leaves a file linked elsewhere as it was.
+func sameFile(a, b string) bool { return canonicalPath(a) == canonicalPath(b) }
 
 // canonicalPath is path absolute, with its links followed.
 func canonicalPath(p string) string {

@@ -81,6 +81,16 @@ func (f *batchAxisFlag) Set(s string) error {
 	return nil
 }
 
+// isSizeNumber reports whether s is the number of a size: digits, with
+// a fraction after one dot.
+func isSizeNumber(s string) bool {
+	whole, frac, dot := strings.Cut(s, ".")
+	digits := func(p string) bool {
+		return p != "" && strings.Trim(p, "0123456789") == ""
+	}
+	return digits(whole) && (!dot || digits(frac))
+}
+
 // byteSize is a flag.Value for sizes such as 512M, 4G or 1000000.
 type byteSize int64
 
@@ -99,8 +109,10 @@ func (b *byteSize) Set(s string) error {
 		}
 	}
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v <= 0 || v*float64(mult) > math.MaxInt64/2 {
-		return fmt.Errorf("expected a positive size such as 512M or 4G, found %q", s)
+	// Digits with an optional fraction only: no NaN, Inf, exponents or
+	// hexadecimal, and at least one byte.
+	if !isSizeNumber(num) || err != nil || v*float64(mult) < 1 || v*float64(mult) > math.MaxInt64/2 {
+		return fmt.Errorf("expected a positive size such as 512M or 4G (at least one byte), found %q", s)
 	}
 	*b = byteSize(v * float64(mult))
 	return nil

@@ -200,7 +200,7 @@ func TestRunWeights(t *testing.T) {
 		{[]string{"--input", "x=" + in}, exitUsage, "--input goes with --run"},
 		{[]string{"--gpus", "2", "--run", "--check", "--output-dir", out}, exitUsage, "--run, --check and --explain exclude each other: give one"},
 		{[]string{"--run", "--input", "x=" + in, "--random-weights", "--output-dir", out, "--memory-limit", "16"}, exitUsage, "memory"},
-		{[]string{"--run", "--memory-limit", "lots"}, exitUsage, `expected a positive size such as 512M or 4G, found "lots"`},
+		{[]string{"--run", "--memory-limit", "lots"}, exitUsage, `expected a positive size such as 512M or 4G (at least one byte), found "lots"`},
 	}
 	for _, c := range cases {
 		args := append([]string{model}, c.args...)
