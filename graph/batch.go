@@ -118,7 +118,8 @@ func batchRule(n *Node, axes []int, outerOf func(int) int64) BatchFlow {
 		"erf", "not", "cast":
 		return par(x)
 	case "add", "sub", "mul", "div", "maximum", "minimum", "compare", "broadcast_like",
-		"pow", "where", "equal", "less", "greater", "less_equal", "greater_equal", "and", "or", "xor":
+		"pow", "where", "equal", "less", "greater", "less_equal", "greater_equal", "and", "or", "xor",
+		"allreduce":
 		out := -1
 		for i, a := range axes {
 			if a < 0 {

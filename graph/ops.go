@@ -432,6 +432,10 @@ var opTable = func() map[string]*OpInfo {
 			Attrs: []AttrSpec{reqAxis, keepdims}, infer: inferArg},
 		{Name: "argmin", MinArgs: 1, MaxArgs: 1, Doc: "the i64 index of the first minimum along axis (a NaN is the minimum)",
 			Attrs: []AttrSpec{reqAxis, keepdims}, infer: inferArg},
+
+		// Collectives (graph/collective.go): the combination of a group
+		// of replicas' values, on every member's device.
+		allreduceInfo(),
 	}
 	m := make(map[string]*OpInfo, len(list))
 	for _, o := range list {

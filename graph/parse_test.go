@@ -193,7 +193,7 @@ var parseErrors = []struct {
 	{"negative gpu index", body("input %x: f32[N,4] @gpu:-1", "output %x"),
 		`bad.graph:2:22: expected a device (cpu or gpu:K with K >= 0), found "gpu:-1"`},
 	{"cross-device operand", body("input %x: f32[N,4] @gpu:0", "%y = relu %x @gpu:1", "output %y"),
-		"bad.graph:3:3: %y: operand %x is on gpu:0, node is on gpu:1 (only slice, concat and copy read across devices)"},
+		"bad.graph:3:3: %y: operand %x is on gpu:0, node is on gpu:1 (only slice, concat, copy and allreduce read across devices)"},
 	{"partly placed", body("input %x: f32[N,4] @gpu:0", "%y = relu %x", "output %y"),
 		"bad.graph:3:3: %y: no device, though 1 of 2 nodes are placed (place all or none)"},
 

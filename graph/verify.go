@@ -12,7 +12,8 @@ import (
 //     valid; leaves have well-formed types and data;
 //   - the graph has one batch symbol, bound to one size or to none;
 //   - devices are either absent everywhere or present everywhere, and only
-//     slice, concat and copy read a value placed on another device;
+//     slice, concat, copy and allreduce read a value placed on another
+//     device, and an allreduce group's members agree (graph/collective.go);
 //   - the outputs are distinct nodes of g.
 func Verify(g *Graph) error {
 	v := verifier{g: g}
@@ -149,6 +150,9 @@ func (v *verifier) run() {
 			}
 		}
 	}
+	if placed != 0 {
+		v.verifyCollectives()
+	}
 	if len(g.Outputs) == 0 {
 		v.errs = append(v.errs, &Error{File: g.File, Pos: g.OutputPos, Msg: "graph " + g.Name + " has no outputs"})
 	}
@@ -209,10 +213,10 @@ func (v *verifier) node(n *Node) {
 	if !info.canonical(n.Attrs) {
 		v.errorf(n, "attributes not in canonical form (in the op's order, defaults left out)")
 	}
-	if n.Device.IsSet() && n.Op != "slice" && n.Op != "concat" && n.Op != "copy" {
+	if n.Device.IsSet() && !ReadsAcross(n.Op) {
 		for _, a := range n.Args {
 			if a.Device != n.Device {
-				v.errorf(n, "operand %%%s is on %s, node is on %s (only slice, concat and copy read across devices)", a.Name, a.Device, n.Device)
+				v.errorf(n, "operand %%%s is on %s, node is on %s (only slice, concat, copy and allreduce read across devices)", a.Name, a.Device, n.Device)
 			}
 		}
 	}

@@ -95,7 +95,7 @@ func TestVerifyRejects(t *testing.T) {
 				n.Device = HostCPU
 			}
 			g.Lookup("y").Device = GPUDevice(0)
-		}, "v.graph:5:3: %y: operand %r is on cpu, node is on gpu:0 (only slice, concat and copy read across devices)"},
+		}, "v.graph:5:3: %y: operand %r is on cpu, node is on gpu:0 (only slice, concat, copy and allreduce read across devices)"},
 		{"no outputs", func(g *Graph) { g.Outputs = nil },
 			"v.graph:6:3: graph g has no outputs"},
 		{"output twice", func(g *Graph) { g.Outputs = append(g.Outputs, g.Outputs[0]) },

@@ -40,15 +40,20 @@ const (
 	// Concat joins values from several devices along an axis, on the
 	// node's device.
 	Concat
+	// AllReduce is one member of an allreduce group (graph/collective.go):
+	// the runtime runs the whole group at once, when it meets its first
+	// member, and gives every member the combined value on its device.
+	AllReduce
 )
 
-var transferNames = [...]string{Copy: "copy", Slice: "slice", Concat: "concat"}
+var transferNames = [...]string{Copy: "copy", Slice: "slice", Concat: "concat", AllReduce: "allreduce"}
 
 // String returns the op name of k.
 func (k TransferKind) String() string { return transferNames[k] }
 
-// Transfer is one slice, copy or concat node that reads across devices. The
-// runtime performs it on tensors, outside every device program.
+// Transfer is one slice, copy, concat or allreduce node that reads across
+// devices. The runtime performs it on tensors, outside every device
+// program.
 type Transfer struct {
 	Kind TransferKind
 	Node *graph.Node
@@ -56,8 +61,11 @@ type Transfer struct {
 	Stage int
 	// Resident reports that the value depends on params and constants
 	// only: it stays valid on its device until the params change, and need
-	// not move on every run.
+	// not move on every run. (Never for an allreduce.)
 	Resident bool
+	// Group lists the members of an allreduce's group in graph order, all
+	// in one stage (the node itself among them); nil for other kinds.
+	Group []*graph.Node
 }
 
 // Program is the work of one device in one stage: Nodes in graph order.
@@ -104,6 +112,10 @@ type Plan struct {
 	// Static reports, by node ID, that a value depends on params and
 	// constants only.
 	Static []bool
+	// Merge is the device that holds the graph's inputs (the replicate
+	// pass's merge device), or of its params when it has no inputs: what
+	// Traffic counts bytes to and from.
+	Merge graph.Device
 }
 
 // Options configures Lower.
@@ -145,11 +157,11 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// IsTransfer reports whether n is a slice, copy or concat that reads a value
-// placed on another device.
+// IsTransfer reports whether n is a slice, copy, concat or allreduce that
+// reads a value placed on another device.
 func IsTransfer(n *graph.Node) bool {
 	switch n.Op {
-	case "slice", "copy", "concat":
+	case "slice", "copy", "concat", "allreduce":
 		for _, a := range n.Args {
 			if a.Device != n.Device {
 				return true
@@ -265,6 +277,23 @@ func (l *lowerer) run() (*Plan, error) {
 			alap[a.ID] = min(alap[a.ID], lim)
 		}
 	}
+	// The members of an allreduce group run at once: in the earliest of
+	// their stages (they read the same partials, so all are ready then).
+	groups := map[*graph.Node][]*graph.Node{} // by first operand
+	for i, n := range g.Nodes {
+		if transfer[i] && n.Op == "allreduce" && needed[i] {
+			groups[n.Args[0]] = append(groups[n.Args[0]], n)
+		}
+	}
+	for _, members := range groups {
+		s := alap[members[0].ID]
+		for _, m := range members {
+			s = min(s, alap[m.ID])
+		}
+		for _, m := range members {
+			alap[m.ID] = s
+		}
+	}
 	copy(p.StageOf, alap)
 	for i, s := range alap {
 		if s >= 0 && s < asap[i] {
@@ -293,6 +322,9 @@ func (l *lowerer) run() (*Plan, error) {
 		addDev(d)
 		if transfer[i] {
 			t := &Transfer{Kind: transferKind(n.Op), Node: n, Stage: s, Resident: p.Static[i]}
+			if t.Kind == AllReduce {
+				t.Resident, t.Group = false, groups[n.Args[0]]
+			}
 			p.Stages[s].Transfers = append(p.Stages[s].Transfers, t)
 			continue
 		}
@@ -306,6 +338,13 @@ func (l *lowerer) run() (*Plan, error) {
 		prog.Nodes = append(prog.Nodes, n)
 	}
 	slices.SortFunc(p.Devices, CompareDevices)
+	p.Merge = l.opts.Default
+	for _, op := range []string{graph.OpInput, graph.OpParam} {
+		if i := slices.IndexFunc(g.Nodes, func(n *graph.Node) bool { return n.Op == op }); i >= 0 {
+			p.Merge = p.Device[i]
+			break
+		}
+	}
 	for _, st := range p.Stages {
 		slices.SortFunc(st.Programs, func(a, b *Program) int { return CompareDevices(a.Device, b.Device) })
 	}
@@ -393,6 +432,8 @@ func transferKind(op string) TransferKind {
 		return Slice
 	case "concat":
 		return Concat
+	case "allreduce":
+		return AllReduce
 	}
 	return Copy
 }

@@ -25,6 +25,9 @@ type instance struct {
 	// reads.
 	readers []int
 	reads   [][]int
+	// groups holds, by the node ID of every member, the allreduce group
+	// it belongs to.
+	groups map[int]*groupInst
 }
 
 type stageInst struct {
@@ -83,14 +86,14 @@ func (e *Executor) concretize(batch int64) (*instance, error) {
 		}
 		for _, a := range n.Args {
 			if dead[a.ID] {
-				if n.Op != "concat" {
+				if n.Op != "concat" && !(n.Op == "allreduce" && lower.IsTransfer(n)) {
 					dead[i] = true
 				}
 				continue
 			}
 			c.Args = append(c.Args, conc[a.ID])
 		}
-		if n.Op == "concat" && len(c.Args) == 0 {
+		if (n.Op == "concat" || n.Op == "allreduce") && len(c.Args) == 0 {
 			dead[i] = true
 		}
 		if n.Op == "slice" && !dead[i] {
@@ -175,6 +178,18 @@ func (e *Executor) compile(inst *instance) error {
 				continue
 			}
 			si.transfers = append(si.transfers, t)
+			if t.Kind == lower.AllReduce && inst.groups[c.ID] == nil {
+				gi, err := e.compileGroup(inst, t)
+				if err != nil {
+					return err
+				}
+				if inst.groups == nil {
+					inst.groups = map[int]*groupInst{}
+				}
+				for _, m := range gi.members {
+					inst.groups[m.ID] = gi
+				}
+			}
 			for _, a := range c.Args {
 				if !slices.Contains(inst.reads[c.ID], a.ID) {
 					inst.reads[c.ID] = append(inst.reads[c.ID], a.ID)

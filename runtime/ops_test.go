@@ -833,6 +833,7 @@ func opCases() []opCase {
 		want:   func(in map[string]arr, dt graph.DType) arr { return in["x"] }})
 	cases = append(cases, gradOpCases()...)
 	cases = append(cases, logicOpCases()...)
+	cases = append(cases, collectiveOpCases()...)
 	return append(cases, indexOpCases()...)
 }
 

@@ -105,6 +105,8 @@ type Executor struct {
 	// consts, resident transfers), which are never released; output, the
 	// graph outputs, released only when a run fails.
 	keep, output []bool
+	// traffic is what the last run's transfers moved.
+	traffic lower.Traffic
 }
 
 // New lowers g for the devices it is placed on and returns an executor
@@ -403,9 +405,10 @@ func nodeList(ns []*graph.Node) string {
 // run is the state of one execution: the buffer holding each value on
 // its device, and how many transfers and programs still read it.
 type run struct {
-	e    *Executor
-	env  []backend.Buffer // by node ID; nil once released or dropped
-	left []int            // by node ID: readers yet to finish
+	e       *Executor
+	env     []backend.Buffer // by node ID; nil once released or dropped
+	left    []int            // by node ID: readers yet to finish
+	traffic lower.Traffic    // bytes the transfers moved
 }
 
 // read notes that a transfer or program reading the values ids has
@@ -488,9 +491,16 @@ func (e *Executor) execute(ctx context.Context, inst *instance, inputs map[strin
 		}
 	}
 	opts := backend.RunOptions{Seed: seed}
+	defer func() { e.traffic = r.traffic }()
 	for _, st := range inst.stages {
 		for _, t := range st.transfers {
-			if err := e.transfer(inst, t, r); err != nil {
+			var err error
+			if t.Kind == lower.AllReduce {
+				err = e.allreduce(ctx, inst, t, r, opts)
+			} else {
+				err = e.transfer(inst, t, r)
+			}
+			if err != nil {
 				return nil, err
 			}
 		}
@@ -544,6 +554,17 @@ func (e *Executor) transfer(inst *instance, t *lower.Transfer, r *run) error {
 		}
 	}
 	dst := e.devs[e.plan.Device[id]]
+	to := e.plan.Device[id]
+	if t.Kind == lower.Concat {
+		for _, a := range n.Args {
+			r.traffic.Add(e.plan.Merge, e.plan.Device[a.ID], to, bytesOf(a))
+		}
+	} else {
+		r.traffic.Add(e.plan.Merge, e.plan.Device[n.Args[0].ID], to, bytesOf(n))
+		if t.Resident {
+			r.traffic.Resident += bytesOf(n)
+		}
+	}
 	var b backend.Buffer
 	if c, ok := dst.(backend.Copier); ok && t.Kind == lower.Copy && sameKind(dst, e.devs[e.plan.Device[n.Args[0].ID]]) {
 		var err error

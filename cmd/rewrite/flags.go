@@ -34,6 +34,7 @@ type options struct {
 	split     string
 	batch     int64
 	batchnorm string
+	combine   string
 	available string
 	explain   bool
 	// replicate holds the parsed configuration when --gpus is given.
@@ -89,6 +90,9 @@ flags:
                       with --train, the samples per step
   --batchnorm MODE    batchnorm in training mode: refuse (default),
                       per-replica (Keras) or sync (exact)
+  --combine MODE      auto (default: allreduce groups on the replicas for
+                      combined values they use again), merge (every
+                      combination on the merge device) or allreduce (all)
   --available LIST    the GPUs that exist (0,1,2 or gpu:0,...): asking for
                       others is an error
   --explain           print per-device nodes, FLOPs and bytes (at --batch,
@@ -174,6 +178,7 @@ func (o *options) flagSet() *flag.FlagSet {
 	fs.StringVar(&o.split, "split", "", "split policy")
 	fs.Int64Var(&o.batch, "batch", 0, "batch size")
 	fs.StringVar(&o.batchnorm, "batchnorm", "", "training batchnorm mode")
+	fs.StringVar(&o.combine, "combine", "", "where combinations over the batch happen")
 	fs.StringVar(&o.available, "available", "", "available GPUs")
 	fs.BoolVar(&o.explain, "explain", false, "explain the cost per device")
 	fs.BoolVar(&o.run, "run", false, "run the model")
@@ -272,7 +277,7 @@ func (o *options) check() error {
 	}
 	if o.gpus == "" {
 		for name, set := range map[string]bool{"--merge": o.merge != "", "--split": o.split != "", "--batch": o.batch != 0 && !o.train,
-			"--batchnorm": o.batchnorm != "", "--available": o.available != "", "--explain": o.explain} {
+			"--batchnorm": o.batchnorm != "", "--combine": o.combine != "", "--available": o.available != "", "--explain": o.explain} {
 			if set {
 				return usagef("%s configures the replicate pass: give --gpus too", name)
 			}
@@ -300,6 +305,9 @@ func (o *options) check() error {
 	r.Batch = o.batch
 	if r.BatchNorm, err = replicate.ParseBatchNormMode(o.batchnorm); err != nil {
 		return usagef("--batchnorm: %v", err)
+	}
+	if r.Combine, err = replicate.ParseCombineMode(o.combine); err != nil {
+		return &usageError{err.Error()}
 	}
 	if o.available != "" {
 		if r.Available, err = replicate.ParseDevices(o.available); err != nil {

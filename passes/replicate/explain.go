@@ -35,6 +35,12 @@ type Explanation struct {
 	Devices []DeviceCost // replicas in order, then the merge device
 	// Warnings name the batch-crossing ops that keep work on the merge device.
 	Warnings []string
+	// FromMerge, ToMerge and Peer count the bytes one run moves from the
+	// merge device to the others, to it, and between two other devices
+	// (an allreduce group's partials go to its first member, the result
+	// from there to the others); Resident, the part of FromMerge that
+	// copies params and consts, which move again only when they change.
+	FromMerge, ToMerge, Peer, Resident int64
 }
 
 // Explain estimates the per-device cost of out, the rewrite of src with
@@ -64,6 +70,7 @@ func Explain(src, out *graph.Graph, opts Options) (*Explanation, error) {
 	}
 	add(opts.Merge)
 	var total int64
+	roots := map[*graph.Node]*graph.Node{} // allreduce groups' first members, by first operand
 	for _, n := range out.Nodes {
 		c := add(n.Device)
 		c.Nodes++
@@ -81,10 +88,32 @@ func Explain(src, out *graph.Graph, opts Options) (*Explanation, error) {
 			for _, a := range n.Args {
 				if a.Device != n.Device {
 					c.InBytes += typeBytes(a.Type)
+					moved := typeBytes(a.Type)
 					if n.Op == "slice" {
 						c.InBytes += bytes - typeBytes(a.Type)
+						moved = bytes
+					}
+					e.move(a.Device, n.Device, moved)
+					if n.Op == "copy" && a.IsLeaf() && a.Op != graph.OpInput {
+						e.Resident += moved
 					}
 				}
+			}
+		}
+		if n.Op == "allreduce" {
+			root := roots[n.Args[0]]
+			if root == nil {
+				root = n
+				roots[n.Args[0]] = n
+				for _, a := range n.Args {
+					if a.Device != n.Device {
+						c.InBytes += bytes
+						e.move(a.Device, n.Device, bytes)
+					}
+				}
+			} else if root.Device != n.Device {
+				c.InBytes += bytes
+				e.move(root.Device, n.Device, bytes)
 			}
 		}
 	}
@@ -116,6 +145,19 @@ func Explain(src, out *graph.Graph, opts Options) (*Explanation, error) {
 		e.Warnings = append(e.Warnings, msg)
 	}
 	return e, nil
+}
+
+// move counts bytes moved from device from to device to.
+func (e *Explanation) move(from, to graph.Device, bytes int64) {
+	switch {
+	case from == to:
+	case from == e.Merge:
+		e.FromMerge += bytes
+	case to == e.Merge:
+		e.ToMerge += bytes
+	default:
+		e.Peer += bytes
+	}
 }
 
 // crossingRoot reports whether n itself needs the whole batch, rather than
@@ -214,6 +256,8 @@ func (e *Explanation) Print(w io.Writer) error {
 		fmt.Fprintf(&b, "%-8s %6d %12s %5.1f%% %12s %12s %12s\n", c.Device, c.Nodes, human(c.FLOPs, ""), share,
 			human(c.ParamBytes, "B"), human(c.ActivationBytes, "B"), human(c.InBytes, "B"))
 	}
+	fmt.Fprintf(&b, "moved per run: %s from the merge device (%s of it params, moved once), %s to it, %s between replicas\n",
+		human(e.FromMerge, "B"), human(e.Resident, "B"), human(e.ToMerge, "B"), human(e.Peer, "B"))
 	for _, warn := range e.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", warn)
 	}

@@ -45,6 +45,8 @@ var configs = []config{
 	{"batch3_gpus4", "--gpus 4 --batch 3", replicate.Options{GPUs: gpus(4), Batch: 3}},
 	{"bn_sync", "--gpus 2 --batchnorm sync", replicate.Options{GPUs: gpus(2), BatchNorm: replicate.BatchNormSync}},
 	{"bn_per_replica", "--gpus 2 --batchnorm per-replica", replicate.Options{GPUs: gpus(2), BatchNorm: replicate.BatchNormPerReplica}},
+	{"combine_merge", "--gpus 2 --combine merge", replicate.Options{GPUs: gpus(2), Combine: replicate.CombineMerge}},
+	{"combine_allreduce", "--gpus 3 --combine allreduce", replicate.Options{GPUs: gpus(3), Combine: replicate.CombineAllreduce}},
 }
 
 func models(t testing.TB) []string {

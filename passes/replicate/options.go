@@ -38,6 +38,41 @@ func ParseBatchNormMode(s string) (BatchNormMode, error) {
 	return "", fmt.Errorf("expected a batchnorm mode (per-replica, sync or refuse), found %q", s)
 }
 
+// CombineMode chooses how values combined over the batch (sums, means,
+// maxima and minima over it; gradients of weights) are combined.
+type CombineMode string
+
+// The combine modes.
+const (
+	// CombineAuto (the default) makes a combined value that the replicas
+	// use again (synchronised batchnorm statistics, x - mean(x) over the
+	// batch, gradients an optimizer step on the replicas reads) an
+	// allreduce group on the replicas, and combines the rest (batch-free
+	// outputs such as the loss) on the merge device.
+	CombineAuto CombineMode = "auto"
+	// CombineMerge concatenates every combination's partials on the merge
+	// device, reduces them there, and copies the result back to the
+	// replicas that use it (Keras's multi_gpu_model, PyTorch's
+	// DataParallel).
+	CombineMerge CombineMode = "merge"
+	// CombineAllreduce makes every combination an allreduce group on the
+	// replicas; the merge device gets a copy of one member's value where
+	// it needs one (an output).
+	CombineAllreduce CombineMode = "allreduce"
+)
+
+// ParseCombineMode returns the mode named s ("auto" or "" for the
+// default, "merge", "allreduce").
+func ParseCombineMode(s string) (CombineMode, error) {
+	switch s {
+	case "", string(CombineAuto):
+		return CombineAuto, nil
+	case string(CombineMerge), string(CombineAllreduce):
+		return CombineMode(s), nil
+	}
+	return "", fmt.Errorf("--combine: expected auto, merge or allreduce, found %q", s)
+}
+
 // Options configures the replicate pass.
 type Options struct {
 	// GPUs lists the GPU indices to replicate across: at least two,
@@ -54,6 +89,9 @@ type Options struct {
 	Batch int64
 	// BatchNorm chooses how training-mode batchnorm is replicated.
 	BatchNorm BatchNormMode
+	// Combine chooses where combinations over the batch happen (default
+	// auto).
+	Combine CombineMode
 	// Available, when not nil, lists the devices that exist; asking for
 	// any other is an error.
 	Available []graph.Device
@@ -160,6 +198,10 @@ func (o Options) check() (Options, error) {
 		return o, err
 	}
 	if _, err := ParseBatchNormMode(string(o.BatchNorm)); err != nil {
+		return o, err
+	}
+	var err error
+	if o.Combine, err = ParseCombineMode(string(o.Combine)); err != nil {
 		return o, err
 	}
 	if o.Batch < 0 {

@@ -312,7 +312,20 @@ func TestNameCollisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _, err := replicate.Rewrite(g, replicate.Options{GPUs: gpus(2)})
+	// Combined on the replicas (the default), the names are fresh too.
+	ar, _, err := replicate.Rewrite(g, replicate.Options{GPUs: gpus(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := graph.Verify(ar); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"x", "x.r0", "m.r1", "m.count"} {
+		if c := ar.Lookup(name); c == nil || c.Device != graph.HostCPU {
+			t.Errorf("allreduce: %%%s: want the original on cpu, found %+v", name, c)
+		}
+	}
+	out, _, err := replicate.Rewrite(g, replicate.Options{GPUs: gpus(2), Combine: replicate.CombineMerge})
 	if err != nil {
 		t.Fatal(err)
 	}

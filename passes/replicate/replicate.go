@@ -123,9 +123,13 @@ type rewriter struct {
 
 	// By source node ID: the node's value on the merge device, its
 	// batch-free value placed on each replica's device, and its replicas.
-	merged  []*graph.Node
-	placed  [][]*graph.Node
-	reps    [][]*graph.Node
+	merged []*graph.Node
+	placed [][]*graph.Node
+	reps   [][]*graph.Node
+	// ar reports, by source node ID, that the node's combined value is
+	// made on the replicas (combine.go).
+	ar      []bool
+	copies  map[*graph.Node][]*graph.Node // copyTo's, by merge-device node
 	batchIn struct {
 		n    *graph.Node // a batch-carrying input, on the merge device
 		axis int
@@ -177,6 +181,11 @@ func (w *rewriter) isFreeDim(n *graph.Node) bool {
 func (w *rewriter) needs() (onReplicas, onMerge []bool) {
 	nodes := w.src.Nodes
 	onReplicas, onMerge = make([]bool, len(nodes)), make([]bool, len(nodes))
+	w.ar = make([]bool, len(nodes))
+	var cand []bool
+	if w.onReplicasAR() {
+		cand = w.combinable()
+	}
 	for _, o := range w.src.Outputs {
 		onMerge[o.ID] = true
 	}
@@ -188,6 +197,10 @@ func (w *rewriter) needs() (onReplicas, onMerge []bool) {
 		}
 		replicas := v.Placement == Replicated || (v.Placement == Merged && v.Flow == graph.BatchReduce) || (v.Placement == Free && onReplicas[i])
 		merge := (v.Placement == Merged && v.Flow != graph.BatchReduce) || (v.Placement == Free && onMerge[i])
+		if cand != nil && cand[i] && (onReplicas[i] || w.opts.Combine == CombineAllreduce && onMerge[i]) {
+			w.ar[i] = true
+			replicas, merge = true, false
+		}
 		args := n.Args
 		if v.Flow == graph.BatchStats && w.opts.BatchNorm == BatchNormSync {
 			args = args[:3] // the running mean and var are not read
@@ -301,6 +314,12 @@ func (w *rewriter) run() error {
 				dt, _ := n.Attr("dtype")
 				attrs := graph.Attrs{{Name: "axis", Value: graph.Int(int64(w.batchIn.axis))}, {Name: "dtype", Value: dt}}
 				w.merged[n.ID] = w.emit(n.Name, "dim", []*graph.Node{w.batchIn.n}, attrs, w.opts.Merge)
+			case w.ar[n.ID] && v.Flow == graph.BatchReduce && isReduction(n.Op):
+				w.reductionAR(n, w.an.Of(n.Args[0]).Axis, onMerge[n.ID])
+			case w.ar[n.ID] && v.Flow == graph.BatchReduce:
+				w.sumOfPartialsAR(n, onMerge[n.ID])
+			case w.ar[n.ID]:
+				w.derivedAR(n, onMerge[n.ID])
 			case v.Flow == graph.BatchReduce && isReduction(n.Op):
 				w.reduction(n, w.an.Of(n.Args[0]).Axis)
 			case v.Flow == graph.BatchReduce:
@@ -308,7 +327,7 @@ func (w *rewriter) run() error {
 			default:
 				w.merged[n.ID] = w.emit(n.Name, n.Op, w.argsAtMerge(n), n.Attrs.Clone(), w.opts.Merge)
 			}
-			if onReplicas[n.ID] {
+			if onReplicas[n.ID] && !w.ar[n.ID] {
 				w.copyToReplicas(n)
 			}
 		}
@@ -468,13 +487,13 @@ func (w *rewriter) atReplica(v *graph.Node, k int) *graph.Node {
 	if reps := w.reps[v.ID]; reps != nil {
 		return reps[k]
 	}
-	d := w.devs[k]
-	if d == w.opts.Merge {
-		return w.atMerge(v)
-	}
 	var p *graph.Node
 	if w.placed[v.ID] != nil {
 		p = w.placed[v.ID][k]
+	}
+	d := w.devs[k]
+	if p == nil && d == w.opts.Merge {
+		return w.atMerge(v)
 	}
 	if p == nil {
 		panic(internalError{fmt.Errorf("replicate: internal error: %%%s is not on %s", v.Name, d)})
@@ -482,12 +501,24 @@ func (w *rewriter) atReplica(v *graph.Node, k int) *graph.Node {
 	return p
 }
 
-// copyTo returns the generated merge-device node m on replica k.
+// copyTo returns the generated merge-device node m on replica k, copied
+// there once.
 func (w *rewriter) copyTo(m *graph.Node, k int) *graph.Node {
 	if w.devs[k] == w.opts.Merge {
 		return m
 	}
-	return w.emit(w.fresh(repName(m.Name, k)), "copy", []*graph.Node{m}, nil, w.devs[k])
+	if c := w.copies[m]; c != nil && c[k] != nil {
+		return c[k]
+	}
+	if w.copies == nil {
+		w.copies = map[*graph.Node][]*graph.Node{}
+	}
+	if w.copies[m] == nil {
+		w.copies[m] = make([]*graph.Node, w.r())
+	}
+	c := w.emit(w.fresh(repName(m.Name, k)), "copy", []*graph.Node{m}, nil, w.devs[k])
+	w.copies[m][k] = c
+	return c
 }
 
 func (w *rewriter) constant(name string, dt graph.DType, v float64) *graph.Node {
@@ -617,22 +648,49 @@ func (w *rewriter) syncBatchnorm(n *graph.Node, b int) {
 			axes = append(axes, i)
 		}
 	}
-	sum := w.combine(w.fresh(n.Name+".sum"), "sum", w.partials(n.Name+".sum.part", "sum", x, axes), b, axes, false)
-	count := w.count(n.Name, x, axes, b)
-	mean := w.emit(w.fresh(n.Name+".mean"), "div", []*graph.Node{sum, count}, nil, w.opts.Merge)
+	var count *graph.Node
+	// stat combines per-replica sums into a statistic (sum / count) on
+	// every replica: an allreduce group (sumName.r<k>) on the replicas,
+	// or on the merge device (sumName, then name) and copied back.
+	// Replica k's copy is made when asked for (at(k)), where it is used.
+	stat := func(sumName, name string, partials []*graph.Node) (at func(k int) *graph.Node) {
+		out := make([]*graph.Node, w.r())
+		if w.onReplicasAR() {
+			sums := w.allreduce(sumName, "sum", partials)
+			if count == nil {
+				count = w.count(n.Name, x, axes, b)
+			}
+			for k := range out {
+				view := w.emit(w.fresh(repName(sumName+".view", k)), "reshape", []*graph.Node{sums[k]},
+					graph.Attrs{{Name: "shape", Value: graph.Ints(x.Type.Shape[c].Size)}}, w.devs[k])
+				out[k] = w.emit(w.fresh(repName(name, k)), "div", []*graph.Node{view, w.copyTo(count, k)}, nil, w.devs[k])
+			}
+			return func(k int) *graph.Node { return out[k] }
+		}
+		sum := w.combine(w.fresh(sumName), "sum", partials, b, axes, false)
+		if count == nil {
+			count = w.count(n.Name, x, axes, b)
+		}
+		m := w.emit(w.fresh(name), "div", []*graph.Node{sum, count}, nil, w.opts.Merge)
+		return func(k int) *graph.Node {
+			if out[k] == nil {
+				out[k] = w.copyTo(m, k)
+			}
+			return out[k]
+		}
+	}
+	mean := stat(n.Name+".sum", n.Name+".mean", w.partials(n.Name+".sum.part", "sum", x, axes))
 
 	// Broadcast shape of per-channel statistics against x: [C,1,...].
 	bshape := []graph.AttrValue{graph.Int(x.Type.Shape[c].Size)}
 	for i := c + 1; i < rank; i++ {
 		bshape = append(bshape, graph.Int(1))
 	}
-	means := make([]*graph.Node, w.r())
 	sq := make([]*graph.Node, w.r())
 	sqAttrs := graph.Attrs{{Name: "axes", Value: ints(axes)}, {Name: "keepdims", Value: graph.BoolAttr(true)}}
-	for k := range means {
+	for k := range sq {
 		d := w.devs[k]
-		means[k] = w.copyTo(mean, k)
-		mb := means[k]
+		mb := mean(k)
 		if len(bshape) > 1 {
 			mb = w.emit(w.fresh(repName(n.Name+".mean_b", k)), "reshape", []*graph.Node{mb},
 				graph.Attrs{{Name: "shape", Value: graph.AttrValue{Kind: graph.AttrList, List: bshape}}}, d)
@@ -641,12 +699,11 @@ func (w *rewriter) syncBatchnorm(n *graph.Node, b int) {
 		sq2 := w.emit(w.fresh(repName(n.Name+".sq", k)), "mul", []*graph.Node{dev, dev}, nil, d)
 		sq[k] = w.emit(w.fresh(repName(n.Name+".sqsum.part", k)), "sum", []*graph.Node{sq2}, sqAttrs.Clone(), d)
 	}
-	sqsum := w.combine(w.fresh(n.Name+".sqsum"), "sum", sq, b, axes, false)
-	variance := w.emit(w.fresh(n.Name+".var"), "div", []*graph.Node{sqsum, count}, nil, w.opts.Merge)
+	variance := stat(n.Name+".sqsum", n.Name+".var", sq)
 	reps := make([]*graph.Node, w.r())
 	attrs := n.Attrs.Set("training", graph.BoolAttr(false))
 	for k := range reps {
-		args := []*graph.Node{w.atReplica(x, k), w.atReplica(n.Args[1], k), w.atReplica(n.Args[2], k), means[k], w.copyTo(variance, k)}
+		args := []*graph.Node{w.atReplica(x, k), w.atReplica(n.Args[1], k), w.atReplica(n.Args[2], k), mean(k), variance(k)}
 		reps[k] = w.emit(w.fresh(repName(n.Name, k)), "batchnorm", args, attrs.Clone(), w.devs[k])
 	}
 	w.reps[n.ID] = reps

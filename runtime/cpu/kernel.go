@@ -145,6 +145,11 @@ func build(s *spec) (kernelFn, error) {
 		return gatherGradKernel(s)
 	case "expand":
 		return expandKernel(s)
+	case "allreduce":
+		op := n.StringAttr("op", "sum")
+		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
+			return allreduceKernel[float32](op), allreduceKernel[float64](op)
+		})
 	case "argmax", "argmin":
 		return argKernel(s)
 	}

@@ -161,7 +161,8 @@ func planned(op string) bool {
 		"conv2d", "conv2d_grad_input", "conv2d_grad_weight",
 		"maxpool2d", "avgpool2d", "maxpool2d_grad", "avgpool2d_grad", "batchnorm", "dropout",
 		"gather", "gather_grad", "expand", "argmax", "argmin",
-		"pow", "erf", "where", "equal", "less", "greater", "less_equal", "greater_equal", "not", "and", "or", "xor", "cast":
+		"pow", "erf", "where", "equal", "less", "greater", "less_equal", "greater_equal", "not", "and", "or", "xor", "cast",
+		"allreduce":
 		return true
 	}
 	return false
@@ -204,6 +205,18 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 		return nil, err
 	}
 	switch n.Op {
+	case "allreduce":
+		// Left to right, in place: v = r0 + r1, v = v + r2, ... (the
+		// group's partials, copied here by the executor).
+		if len(s.in) == 1 {
+			return view(0)
+		}
+		op := must(opCode(map[string]string{"sum": "add", "max": "maximum", "min": "minimum"}[n.StringAttr("op", "sum")]))
+		m := p.addMeta(1, int64(total), 1, 1)
+		launch("binary"+sfx, total, result(), operand(0), operand(1), i64(total), m, i64(op))
+		for k := 2; k < len(s.in); k++ {
+			launch("binary"+sfx, total, result(), result(), operand(k), i64(total), m, i64(op))
+		}
 	case "add", "sub", "mul", "div", "maximum", "minimum", "compare", "pow":
 		name := n.Op
 		if name == "compare" {
