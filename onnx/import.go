@@ -827,6 +827,13 @@ func (im *importer) outputs(gp *graphProto) error {
 			if n, err = im.g.Apply(name, "copy", []*graph.Node{n}, nil); err != nil {
 				return fmt.Errorf("onnx: graph output %q: %v", vi.name, err)
 			}
+		} else if !owned && n.Op != graph.OpInput && n.Op != graph.OpParam && n.Op != graph.OpConst {
+			// An Identity of a value computed inside the graph (a folded
+			// If's output): the value takes the output's name.
+			if name := im.reserved[vi.name]; name != "" && !taken[name] && im.g.Lookup(name) == nil {
+				im.rename[n] = name
+				taken[name] = true
+			}
 		}
 		seen[n] = true
 		if err := checkDeclared(vi, n.Type); err != nil {

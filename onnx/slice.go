@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"gorgonia.org/tensor"
@@ -198,6 +199,11 @@ func convertSlice(c *nodeCtx) error {
 		ax, _ := normAxis(a, r, "axis")
 		size, err := axisSize(x, ax)
 		if err != nil {
+			// x[:, ...] slices the whole of an axis of any size (the
+			// batch's, in PyTorch's exports) from 0 to INT64_MAX.
+			if starts[i] == 0 && ends[i] == math.MaxInt64 && (steps == nil || steps[i] == 1) {
+				continue
+			}
 			return err
 		}
 		if steps != nil && steps[i] != 1 {

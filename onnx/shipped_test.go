@@ -1,0 +1,74 @@
+package onnx
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"multigpu/graph"
+)
+
+// Tests of forms found in the .onnx files npm packages ship (voice
+// activity, wake-word and OCR models), each in a small model built here.
+
+// TestSliceWholeBatchAxis: PyTorch writes x[:, :k] as a Slice that also
+// names axis 0, from 0 to INT64_MAX; on the batch's axis, whose size is
+// not known at import time, that is the whole axis (silero-vad's STFT).
+func TestSliceWholeBatchAxis(t *testing.T) {
+	x := []pb{valueInfoPB("x", dtFloat, "N", 6, 3)}
+	model := func(starts, ends, steps []int64) []byte {
+		inits := []pb{i64s("starts", []int64{2}, starts...), i64s("ends", []int64{2}, ends...), i64s("axes", []int64{2}, 0, 1),
+			i64s("steps", []int64{2}, steps...)}
+		return foldModel(13, []pb{nodePB("s", "Slice", []string{"x", "starts", "ends", "axes", "steps"}, []string{"y"})}, x, inits, "y")
+	}
+	m := mustImport(t, model([]int64{0, 0}, []int64{math.MaxInt64, 4}, []int64{1, 1}), Options{})
+	checkGraph(t, m, `
+graph g {
+  input %x: f32[N,6,3]
+  %y = slice %x {axis=1, start=0, end=4} : f32[N,4,3]
+  output %y
+}`)
+	// The whole of a bound batch is no slice at all.
+	m = mustImport(t, model([]int64{0, 0}, []int64{math.MaxInt64, math.MaxInt64}, []int64{1, 1}), Options{BatchAxes: map[string]int{"x": 0}, InputDims: map[string]map[int]int64{"x": {0: 2}}})
+	if text := graph.Format(m.Graph); strings.Contains(text, "slice") {
+		t.Errorf("a slice of whole axes remains:\n%s", text)
+	}
+	// Part of the batch, or the batch reversed, is refused.
+	for _, tc := range []struct{ starts, ends, steps []int64 }{
+		{[]int64{1, 0}, []int64{math.MaxInt64, 4}, []int64{1, 1}},
+		{[]int64{0, 0}, []int64{5, 4}, []int64{1, 1}},
+		{[]int64{0, 0}, []int64{math.MaxInt64, 4}, []int64{2, 1}},
+		{[]int64{-1, 0}, []int64{math.MinInt64, 4}, []int64{-1, 1}},
+	} {
+		_, err := Import(model(tc.starts, tc.ends, tc.steps), Options{})
+		if err == nil || !strings.Contains(err.Error(), `node "s" (Slice, opset 13): axis 0 of f32[N,6,3] has no size at import time (the batch)`) {
+			t.Errorf("slice %v:%v:%v of the batch: error %v", tc.starts, tc.ends, tc.steps, err)
+		}
+	}
+}
+
+// TestIfOutputIdentityName: a graph output that is an Identity of a folded
+// If's output (spox's silero-vad export: output = Identity(If_0_outputs_0))
+// keeps the graph output's name, so --run writes output.npy.
+func TestIfOutputIdentityName(t *testing.T) {
+	then := graphB{name: "then", nodes: []pb{nodePB("relu", "Relu", []string{"x"}, []string{"a"})}, outs: []pb{valueInfoPB("a", 0)}}
+	els := graphB{name: "else", nodes: []pb{nodePB("neg", "Neg", []string{"x"}, []string{"b"})}, outs: []pb{valueInfoPB("b", 0)}}
+	nodes := []pb{
+		nodePB("eq", "Equal", []string{"sr", "rate"}, []string{"cond"}),
+		nodePB("if", "If", []string{"cond"}, []string{"if_out"}, attrGraphPB("then_branch", then.pb()), attrGraphPB("else_branch", els.pb())),
+		nodePB("id", "Identity", []string{"if_out"}, []string{"output"}),
+		nodePB("id2", "Identity", []string{"if_out"}, []string{"again"}),
+	}
+	data := foldModel(16, nodes, []pb{valueInfoPB("x", dtFloat, "N", 3), valueInfoPB("sr", dtInt64)}, []pb{scalarI64("rate", 16000)}, "output", "again")
+	m := mustImport(t, data, Options{Scalars: map[string]float64{"sr": 16000}})
+	checkGraph(t, m, `
+graph g {
+  input %x: f32[N,3]
+  %output = relu %x : f32[N,3]
+  %again = copy %output : f32[N,3]
+  output %output, %again
+}`)
+	if got := m.Outputs[0]; got.IR != "output" || got.ONNX != "output" {
+		t.Errorf("output 0 is %+v, want output", got)
+	}
+}
