@@ -142,7 +142,7 @@ func (e *Executor) concretize(batch int64) (*instance, error) {
 		if !ok {
 			return nil, fmt.Errorf("runtime: %%%s has no concrete shape at batch %d", c.Name, batch)
 		}
-		b := elems * c.Type.DType.Size()
+		b := elems*c.Type.DType.Size() + scratchBytes(c) // a kernel's scratch too (scratch.go)
 		if elems > (1<<63-1)/8 || inst.bytes+b < inst.bytes {
 			inst.bytes = 1<<63 - 1
 			break

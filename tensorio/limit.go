@@ -12,21 +12,28 @@ import (
 type LimitError struct {
 	Path  string // the file, when known
 	What  string // what was to be read: "the 3 members of the archive"
-	Need  int64  // bytes it needs (at least)
+	Need  int64  // bytes it needs (at least); the largest int64: more than Limit
 	Limit int64  // bytes allowed
+	// Of, when set, says what Limit is a share of: "a quarter of the
+	// memory limit".
+	Of string
 }
 
-// Error says what needed how much, against which limit.
+// Error says what would take how much, against which limit.
 func (e *LimitError) Error() string {
 	at := ""
 	if e.Path != "" {
 		at = e.Path + ": "
 	}
 	need := FormatBytes(e.Need)
-	if e.Need > e.Limit && e.Need == 1<<63-1 {
+	if e.Need == 1<<63-1 {
 		need = "more than " + FormatBytes(e.Limit)
 	}
-	return fmt.Sprintf("%s%s need %s, over the memory limit of %s", at, e.What, need, FormatBytes(e.Limit))
+	limit := "the memory limit of " + FormatBytes(e.Limit)
+	if e.Of != "" {
+		limit = "the limit of " + FormatBytes(e.Limit) + " (" + e.Of + ")"
+	}
+	return fmt.Sprintf("%s%s would take %s, over %s", at, e.What, need, limit)
 }
 
 // FormatBytes spells a byte count in powers of 1024: 512 B, 1.5 KiB,

@@ -42,7 +42,7 @@ func readNPZ(r io.ReaderAt, size int64, limit int64) (map[string]*tensor.Dense, 
 		for _, f := range zr.File {
 			total += f.UncompressedSize64
 			if total > uint64(limit) || f.UncompressedSize64 > uint64(limit) {
-				return nil, &LimitError{What: fmt.Sprintf("the %d members of the archive", len(zr.File)), Need: sumSizes(zr.File), Limit: limit}
+				return nil, &LimitError{What: plural(len(zr.File), "the member of the archive", "the %d members of the archive"), Need: sumSizes(zr.File), Limit: limit}
 			}
 		}
 	}
@@ -89,6 +89,14 @@ func readNPZMember(f *zip.File, size, limit int64) (*tensor.Dense, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// plural returns one when n is 1, else many with n in it.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return fmt.Sprintf(many, n)
 }
 
 // sumSizes is the total of the sizes the members declare, saturated at

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,10 +70,16 @@ type child struct {
 // such as prlimit) and watches its peak resident memory.
 func start(t *testing.T, prefix []string, args ...string) *child {
 	t.Helper()
+	return startIn(t, nil, prefix, args...)
+}
+
+// startIn is start with stdin as the child's standard input.
+func startIn(t *testing.T, stdin io.Reader, prefix []string, args ...string) *child {
+	t.Helper()
 	argv := append(append([]string{}, prefix...), binary(t))
 	argv = append(argv, args...)
 	c := &child{cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
-	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
+	c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = stdin, &c.stdout, &c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

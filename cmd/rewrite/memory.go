@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -51,7 +52,8 @@ func setGCLimit(o *options) (restore func()) {
 func readModelFile(path string, stdin io.Reader, o *options) ([]byte, error) {
 	limit := o.memLimit() / 4
 	if path == "-" {
-		return tensorio.ReadAllLimit(stdin, limit, "MODEL from standard input")
+		b, err := tensorio.ReadAllLimit(stdin, limit, "MODEL on standard input")
+		return b, quarter(err)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -66,9 +68,20 @@ func readModelFile(path string, stdin io.Reader, o *options) ([]byte, error) {
 		return nil, fmt.Errorf("%s: expected a model file, found a directory", path)
 	}
 	if limit > 0 && fi.Mode().IsRegular() && fi.Size() > limit {
-		return nil, &tensorio.LimitError{Path: path, What: "MODEL (a quarter of the memory limit at most)", Need: fi.Size(), Limit: limit}
+		return nil, quarter(&tensorio.LimitError{Path: path, What: "MODEL", Need: fi.Size(), Limit: limit})
 	}
-	return tensorio.ReadAllLimit(f, limit, path+": MODEL (a quarter of the memory limit at most)")
+	b, err := tensorio.ReadAllLimit(f, limit, path+": MODEL")
+	return b, quarter(err)
+}
+
+// quarter says of a limit error that the limit is a quarter of the memory
+// limit.
+func quarter(err error) error {
+	var le *tensorio.LimitError
+	if errors.As(err, &le) {
+		le.Of = "a quarter of the memory limit, for the model file"
+	}
+	return err
 }
 
 // paramBytes is the bytes of g's params, saturated at the largest int64.
@@ -125,7 +138,11 @@ func randomParams(g *graph.Graph, o *options) (map[string]*tensor.Dense, error) 
 func checkParamBytes(g *graph.Graph, o *options) error {
 	limit := o.memLimit()
 	for _, p := range g.Params() {
-		if b := typeBytes(p.Type); b == 1<<63-1 || (limit > 0 && b > limit) {
+		b := typeBytes(p.Type)
+		if limit <= 0 && b == 1<<63-1 {
+			return fmt.Errorf("param %%%s: %s is too large to allocate", p.Name, p.Type)
+		}
+		if limit > 0 && b > limit {
 			return &tensorio.LimitError{What: fmt.Sprintf("param %%%s: %s", p.Name, p.Type), Need: b, Limit: limit}
 		}
 	}
