@@ -9,6 +9,7 @@ import (
 
 	"multigpu/graph"
 	"multigpu/internal/heappeak"
+	"multigpu/passes/replicate"
 	"multigpu/runtime"
 	"multigpu/train"
 )
@@ -41,12 +42,12 @@ const benchMLP = `graph bench_mlp {
 }
 `
 
-func benchTrainer(b *testing.B, gpus []int) (*train.Trainer, map[string]*tensor.Dense) {
+func benchTrainer(b *testing.B, gpus []int, combine replicate.CombineMode) (*train.Trainer, map[string]*tensor.Dense) {
 	g, err := graph.Parse("bench_mlp.graph", []byte(benchMLP))
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr, err := train.New(g, train.Config{GPUs: gpus, Optimizer: train.Optimizer{Kind: train.SGD, LR: 1e-4}})
+	tr, err := train.New(g, train.Config{GPUs: gpus, Combine: combine, Optimizer: train.Optimizer{Kind: train.SGD, LR: 1e-4}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,18 +73,23 @@ func benchTrainer(b *testing.B, gpus []int) (*train.Trainer, map[string]*tensor.
 // BenchmarkTrainStep times one training step (forward, backward, the
 // optimizer's update of the master weights and their upload) of the MLP
 // 784-1024-1024-10 at batch 512: the original on one CPU device, and
-// data-parallel on 2 replicas served by CPU workers. It reports the peak
-// growth of live heap objects during the steps (peak-MB) and, for the
-// replicated trainer, the ratio of its time to the original's
-// (x-original), measured after the timed steps in alternating pairs so
-// that both see the same machine load.
+// data-parallel on 4 replicas served by CPU workers, with every
+// combination on the merge device (the gradients concatenated there) and
+// with allreduce groups. It reports the peak growth of live heap objects
+// during the steps (peak-MB), for the replicated trainers the bytes a
+// step moves between the host (the merge device) and the replicas
+// (host-MB/step) and between replicas (peer-MB/step), and the ratio of
+// their time to the original's (x-original), measured after the timed
+// steps in alternating pairs so that both see the same machine load.
 func BenchmarkTrainStep(b *testing.B) {
 	for _, c := range []struct {
-		name string
-		gpus []int
-	}{{"original", nil}, {"replicas2", []int{0, 1}}} {
+		name    string
+		gpus    []int
+		combine replicate.CombineMode
+	}{{"original", nil, ""}, {"replicas4_merge", []int{0, 1, 2, 3}, replicate.CombineMerge},
+		{"replicas4_allreduce", []int{0, 1, 2, 3}, replicate.CombineAllreduce}} {
 		b.Run(c.name, func(b *testing.B) {
-			tr, batch := benchTrainer(b, c.gpus)
+			tr, batch := benchTrainer(b, c.gpus, c.combine)
 			ctx := context.Background()
 			b.ReportAllocs()
 			h := heappeak.Start()
@@ -98,7 +104,10 @@ func BenchmarkTrainStep(b *testing.B) {
 			if c.gpus == nil {
 				return
 			}
-			base, _ := benchTrainer(b, nil)
+			tt := tr.Traffic()
+			b.ReportMetric(float64(tt.FromMerge+tt.ToMerge)/1e6, "host-MB/step")
+			b.ReportMetric(float64(tt.Peer)/1e6, "peer-MB/step")
+			base, _ := benchTrainer(b, nil, "")
 			var mine, theirs time.Duration
 			for i := 0; i < max(b.N, 3); i++ {
 				for _, x := range []struct {

@@ -37,6 +37,7 @@ import (
 
 	"multigpu/graph"
 	"multigpu/internal/graphutil"
+	"multigpu/lower"
 	"multigpu/passes/grad"
 	"multigpu/passes/replicate"
 	"multigpu/runtime"
@@ -53,6 +54,9 @@ type Config struct {
 	Merge     graph.Device
 	Split     graph.SplitPolicy
 	Available []graph.Device
+	// Combine chooses where the replicate pass combines values over the
+	// batch (replicate.CombineMode; default auto).
+	Combine replicate.CombineMode
 	// Loss names the output to minimise, a scalar; "" picks the model's
 	// only scalar float output.
 	Loss string
@@ -117,7 +121,7 @@ func New(g *graph.Graph, cfg Config) (*Trainer, error) {
 	t := &Trainer{cfg: cfg, model: g, training: tr, graph: tr.Graph, states: map[string]*state{}}
 	_, t.bound = g.Batch()
 	if cfg.GPUs != nil {
-		rg, _, err := replicate.Rewrite(tr.Graph, replicate.Options{GPUs: cfg.GPUs, Merge: cfg.Merge, Split: cfg.Split, Available: cfg.Available})
+		rg, _, err := replicate.Rewrite(tr.Graph, replicate.Options{GPUs: cfg.GPUs, Merge: cfg.Merge, Split: cfg.Split, Available: cfg.Available, Combine: cfg.Combine})
 		if err != nil {
 			return nil, err
 		}
@@ -144,6 +148,12 @@ func (t *Trainer) Training() *grad.Training { return t.training }
 // Graph returns the graph that runs: the training graph, replicated when
 // the trainer has several devices.
 func (t *Trainer) Graph() *graph.Graph { return t.graph }
+
+// Traffic returns the bytes the last step's transfers moved between
+// devices (runtime.Executor.Traffic): from the merge device (input
+// shares; params after the optimizer's update), to it (gradients, the
+// loss), and between replicas (allreduce groups).
+func (t *Trainer) Traffic() lower.Traffic { return t.exec.Traffic() }
 
 // Steps returns the number of optimizer steps taken.
 func (t *Trainer) Steps() int { return t.steps }
