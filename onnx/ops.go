@@ -107,7 +107,7 @@ var opTable = map[string]*opDef{
 	"ConstantOfShape": {attrs: []string{"value"}, convert: foldOnly},
 	"Range":           {convert: foldOnly},
 	"ScatterND":       {attrs: []string{"reduction"}, convert: foldOnly},
-	"Trilu":           {attrs: []string{"upper"}, convert: foldOnly},
+	"Trilu":           {attrs: []string{"upper"}, convert: convertTrilu},
 	"Mod":             {attrs: []string{"fmod"}, convert: foldOnly},
 	"ReduceProd":      {attrs: []string{"axes", "keepdims", "noop_with_empty_axes"}, convert: foldOnly},
 	"Floor":           {convert: foldOnly},
