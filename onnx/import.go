@@ -391,6 +391,7 @@ func (im *importer) inputs(gp *graphProto) error {
 	if err != nil {
 		return err
 	}
+	batchNames := im.batchNames(gp, axes, consts, dims)
 	var batchFrom string
 	for i, vi := range gp.inputs {
 		v := im.values[vi.name]
@@ -405,7 +406,7 @@ func (im *importer) inputs(gp *graphProto) error {
 			v.data, v.init, v.initIndex = d, true, len(gp.initializers)+i
 			continue
 		}
-		t, err := im.inputType(vi, axes, dims[vi.name])
+		t, err := im.inputType(vi, axes, dims[vi.name], batchNames)
 		if err != nil {
 			return err
 		}
@@ -616,9 +617,37 @@ func (im *importer) inputDims(gp *graphProto) (map[string]map[int]int64, error) 
 	return out, nil
 }
 
+// batchNames returns the names (dim_param) of the inputs' batch axes: a
+// marked axis, or an unmarked input's dynamic first dimension. ONNX gives
+// dimensions of one name one size, so another input's dimension of that
+// name is the batch too (silero-vad's state [2, batch, 128]).
+func (im *importer) batchNames(gp *graphProto, axes map[string]int, consts map[string]*tensor.Dense, dims map[string]map[int]int64) map[string]bool {
+	names := map[string]bool{}
+	for _, vi := range gp.inputs {
+		if im.values[vi.name].init || consts[vi.name] != nil || vi.typ == nil || len(vi.typ.dims) == 0 {
+			continue
+		}
+		ax, marked := axes[vi.name]
+		if ax < 0 {
+			ax += len(vi.typ.dims)
+		}
+		if ax < 0 || ax >= len(vi.typ.dims) {
+			continue // inputType says why
+		}
+		d := vi.typ.dims[ax]
+		_, sized := dims[vi.name][ax]
+		_, bound := im.opts.DimParams[d.param]
+		if d.param != "" && !bound && !(d.hasValue && d.value > 0) && !sized && (marked || ax == 0) {
+			names[d.param] = true
+		}
+	}
+	return names
+}
+
 // inputType returns the IR type of a graph input; sizes gives sizes to
-// its axes (Options.InputDims).
-func (im *importer) inputType(vi *valueInfo, axes map[string]int, sizes map[int]int64) (graph.Type, error) {
+// its axes (Options.InputDims), and a dimension named in batchNames is
+// the batch.
+func (im *importer) inputType(vi *valueInfo, axes map[string]int, sizes map[int]int64, batchNames map[string]bool) (graph.Type, error) {
 	fail := func(format string, args ...any) (graph.Type, error) {
 		return graph.Type{}, fmt.Errorf("onnx: input %q: %s", vi.name, fmt.Sprintf(format, args...))
 	}
@@ -671,7 +700,10 @@ func (im *importer) inputType(vi *valueInfo, axes map[string]int, sizes map[int]
 			}
 			size = v
 		}
-		isBatch := (marked && i == batchAx) || (!marked && i == 0 && size == 0)
+		isBatch := (marked && i == batchAx) || (!marked && i == 0 && size == 0) || (size == 0 && d.param != "" && batchNames[d.param])
+		if b := t.BatchAxis(); isBatch && b >= 0 {
+			return fail("dimensions %d and %d would both be the batch (a dynamic first dimension, a marked axis or a dimension named like another input's batch); give one a size with --dim %s:%d=SIZE (Options.InputDims)", b, i, vi.name, i)
+		}
 		switch {
 		case isBatch:
 			t.Shape[i] = graph.Sym(BatchSymbol, size)
@@ -680,13 +712,13 @@ func (im *importer) inputType(vi *valueInfo, axes map[string]int, sizes map[int]
 		default:
 			// Only the batch may be symbolic: say how to bind this one.
 			if d.param != "" {
-				return fail("dimension %d is named %q, and only the batch axis may be dynamic: bind it with --dim %s=SIZE (Options.DimParams), or mark the batch axis", i, d.param, d.param)
+				return fail("dimension %d is named %q, and only the batch axis may be dynamic: bind it with --dim %s=SIZE (Options.DimParams), or, if it is the batch, mark it with --batch-axis %s=%d (Options.BatchAxes)", i, d.param, d.param, vi.name, i)
 			}
 			what := "dynamic"
 			if d.hasValue {
 				what = fmt.Sprintf("%d", d.value)
 			}
-			return fail("dimension %d is %s, and only the batch axis may be dynamic: bind it with --dim %s:%d=SIZE (Options.InputDims), or mark the batch axis", i, what, vi.name, i)
+			return fail("dimension %d is %s, and only the batch axis may be dynamic: bind it with --dim %s:%d=SIZE (Options.InputDims), or, if it is the batch, mark it with --batch-axis %s=%d (Options.BatchAxes)", i, what, vi.name, i, vi.name, i)
 		}
 	}
 	return t, nil

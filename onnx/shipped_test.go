@@ -72,3 +72,64 @@ graph g {
 		t.Errorf("output 0 is %+v, want output", got)
 	}
 }
+
+// TestBatchNamedDims: a dimension named like an input's batch is the
+// batch wherever it stands (silero-vad: input [batch, sequence], state
+// [2, batch, 128]); an unnamed one is refused with the flags that size it
+// or mark it.
+func TestBatchNamedDims(t *testing.T) {
+	nodes := []pb{
+		nodePB("sum", "ReduceSum", []string{"x", "axes"}, []string{"s"}, attrIntPB("keepdims", 0)),
+		nodePB("add", "Add", []string{"state", "s"}, []string{"y"}),
+	}
+	model := func(x, state pb) []byte {
+		return foldModel(13, nodes, []pb{x, state}, []pb{i64s("axes", []int64{1}, 1)}, "y")
+	}
+	m := mustImport(t, model(valueInfoPB("x", dtFloat, "batch", 5), valueInfoPB("state", dtFloat, 2, "batch")), Options{})
+	checkGraph(t, m, `
+graph g {
+  input %x: f32[N,5]
+  input %state: f32[2,N]
+  %s = sum %x {axes=[1]} : f32[N]
+  %y = add %state, %s : f32[2,N]
+  output %y
+}`)
+	// The state listed first, the batch marked on another input.
+	m = mustImport(t, foldModel(13, nodes, []pb{valueInfoPB("state", dtFloat, 2, "b"), valueInfoPB("x", dtFloat, 7, "b")},
+		[]pb{i64s("axes", []int64{1}, 0)}, "y"), Options{BatchAxes: map[string]int{"x": 1}})
+	if got := m.Graph.Inputs()[0].Type.String(); got != "f32[2,N]" {
+		t.Errorf("state is %s, want f32[2,N]", got)
+	}
+	// A name bound with --dim sizes both.
+	m = mustImport(t, model(valueInfoPB("x", dtFloat, "batch", 5), valueInfoPB("state", dtFloat, 2, "batch")), Options{DimParams: map[string]int64{"batch": 3}})
+	if got := m.Graph.Inputs()[1].Type.String(); got != "f32[2,3]" {
+		t.Errorf("state is %s, want f32[2,3]", got)
+	}
+	for _, tc := range []struct {
+		name         string
+		x, state     pb
+		opts         Options
+		errSub, want string
+	}{
+		{"unnamed", valueInfoPB("x", dtFloat, "", 5), valueInfoPB("state", dtFloat, 2, ""), Options{},
+			`input "state": dimension 1 is dynamic, and only the batch axis may be dynamic: bind it with --dim state:1=SIZE (Options.InputDims), or, if it is the batch, mark it with --batch-axis state=1 (Options.BatchAxes)`, ""},
+		{"unnamed, marked", valueInfoPB("x", dtFloat, "", 5), valueInfoPB("state", dtFloat, 2, ""), Options{BatchAxes: map[string]int{"state": 1}}, "", "f32[2,N]"},
+		{"another name", valueInfoPB("x", dtFloat, "batch", 5), valueInfoPB("state", dtFloat, 2, "layers"), Options{},
+			`input "state": dimension 1 is named "layers", and only the batch axis may be dynamic: bind it with --dim layers=SIZE (Options.DimParams), or, if it is the batch, mark it with --batch-axis state=1`, ""},
+		{"twice in one input", valueInfoPB("x", dtFloat, "batch", 5), valueInfoPB("state", dtFloat, "batch", "batch"), Options{},
+			`input "state": dimensions 0 and 1 would both be the batch`, ""},
+	} {
+		m, err := Import(model(tc.x, tc.state), tc.opts)
+		if tc.errSub != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errSub) {
+				t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.errSub)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		} else if got := m.Graph.Inputs()[1].Type.String(); got != tc.want {
+			t.Errorf("%s: state is %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
