@@ -1,29 +1,26 @@
 // Package cpu is the host backend of the runtime: it serves any device of a
 // placed graph (cpu, or a gpu:K standing in for a GPU when none is present)
-// from host memory, running each device program as a gorgonia ExprGraph on
-// a TapeMachine.
+// from host memory, running each device program as a list of steps, one
+// Go kernel per node, that compute exactly what the op table in DESIGN.md
+// says (gorgonia's built-in ops differ: their relu is a product with a
+// comparison mask, NaN at ±Inf; there is no min reduction, grouped conv2d
+// or batchnorm with mean and variance operands; and building a gorgonia
+// TapeMachine costs time quadratic in the program's length).
 //
-// Every op of the IR is a gorgonia Op of this package (see op.go) with a
-// Go kernel that computes exactly what the op table in DESIGN.md says. The
-// gorgonia built-ins are not used: their relu and leaky_relu are products
-// with comparison masks (NaN at ±Inf), there is no min reduction, grouped
-// or asymmetrically padded conv2d, or batchnorm with mean and variance
-// operands, SoftMax hashes like LogSoftMax and is rewritten by the
-// optimiser when a Log follows, and ops that implement UsePreallocDo
-// (matmul among them) write into registers the VM reuses, overwriting
-// values the runtime still reads after the run. Kernels allocate their
-// results and never write into an operand, so every node's value stays
-// valid after RunAll and inputs are never modified.
+// Compile plans where every value lives (op.go): intermediates in an arena
+// of slots reused once their values are dead, elementwise results over an
+// operand that dies there, and fresh memory only for what the program
+// returns; after its first run a program allocates almost nothing.
+// Kernels never write into a program input. Products and convolutions run
+// on the gemm of package gemm, and the kernels' parallel loops on a
+// par.Pool shared by every device of an executor (NewShared), so that
+// replicas running at once never oversubscribe the cores.
 //
-// The ops implement the forward computation only (gorgonia sees them as
-// not differentiable). Gradients for training belong in the IR, as a
-// backward graph the replicate pass can split and whose gradient sums it
-// can combine across replicas; a gorgonia gradient inside one device's
-// program could not cross the stages of a replicated graph.
+// The kernels implement the forward computation only. Gradients for
+// training belong in the IR, as a backward graph the replicate pass can
+// split and whose gradient sums it can combine across replicas.
 //
-// Programs are built once per set of concrete shapes; building is not safe
-// for concurrent use (gorgonia's graph construction races), so the
-// executor serialises calls to Compile. Separate programs run concurrently.
+// Separate programs run concurrently; each runs once at a time.
 package cpu
 
 import (
@@ -33,16 +30,30 @@ import (
 
 	"multigpu/graph"
 	"multigpu/runtime/backend"
+	"multigpu/runtime/cpu/gemm"
+	"multigpu/runtime/cpu/par"
 	"multigpu/runtime/host"
 )
 
 // Device runs programs for one device of a graph in host memory.
 type Device struct {
 	place graph.Device
+	pool  *par.Pool
+	gemm  *gemm.Gemm
 }
 
-// New returns a host backend for device d.
-func New(d graph.Device) *Device { return &Device{place: d} }
+// New returns a host backend for device d with a pool of its own, of as
+// many threads as the machine has cores.
+func New(d graph.Device) *Device { return NewShared(d, par.New(0)) }
+
+// NewShared returns a host backend for device d whose kernels run on
+// pool, which other devices may share.
+func NewShared(d graph.Device, pool *par.Pool) *Device {
+	return &Device{place: d, pool: pool, gemm: gemm.New(gemm.Best, pool)}
+}
+
+// Threads returns the number of threads of d's pool.
+func (d *Device) Threads() int { return d.pool.Threads() }
 
 // Place returns the device d serves.
 func (d *Device) Place() graph.Device { return d.place }
@@ -51,8 +62,8 @@ func (d *Device) Place() graph.Device { return d.place }
 type Buffer struct {
 	dev   graph.Device
 	dt    graph.DType
-	shape []int         // the value's shape (empty for a scalar)
-	t     *tensor.Dense // contiguous, of rank at least 1 (a scalar is [1])
+	shape []int // the value's shape (empty for a scalar)
+	data  any   // []T of the shape's elements (one for a scalar)
 }
 
 // Device returns the device b belongs to.
@@ -64,18 +75,6 @@ func (b *Buffer) Shape() []int { return append([]int{}, b.shape...) }
 // DType returns b's element type.
 func (b *Buffer) DType() graph.DType { return b.dt }
 
-// internalShape is the shape gorgonia sees: a scalar is [1].
-func internalShape(shape []int) []int {
-	if len(shape) == 0 {
-		return []int{1}
-	}
-	return shape
-}
-
-func (d *Device) wrap(dt graph.DType, shape []int, data any) *Buffer {
-	return &Buffer{dev: d.place, dt: dt, shape: shape, t: host.New(internalShape(shape), data)}
-}
-
 // Upload makes t a buffer of this device without copying it (t is
 // materialised first when it is a strided view).
 func (d *Device) Upload(t *tensor.Dense) (backend.Buffer, error) {
@@ -83,7 +82,7 @@ func (d *Device) Upload(t *tensor.Dense) (backend.Buffer, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: no graph element type for tensors of %v", d.place, t.Dtype())
 	}
-	return d.wrap(dt, host.Shape(t), host.Data(t)), nil
+	return &Buffer{dev: d.place, dt: dt, shape: host.Shape(t), data: host.Data(t)}, nil
 }
 
 // Download returns b as a host tensor sharing its memory.
@@ -92,7 +91,7 @@ func (d *Device) Download(b backend.Buffer) (*tensor.Dense, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: cannot download a %T", d.place, b)
 	}
-	return host.New(cb.shape, host.Data(cb.t)), nil
+	return host.New(cb.shape, cb.data), nil
 }
 
 // Check reports whether n can run here: every op of the op table, in f32

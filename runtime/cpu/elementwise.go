@@ -4,31 +4,103 @@ import (
 	"fmt"
 	"math"
 
+	"multigpu/runtime/cpu/par"
 	"multigpu/runtime/host"
 )
 
-// binaryKernel applies op elementwise with numpy broadcasting.
+// binaryKernel applies op elementwise with numpy broadcasting, in
+// parallel over chunks of rows; its result goes where the plan puts it
+// (possibly over an operand of the result's shape: each element reads
+// only the operand elements it is computed from).
 func binaryKernel[T float](op string, as, bs, os []int) kernelFn {
 	shape, str := host.Collapse(os, host.BroadcastStrides(as, os), host.BroadcastStrides(bs, os), host.Strides(os))
 	n := numel(os)
-	last := shape[len(shape)-1]
-	sa, sb := str[0][len(shape)-1], str[1][len(shape)-1]
-	return func(ins []any, _ *runState) (any, error) {
-		a, b := ins[0].([]T), ins[1].([]T)
-		out := make([]T, n)
+	t := &binaryTask[T]{op: op, shape: shape, str: str, last: shape[len(shape)-1]}
+	if t.last > 0 {
+		t.rows = n / t.last
+	}
+	return func(ins []any, rs *runState) (any, error) {
+		out := newOut[T](rs, n)
 		if n == 0 {
-			return out, nil
+			return ret(rs, out), nil
 		}
-		od := newOdometer(shape, str)
-		for pos := 0; ; pos += last {
-			binaryRow(op, out[pos:pos+last], a[od.off[0]:], b[od.off[1]:], sa, sb)
-			if !od.next() {
-				break
-			}
-		}
-		return out, nil
+		t.a, t.b, t.out = ins[0].([]T), ins[1].([]T), out
+		t.pieces = rs.chunks(n, 1<<15)
+		rs.threads().Run(&t.job, t.pieces, t)
+		t.a, t.b, t.out = nil, nil, nil
+		return ret(rs, out), nil
 	}
 }
+
+// binaryTask is one binary kernel's parallel loop: piece i computes a
+// contiguous range of the result's rows.
+type binaryTask[T float] struct {
+	op         string
+	shape      []int
+	str        [][]int
+	last, rows int
+	a, b, out  []T
+	pieces     int
+	job        par.Job
+}
+
+// Do computes the rows of piece i.
+func (t *binaryTask[T]) Do(i int, _ *par.Scratch) {
+	per := (t.rows + t.pieces - 1) / t.pieces
+	r0, r1 := i*per, min(t.rows, (i+1)*per)
+	if r0 >= r1 {
+		return
+	}
+	r := len(t.shape)
+	sa, sb := t.str[0][r-1], t.str[1][r-1]
+	// The offsets of row r0 in a and b.
+	var idx [maxRank]int
+	useIdx := r-1 <= maxRank
+	oa, ob := 0, 0
+	rem := r0
+	for ax := r - 2; ax >= 0; ax-- {
+		d := rem % t.shape[ax]
+		rem /= t.shape[ax]
+		if useIdx {
+			idx[ax] = d
+		}
+		oa += d * t.str[0][ax]
+		ob += d * t.str[1][ax]
+	}
+	if !useIdx {
+		// Ranks this deep never come out of Collapse in practice; walk
+		// each row's offsets from scratch.
+		for row := r0; row < r1; row++ {
+			oa, ob, rem = 0, 0, row
+			for ax := r - 2; ax >= 0; ax-- {
+				d := rem % t.shape[ax]
+				rem /= t.shape[ax]
+				oa += d * t.str[0][ax]
+				ob += d * t.str[1][ax]
+			}
+			binaryRow(t.op, t.out[row*t.last:(row+1)*t.last], t.a[oa:], t.b[ob:], sa, sb)
+		}
+		return
+	}
+	for row := r0; row < r1; row++ {
+		binaryRow(t.op, t.out[row*t.last:(row+1)*t.last], t.a[oa:], t.b[ob:], sa, sb)
+		for ax := r - 2; ax >= 0; ax-- {
+			idx[ax]++
+			oa += t.str[0][ax]
+			ob += t.str[1][ax]
+			if idx[ax] < t.shape[ax] {
+				break
+			}
+			oa -= idx[ax] * t.str[0][ax]
+			ob -= idx[ax] * t.str[1][ax]
+			idx[ax] = 0
+		}
+	}
+}
+
+// maxRank is the deepest collapsed shape the parallel elementwise loops
+// track with an index on the stack.
+const maxRank = 8
 
 // binaryRow computes out[i] = a[i*sa] op b[i*sb].
 func binaryRow[T float](op string, out, a, b []T, sa, sb int) {
@@ -174,28 +246,50 @@ func minimum[T float](a, b T) T {
 	return b
 }
 
-// unaryKernel applies op elementwise. Transcendental functions are
-// computed in float64 and rounded once.
+// unaryKernel applies op elementwise, in parallel over chunks; its
+// result goes where the plan puts it (possibly over its operand).
+// Transcendental functions are computed in float64 and rounded once.
 func unaryKernel[T float](op string, alpha float64) kernelFn {
-	f := unaryFunc[T](op, alpha)
-	return func(ins []any, _ *runState) (any, error) {
+	t := &unaryTask[T]{op: op, f: unaryFunc[T](op, alpha)}
+	return func(ins []any, rs *runState) (any, error) {
 		x := ins[0].([]T)
-		out := make([]T, len(x))
-		switch op {
-		case "relu":
-			for i, v := range x {
-				out[i] = relu(v)
-			}
-		case "neg":
-			for i, v := range x {
-				out[i] = -v
-			}
-		default:
-			for i, v := range x {
-				out[i] = f(v)
-			}
+		out := newOut[T](rs, len(x))
+		t.x, t.out = x, out
+		t.pieces = rs.chunks(len(x), 1<<15)
+		rs.threads().Run(&t.job, t.pieces, t)
+		t.x, t.out = nil, nil
+		return ret(rs, out), nil
+	}
+}
+
+// unaryTask is one unary kernel's parallel loop over chunks of elements.
+type unaryTask[T float] struct {
+	op     string
+	f      func(T) T
+	x, out []T
+	pieces int
+	job    par.Job
+}
+
+// Do computes chunk i.
+func (t *unaryTask[T]) Do(i int, _ *par.Scratch) {
+	per := (len(t.x) + t.pieces - 1) / t.pieces
+	lo, hi := min(len(t.x), i*per), min(len(t.x), (i+1)*per)
+	x, out := t.x[lo:hi], t.out[lo:hi]
+	switch t.op {
+	case "relu":
+		for i, v := range x {
+			out[i] = relu(v)
 		}
-		return out, nil
+	case "neg":
+		for i, v := range x {
+			out[i] = -v
+		}
+	default:
+		f := t.f
+		for i, v := range x {
+			out[i] = f(v)
+		}
 	}
 }
 

@@ -19,6 +19,13 @@ type spec struct {
 	in   [][]int     // operand shapes
 	out  []int       // result shape
 	info backend.NodeInfo
+	// Set by the kernel's builder: view, the result is operand 0's memory
+	// (or part of it); arena, the kernel writes its result into the
+	// buffer newOut gives it; scratch, the sizes (in float32s) of the
+	// scratch buffers it asks scratchF32 for.
+	view    bool
+	arena   bool
+	scratch []int64
 }
 
 // kernelFn computes one node: operands in row-major order, result likewise
@@ -51,11 +58,13 @@ func build(s *spec) (kernelFn, error) {
 	n := s.node
 	switch n.Op {
 	case "add", "sub", "mul", "div", "maximum", "minimum":
+		s.arena = true
 		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 			return binaryKernel[float32](n.Op, s.in[0], s.in[1], s.out), binaryKernel[float64](n.Op, s.in[0], s.in[1], s.out)
 		})
 	case "neg", "abs", "exp", "log", "sqrt", "relu", "sigmoid", "tanh", "leaky_relu", "erf":
 		alpha := n.FloatAttr("alpha", 0.01)
+		s.arena = true
 		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 			return unaryKernel[float32](n.Op, alpha), unaryKernel[float64](n.Op, alpha)
 		})
@@ -81,11 +90,13 @@ func build(s *spec) (kernelFn, error) {
 			return reduceKernel[float32](n.Op, r), reduceKernel[float64](n.Op, r)
 		})
 	case "reshape", "flatten", "copy":
+		s.view = true
 		return func(ins []any, _ *runState) (any, error) { return ins[0], nil }, nil
 	case "transpose":
 		perm := n.IntsAttr("perm", nil)
 		t := newTransposer(s.in[0], perm)
-		return func(ins []any, _ *runState) (any, error) { return t.apply(ins[0]), nil }, nil
+		s.arena = true
+		return func(ins []any, rs *runState) (any, error) { return t.apply(ins[0], rs), nil }, nil
 	case "concat":
 		ax, err := n.NormAxis("axis", len(s.out))
 		if err != nil {
@@ -195,6 +206,7 @@ func sliceKernel(s *spec) (kernelFn, error) {
 	}
 	outer, size, inner := split3(in, ax)
 	lo, hi := int(start), int(end)
+	s.view = outer == 1
 	return func(ins []any, _ *runState) (any, error) {
 		if outer == 1 {
 			return host.Subslice(ins[0], lo*inner, hi*inner), nil
@@ -219,24 +231,24 @@ func newTransposer(in []int, perm []int) *transposer {
 	return t
 }
 
-func (t *transposer) apply(src any) any {
+func (t *transposer) apply(src any, rs *runState) any {
 	switch d := src.(type) {
 	case []float32:
-		return transposeT(t, d)
+		return ret(rs, transposeT(t, d, rs))
 	case []float64:
-		return transposeT(t, d)
+		return ret(rs, transposeT(t, d, rs))
 	case []int32:
-		return transposeT(t, d)
+		return ret(rs, transposeT(t, d, rs))
 	case []int64:
-		return transposeT(t, d)
+		return ret(rs, transposeT(t, d, rs))
 	case []bool:
-		return transposeT(t, d)
+		return ret(rs, transposeT(t, d, rs))
 	}
 	panic(fmt.Sprintf("transpose of %T", src))
 }
 
-func transposeT[T any](t *transposer, src []T) []T {
-	out := make([]T, len(src))
+func transposeT[T any](t *transposer, src []T, rs *runState) []T {
+	out := newOut[T](rs, len(src))
 	r := len(t.out)
 	if r == 0 || len(src) == 0 {
 		copy(out, src)

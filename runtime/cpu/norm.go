@@ -95,6 +95,7 @@ func batchStats[T float](x []T, outer, c, inner int) (mean, vari []T) {
 func dropoutKernel(s *spec) (kernelFn, error) {
 	n := s.node
 	if !n.BoolAttr("training") {
+		s.view = true
 		return func(ins []any, _ *runState) (any, error) { return ins[0], nil }, nil
 	}
 	rate := n.FloatAttr("rate", 0.5)

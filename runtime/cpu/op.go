@@ -3,165 +3,167 @@ package cpu
 import (
 	"context"
 	"fmt"
-	"hash"
-	"hash/fnv"
-
-	"github.com/chewxy/hm"
-	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
+	"unsafe"
 
 	"multigpu/graph"
 	"multigpu/runtime/backend"
+	"multigpu/runtime/cpu/gemm"
+	"multigpu/runtime/cpu/par"
 	"multigpu/runtime/host"
 )
 
-// runState is what the ops of one program see of the current run. It is
-// written by Run before the machine starts and read by the ops on the
-// machine's goroutine.
+// runState is what the kernels of one program see of the current run and
+// of the node running: its planned result buffer and scratch. It is
+// written by Run before each node and read by that node's kernel.
 type runState struct {
 	dev    graph.Device
 	ctx    context.Context
 	opts   backend.RunOptions
 	before func(ctx context.Context, dev graph.Device, n *graph.Node) error
-	err    error // the first node error of the run
+	pool   *par.Pool
+	gemm   *gemm.Gemm
+	// out is the running node's result buffer ([]T of its element type
+	// and size: an arena slot, or an operand it overwrites), or nil when
+	// the kernel allocates its own.
+	out any
+	// scratch is the running node's scratch, by the index its kernel
+	// asked for it (spec.scratch), each a []float32 in the arena.
+	scratch [][]float32
+}
+
+// threads returns the pool of the run (nil: none).
+func (rs *runState) threads() *par.Pool {
+	if rs == nil {
+		return nil
+	}
+	return rs.pool
+}
+
+// chunks returns how many pieces to split a loop of n items into, at
+// least grain items each: a few per thread of the pool.
+func (rs *runState) chunks(n, grain int) int {
+	if rs == nil || rs.pool == nil {
+		return 1
+	}
+	return par.Chunks(n, grain, 4*rs.pool.Threads())
 }
 
 // check returns the run's context error, if any.
 func (rs *runState) check() error { return rs.ctx.Err() }
 
-// op is one IR node as a gorgonia Op. Its hash names the device and the
-// node, so gorgonia never merges two nodes of a program.
-type op struct {
-	n      *graph.Node
-	rs     *runState
-	kern   kernelFn
-	dt     graph.DType
-	in     []hm.Type
-	out    hm.Type
-	gshape tensor.Shape // the result's shape as gorgonia sees it
-}
-
-func tensorType(dt graph.DType, shape []int) (hm.Type, error) {
-	gdt, err := host.Dtype(dt)
-	if err != nil {
-		return nil, err
-	}
-	return G.TensorType{Dims: len(internalShape(shape)), Of: gdt}, nil
-}
-
-// Arity returns the number of operands.
-func (o *op) Arity() int { return len(o.in) }
-
-// Type returns the op's (monomorphic) function type.
-func (o *op) Type() hm.Type {
-	ts := append(append([]hm.Type{}, o.in...), o.out)
-	return hm.NewFnType(ts...)
-}
-
-// InferShape returns the result's shape, fixed when the program was built.
-func (o *op) InferShape(...G.DimSizer) (tensor.Shape, error) { return o.gshape.Clone(), nil }
-
-// Do runs the kernel. Errors and panics become a NodeError, recorded as
-// the run's first error.
-func (o *op) Do(vs ...G.Value) (v G.Value, err error) {
-	rs := o.rs
-	defer func() {
-		if r := recover(); r != nil {
-			v, err = nil, o.fail(fmt.Errorf("panic: %v", r))
-		}
-	}()
-	if err := rs.ctx.Err(); err != nil {
-		return nil, o.fail(err)
-	}
-	if rs.before != nil {
-		if err := rs.before(rs.ctx, rs.dev, o.n); err != nil {
-			return nil, o.fail(err)
+// newOut returns the running node's result buffer of n elements: its
+// planned place when it has one, else a new slice. Its contents are
+// undefined: the kernel must write every element.
+func newOut[T any](rs *runState, n int) []T {
+	if rs != nil {
+		if d, ok := rs.out.([]T); ok && len(d) == n {
+			return d
 		}
 	}
-	ins := make([]any, len(vs))
-	for i, v := range vs {
-		t, ok := v.(*tensor.Dense)
-		if !ok {
-			return nil, o.fail(fmt.Errorf("operand %d is a %T, not a tensor", i, v))
+	return make([]T, n)
+}
+
+// newZeroed is newOut with every element zero.
+func newZeroed[T any](rs *runState, n int) []T {
+	if rs != nil {
+		if d, ok := rs.out.([]T); ok && len(d) == n {
+			clear(d)
+			return d
 		}
-		ins[i] = t.Data()
 	}
-	out, err := o.kern(ins, rs)
-	if err != nil {
-		return nil, o.fail(err)
+	return make([]T, n)
+}
+
+// ret returns out as a kernel's result: the planned buffer's boxed form
+// when out is it (no allocation), else out boxed.
+func ret[T any](rs *runState, out []T) any {
+	if rs != nil && len(out) > 0 {
+		if d, ok := rs.out.([]T); ok && len(d) == len(out) && &d[0] == &out[0] {
+			return rs.out
+		}
 	}
-	return tensor.New(tensor.WithShape(o.gshape...), tensor.WithBacking(out)), nil
+	return out
 }
 
-func (o *op) fail(err error) error {
-	ne := &backend.NodeError{Device: o.rs.dev, Node: o.n.Name, Op: o.n.Op, Err: err}
-	if o.rs.err == nil {
-		o.rs.err = ne
+// scratchF32 returns scratch i of the running node with n elements (the
+// size its kernel asked for), or a new slice when it has none planned.
+func scratchF32(rs *runState, i, n int) []float32 {
+	if rs != nil && i < len(rs.scratch) && len(rs.scratch[i]) >= n {
+		return rs.scratch[i][:n]
 	}
-	return ne
+	return make([]float32, n)
 }
 
-// ReturnsPtr reports false: the VM gives the result a register of its own.
-func (o *op) ReturnsPtr() bool { return false }
-
-// CallsExtern reports false: kernels are Go.
-func (o *op) CallsExtern() bool { return false }
-
-// OverwritesInput returns -1: no kernel writes into an operand.
-func (o *op) OverwritesInput() int { return -1 }
-
-// WriteHash writes the device and node name, unique within a program.
-func (o *op) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "multigpu %s %s %%%s", o.rs.dev, o.n.Op, o.n.Name)
+// step is one node of a compiled program.
+type step struct {
+	n    *graph.Node
+	kern kernelFn
+	args []int // value indices of the operands
+	ins  []any // the operands of the running step (reused)
+	// place says where the result goes: an arena slot (slot >= 0), an
+	// operand it overwrites (inPlace >= 0), or the kernel's own
+	// allocation (both -1).
+	slot, inPlace int
+	bytes         int64
+	dt            graph.DType
+	elems         int
+	scratch       []int // slot of each scratch buffer
+	scratchN      []int // its size in float32s
+	free          []int // values dead after this step (their references dropped)
+	outAny        any   // the slot as a []T, boxed once
+	scratchBufs   [][]float32
 }
 
-// Hashcode returns the FNV-1a hash of WriteHash.
-func (o *op) Hashcode() uint32 {
-	h := fnv.New32a()
-	o.WriteHash(h)
-	return h.Sum32()
-}
-
-// String returns "op %name".
-func (o *op) String() string { return o.n.Op + " %" + o.n.Name }
-
-// executable is a compiled program: its gorgonia graph and machine.
+// executable is a compiled program: its steps, driven in order, and the
+// arena their intermediate values live in.
 type executable struct {
 	prog    *backend.Program
 	rs      *runState
-	inputs  []*G.Node
-	outputs []*G.Node
-	shapes  [][]int // of the outputs
-	m       G.VM
+	nIn     int
+	steps   []step
+	vals    []any // by value: inputs, then one per step
+	outputs []int // value index of each output
+	shapes  [][]int
+	slots   []int64    // bytes of each arena slot
+	arena   [][]uint64 // the slots, allocated on the first run
 }
 
-// Compile builds p as a gorgonia graph with one node per input and per
-// program node, and a TapeMachine to run it. Not safe for concurrent use
-// with other calls to Compile.
+// inPlaceOps may write their result over operand 0 or 1 when it dies
+// there: every result element depends only on the operand element at
+// the same index.
+var inPlaceOps = map[string]bool{
+	"add": true, "sub": true, "mul": true, "div": true, "maximum": true, "minimum": true,
+	"neg": true, "abs": true, "exp": true, "log": true, "sqrt": true, "relu": true, "sigmoid": true,
+	"tanh": true, "leaky_relu": true, "erf": true,
+}
+
+// Compile builds p into a list of steps run in order by one goroutine,
+// with one kernel per node and a plan of where every intermediate value
+// lives: arena slots reused once a value is dead, results written over an
+// operand where an elementwise op is its last reader, and fresh memory
+// for what the program returns. Compiling is linear in the size of p.
 func (d *Device) Compile(p *backend.Program) (backend.Executable, error) {
-	g := G.NewGraph()
-	rs := &runState{dev: d.place, before: p.BeforeNode}
-	e := &executable{prog: p, rs: rs}
-	gn := make(map[*graph.Node]*G.Node, len(p.Inputs)+len(p.Nodes))
-	shapes := make(map[*graph.Node][]int, len(p.Inputs)+len(p.Nodes))
+	rs := &runState{dev: d.place, before: p.BeforeNode, pool: d.pool, gemm: d.gemm}
+	e := &executable{prog: p, rs: rs, nIn: len(p.Inputs)}
+	index := make(map[*graph.Node]int, len(p.Inputs)+len(p.Nodes))
+	shapes := make([][]int, 0, len(p.Inputs)+len(p.Nodes))
 	nodeErr := func(n *graph.Node, err error) error {
 		return &backend.NodeError{Device: d.place, Node: n.Name, Op: n.Op, Err: err}
 	}
-	for _, in := range p.Inputs {
+	for i, in := range p.Inputs {
 		shape, err := shapeOf(in.Type)
 		if err != nil {
 			return nil, nodeErr(in, err)
 		}
-		gdt, err := host.Dtype(in.Type.DType)
-		if err != nil {
+		if _, err := host.Dtype(in.Type.DType); err != nil {
 			return nil, nodeErr(in, err)
 		}
-		is := internalShape(shape)
-		n := G.NewTensor(g, gdt, len(is), G.WithShape(is...), G.WithName(in.Name))
-		gn[in], shapes[in] = n, shape
-		e.inputs = append(e.inputs, n)
+		index[in] = i
+		shapes = append(shapes, shape)
 	}
-	for _, n := range p.Nodes {
+	e.steps = make([]step, len(p.Nodes))
+	specs := make([]*spec, len(p.Nodes))
+	for i, n := range p.Nodes {
 		if err := d.Check(n); err != nil {
 			return nil, nodeErr(n, err)
 		}
@@ -170,74 +172,319 @@ func (d *Device) Compile(p *backend.Program) (backend.Executable, error) {
 			return nil, nodeErr(n, err)
 		}
 		s := &spec{node: n, dt: n.Type.DType, out: out, info: p.Info[n.Name]}
-		o := &op{n: n, rs: rs, dt: n.Type.DType, gshape: tensor.Shape(internalShape(out)).Clone()}
-		args := make([]*G.Node, len(n.Args))
-		for i, a := range n.Args {
-			if gn[a] == nil {
+		st := &e.steps[i]
+		st.n, st.dt, st.elems = n, n.Type.DType, numel(out)
+		st.args = make([]int, len(n.Args))
+		st.ins = make([]any, len(n.Args))
+		for k, a := range n.Args {
+			v, ok := index[a]
+			if !ok {
 				return nil, nodeErr(n, fmt.Errorf("operand %%%s is neither an input nor computed before", a.Name))
 			}
-			args[i] = gn[a]
-			s.in = append(s.in, shapes[a])
-			t, err := tensorType(a.Type.DType, shapes[a])
-			if err != nil {
-				return nil, nodeErr(n, err)
-			}
-			o.in = append(o.in, t)
+			st.args[k] = v
+			s.in = append(s.in, shapes[v])
 		}
-		if o.out, err = tensorType(n.Type.DType, out); err != nil {
+		if st.kern, err = build(s); err != nil {
 			return nil, nodeErr(n, err)
 		}
-		if o.kern, err = build(s); err != nil {
-			return nil, nodeErr(n, err)
-		}
-		r, err := G.ApplyOpWithName(o, n.Name, args...)
-		if err != nil {
-			return nil, nodeErr(n, fmt.Errorf("building the gorgonia node: %v", err))
-		}
-		gn[n], shapes[n] = r, out
+		specs[i] = s
+		index[n] = e.nIn + i
+		shapes = append(shapes, out)
 	}
 	for _, o := range p.Outputs {
-		if gn[o] == nil {
+		v, ok := index[o]
+		if !ok {
 			return nil, nodeErr(o, fmt.Errorf("output is not computed by the program"))
 		}
-		e.outputs = append(e.outputs, gn[o])
-		e.shapes = append(e.shapes, shapes[o])
+		e.outputs = append(e.outputs, v)
+		e.shapes = append(e.shapes, shapes[v])
 	}
-	e.m = G.NewTapeMachine(g)
+	e.vals = make([]any, len(shapes))
+	e.plan(specs)
 	return e, nil
 }
 
-// Run binds the inputs, runs the machine and returns the outputs.
-func (e *executable) Run(ctx context.Context, inputs []backend.Buffer, opts backend.RunOptions) ([]backend.Buffer, error) {
-	if len(inputs) != len(e.inputs) {
-		return nil, fmt.Errorf("%s: program takes %d inputs, given %d", e.rs.dev, len(e.inputs), len(inputs))
+// plan decides where every step's result lives. Views (reshape, a slice
+// of a prefix, dropout in inference) share their operand's memory, its
+// root's; a root lives from its step to the last step reading it or a
+// view of it. Results the program returns, and the roots they view,
+// escape: their kernels allocate them on every run. Kernels that write
+// into a planned buffer (spec.arena) get an arena slot, or an operand
+// that dies at their step (inPlaceOps); others allocate.
+func (e *executable) plan(specs []*spec) {
+	nv := len(e.vals)
+	root := make([]int, nv)
+	last := make([]int, nv) // by root: the last step reading it (-1: none)
+	escapes := make([]bool, nv)
+	for v := range nv {
+		root[v], last[v] = v, -1
+	}
+	for i := range e.steps {
+		st := &e.steps[i]
+		v := e.nIn + i
+		for _, a := range st.args {
+			last[root[a]] = i
+		}
+		if specs[i].view {
+			root[v] = root[st.args[0]]
+		}
+	}
+	for _, o := range e.outputs {
+		escapes[root[o]] = true
+	}
+	// free[i] lists the roots whose last reader is step i, and those
+	// nothing reads freed at their own step.
+	var sp slotPlanner
+	for i := range e.steps {
+		st := &e.steps[i]
+		v := e.nIn + i
+		s := specs[i]
+		st.slot, st.inPlace = -1, -1
+		owned := root[v] == v // not a view
+		if owned && s.arena && !escapes[v] {
+			if inPlaceOps[st.n.Op] {
+				for k, a := range st.args {
+					r := root[a]
+					if r < e.nIn || escapes[r] || last[r] != i || st.elems != e.steps[r-e.nIn].elems ||
+						e.steps[r-e.nIn].dt != st.dt || e.steps[r-e.nIn].slot < 0 && e.steps[r-e.nIn].inPlace < 0 {
+						continue
+					}
+					shared := false
+					for k2, a2 := range st.args {
+						shared = shared || k2 != k && root[a2] == r
+					}
+					if !shared {
+						st.inPlace = k
+						break
+					}
+				}
+			}
+			if st.inPlace >= 0 {
+				// The result takes over the operand's memory: its root
+				// becomes this value, alive until this value's last use.
+				r := root[st.args[st.inPlace]]
+				sp.transfer(r, v)
+			} else {
+				st.bytes = int64(st.elems) * int64(st.dt.Size())
+				st.slot = sp.take(v, st.bytes)
+			}
+		}
+		for _, b := range s.scratch {
+			slot := sp.take(-1, b*4)
+			st.scratch = append(st.scratch, slot)
+			st.scratchN = append(st.scratchN, int(b))
+		}
+		for _, slot := range st.scratch {
+			sp.giveSlot(slot)
+		}
+		// Values whose last reader is this step die here, and a value
+		// nothing reads dies where it is made.
+		for _, a := range st.args {
+			r := root[a]
+			if last[r] == i && r >= e.nIn && !escapes[r] {
+				sp.give(r)
+				st.free = append(st.free, r)
+			}
+		}
+		if owned && last[v] < 0 && !escapes[v] {
+			sp.give(v)
+			st.free = append(st.free, v)
+		}
+	}
+	e.slots = sp.sizes
+}
+
+// slotPlanner assigns values to arena slots in program order: a value
+// takes the smallest free slot that holds it, else the largest free slot
+// (which grows), else a new one; a slot is free again once its value is
+// dead. Each step costs time in the number of free slots, which stays
+// small, so planning is linear in the program's length.
+type slotPlanner struct {
+	sizes []int64     // by slot
+	free  []int       // free slots, by size ascending
+	owner map[int]int // by value: its slot
+}
+
+func (sp *slotPlanner) take(v int, bytes int64) int {
+	bytes = (bytes + 63) &^ 63
+	slot := -1
+	for i, s := range sp.free {
+		if sp.sizes[s] >= bytes {
+			slot = s
+			sp.free = append(sp.free[:i], sp.free[i+1:]...)
+			break
+		}
+	}
+	if slot < 0 && len(sp.free) > 0 {
+		slot = sp.free[len(sp.free)-1]
+		sp.free = sp.free[:len(sp.free)-1]
+		sp.sizes[slot] = bytes
+	}
+	if slot < 0 {
+		slot = len(sp.sizes)
+		sp.sizes = append(sp.sizes, bytes)
+	}
+	if v >= 0 {
+		if sp.owner == nil {
+			sp.owner = map[int]int{}
+		}
+		sp.owner[v] = slot
+	}
+	return slot
+}
+
+// transfer hands value from's slot (if it has one) to value to.
+func (sp *slotPlanner) transfer(from, to int) {
+	if s, ok := sp.owner[from]; ok {
+		delete(sp.owner, from)
+		sp.owner[to] = s
+	}
+}
+
+// give frees the slot of value v, if it has one.
+func (sp *slotPlanner) give(v int) {
+	if s, ok := sp.owner[v]; ok {
+		delete(sp.owner, v)
+		sp.giveSlot(s)
+	}
+}
+
+func (sp *slotPlanner) giveSlot(s int) {
+	i := 0
+	for i < len(sp.free) && sp.sizes[sp.free[i]] < sp.sizes[s] {
+		i++
+	}
+	sp.free = append(sp.free, 0)
+	copy(sp.free[i+1:], sp.free[i:])
+	sp.free[i] = s
+}
+
+// ArenaBytes returns the bytes of e's arena (allocated on its first run).
+func (e *executable) ArenaBytes() int64 {
+	var n int64
+	for _, s := range e.slots {
+		n += s
+	}
+	return n
+}
+
+// allocate makes the arena and gives every step its typed slot.
+func (e *executable) allocate() {
+	e.arena = make([][]uint64, len(e.slots))
+	for i, b := range e.slots {
+		e.arena[i] = make([]uint64, b/8)
+	}
+	for i := range e.steps {
+		st := &e.steps[i]
+		if st.slot >= 0 && st.elems > 0 {
+			st.outAny = typedSlice(st.dt, e.arena[st.slot], st.elems)
+		}
+		st.scratchBufs = make([][]float32, len(st.scratch))
+		for k, slot := range st.scratch {
+			if n := st.scratchN[k]; n > 0 {
+				st.scratchBufs[k] = unsafe.Slice((*float32)(unsafe.Pointer(&e.arena[slot][0])), n)
+			}
+		}
+	}
+}
+
+// typedSlice views the start of buf as n elements of dt.
+func typedSlice(dt graph.DType, buf []uint64, n int) any {
+	p := unsafe.Pointer(&buf[0])
+	switch dt {
+	case graph.F32:
+		return unsafe.Slice((*float32)(p), n)
+	case graph.F64:
+		return unsafe.Slice((*float64)(p), n)
+	case graph.I32:
+		return unsafe.Slice((*int32)(p), n)
+	case graph.I64:
+		return unsafe.Slice((*int64)(p), n)
+	case graph.Bool:
+		return unsafe.Slice((*bool)(p), n)
+	}
+	return nil
+}
+
+// Run binds the inputs, runs the steps in order and returns the outputs.
+// Errors and panics of a kernel are a NodeError naming the node.
+func (e *executable) Run(ctx context.Context, inputs []backend.Buffer, opts backend.RunOptions) (_ []backend.Buffer, err error) {
+	if len(inputs) != e.nIn {
+		return nil, fmt.Errorf("%s: program takes %d inputs, given %d", e.rs.dev, e.nIn, len(inputs))
 	}
 	for i, b := range inputs {
 		cb, ok := b.(*Buffer)
 		if !ok {
 			return nil, fmt.Errorf("%s: input %%%s is a %T, not a cpu buffer", e.rs.dev, e.prog.Inputs[i].Name, b)
 		}
-		if err := G.Let(e.inputs[i], cb.t); err != nil {
-			return nil, fmt.Errorf("%s: binding %%%s: %v", e.rs.dev, e.prog.Inputs[i].Name, err)
+		e.vals[i] = cb.data
+	}
+	if e.arena == nil {
+		e.allocate()
+	}
+	rs := e.rs
+	rs.ctx, rs.opts = ctx, opts
+	if rs.pool != nil {
+		rs.pool.Open()
+		defer rs.pool.Close()
+	}
+	defer func() {
+		rs.ctx, rs.out, rs.scratch = nil, nil, nil
+		clear(e.vals)
+	}()
+	for i := range e.steps {
+		if err := e.runStep(i); err != nil {
+			return nil, err
 		}
-	}
-	e.rs.ctx, e.rs.opts, e.rs.err = ctx, opts, nil
-	defer func() { e.rs.ctx = nil }()
-	e.m.Reset()
-	err := e.m.RunAll()
-	if e.rs.err != nil {
-		return nil, e.rs.err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: stage %d: %v", e.rs.dev, e.prog.Stage, err)
 	}
 	outs := make([]backend.Buffer, len(e.outputs))
-	for i, n := range e.outputs {
-		t, ok := n.Value().(*tensor.Dense)
-		if !ok {
-			return nil, fmt.Errorf("%s: output %%%s holds a %T", e.rs.dev, e.prog.Outputs[i].Name, n.Value())
-		}
-		outs[i] = &Buffer{dev: e.rs.dev, dt: e.prog.Outputs[i].Type.DType, shape: e.shapes[i], t: t}
+	for i, v := range e.outputs {
+		o := e.prog.Outputs[i]
+		outs[i] = &Buffer{dev: rs.dev, dt: o.Type.DType, shape: e.shapes[i], data: e.vals[v]}
 	}
 	return outs, nil
+}
+
+// runStep runs one step, recovering a kernel's panic as its error.
+func (e *executable) runStep(i int) (err error) {
+	st, rs := &e.steps[i], e.rs
+	defer func() {
+		if r := recover(); r != nil {
+			err = e.fail(st, fmt.Errorf("panic: %v", r))
+		}
+	}()
+	if err := rs.ctx.Err(); err != nil {
+		return e.fail(st, err)
+	}
+	if rs.before != nil {
+		if err := rs.before(rs.ctx, rs.dev, st.n); err != nil {
+			return e.fail(st, err)
+		}
+	}
+	for k, a := range st.args {
+		st.ins[k] = e.vals[a]
+	}
+	switch {
+	case st.inPlace >= 0:
+		rs.out = st.ins[st.inPlace]
+	case st.slot >= 0:
+		rs.out = st.outAny
+	default:
+		rs.out = nil
+	}
+	rs.scratch = st.scratchBufs
+	out, err := st.kern(st.ins, rs)
+	clear(st.ins)
+	if err != nil {
+		return e.fail(st, err)
+	}
+	e.vals[e.nIn+i] = out
+	for _, v := range st.free {
+		e.vals[v] = nil
+	}
+	return nil
+}
+
+func (e *executable) fail(st *step, err error) error {
+	return &backend.NodeError{Device: e.rs.dev, Node: st.n.Name, Op: st.n.Op, Err: err}
 }
