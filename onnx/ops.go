@@ -54,6 +54,7 @@ var opTable = map[string]*opDef{
 	"LogSoftmax": {attrs: []string{"axis"}, convert: softmax("log_softmax")},
 
 	"MatMul": {convert: convertMatMul},
+	"Einsum": {attrs: []string{"equation"}, convert: convertEinsum},
 	"Gemm":   {attrs: []string{"alpha", "beta", "transA", "transB", "broadcast"}, convert: convertGemm},
 
 	"Conv":              {attrs: []string{"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}, convert: convertConv},

@@ -347,6 +347,33 @@ def build_window_attention():
     return WindowAttention(), [inp("x", ["N", 8, 8, 8])], ["y"], {}
 
 
+class EinsumAttention(nn.Module):
+    """Attention written with torch.einsum, as MaxViT and many research
+    models write it: heads split by a reshape, scores and values by einsum."""
+
+    def __init__(self, d=16, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        self.scale = nn.Parameter(torch.randn(heads, 1, 1) * 0.1 + 1.0)
+
+    def forward(self, x):
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q, k, v = (t.reshape(b, n, self.heads, d // self.heads) for t in (q, k, v))
+        s = torch.einsum("bqhd,bkhd->bhqk", q, k) * self.scale
+        p = s.softmax(dim=-1)
+        o = torch.einsum("bhqk,bkhd->bqhd", p, v).reshape(b, n, d)
+        g = torch.einsum("bnd,d->bn", o, self.out.bias)
+        return self.out(o) + g.unsqueeze(-1)
+
+
+@model("einsum_attention", "transformer")
+def build_einsum_attention():
+    return EinsumAttention(), [inp("x", ["N", 6, 16])], ["y"], {}
+
+
 class Mixer(nn.Module):
     """An MLP-Mixer: patches, token-mixing and channel-mixing MLPs with
     LayerNorm (LayerNormalization at opset 17)."""
