@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"gorgonia.org/tensor"
+
+	"multigpu/graph"
 )
 
 // convertDropout maps Dropout at inference to the identity. Its mask
@@ -58,6 +60,13 @@ func convertConstant(c *nodeCtx) error {
 		if a.typ != attrTypeTensor || a.t == nil {
 			return fmt.Errorf("attribute value: expected TENSOR, found %s", attrTypeName(a.typ))
 		}
+		if f, empty, err := emptyTensor(a.t, fmt.Sprintf("the value of node %s (Constant)", c.label())); empty {
+			if err != nil {
+				return fmt.Errorf("attribute value: %v", err)
+			}
+			c.setFolded(0, f)
+			return nil
+		}
 		t, err := readTensor(a.t)
 		if err != nil {
 			return fmt.Errorf("attribute value: %v", err)
@@ -75,7 +84,8 @@ func convertConstant(c *nodeCtx) error {
 			return err
 		}
 		if len(a.floats) == 0 {
-			return fmt.Errorf("empty value_floats: tensors with no elements are not supported")
+			c.setFolded(0, &folded{dt: graph.F32, shape: []int{0}, why: fmt.Sprintf("the value of node %s (Constant) is an empty tensor (shape [0]), which the IR cannot hold", c.label())})
+			return nil
 		}
 		d = tensor.New(tensor.WithShape(len(a.floats)), tensor.WithBacking(slices.Clone(a.floats)))
 	case "value_int":
@@ -90,7 +100,8 @@ func convertConstant(c *nodeCtx) error {
 			return err
 		}
 		if len(vs) == 0 {
-			return fmt.Errorf("empty value_ints: tensors with no elements are not supported")
+			c.setFolded(0, &folded{dt: graph.I64, shape: []int{0}, why: fmt.Sprintf("the value of node %s (Constant) is an empty tensor (shape [0]), which the IR cannot hold", c.label())})
+			return nil
 		}
 		d = tensor.New(tensor.WithShape(len(vs)), tensor.WithBacking(slices.Clone(vs)))
 	default:

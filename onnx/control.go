@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"gorgonia.org/tensor"
+
 	"multigpu/graph"
 )
 
@@ -89,7 +91,11 @@ func (c *nodeCtx) inline(gp *graphProto) error {
 		if t.name == "" {
 			return fmt.Errorf("initializer %d of the branch has no name", i)
 		}
-		d, err := readTensor(t)
+		f, empty, err := emptyTensor(t, fmt.Sprintf("initializer %q", t.name))
+		var d *tensor.Dense
+		if !empty {
+			d, err = readTensor(t)
+		}
 		if err != nil {
 			return fmt.Errorf("initializer %q: %v", t.name, err)
 		}
@@ -97,7 +103,7 @@ func (c *nodeCtx) inline(gp *graphProto) error {
 		if err != nil {
 			return err
 		}
-		v.data = d
+		v.data, v.fold = d, f
 	}
 	for _, n := range gp.nodes {
 		for _, o := range n.outputs {

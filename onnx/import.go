@@ -271,6 +271,13 @@ func (im *importer) declare(gp *graphProto) error {
 		if im.values[t.name] != nil {
 			return fmt.Errorf("onnx: initializer %q is defined twice", t.name)
 		}
+		if f, empty, err := emptyTensor(t, fmt.Sprintf("initializer %q", t.name)); empty {
+			if err != nil {
+				return fmt.Errorf("onnx: initializer %q: %v", t.name, err)
+			}
+			im.values[t.name] = &value{onnx: t.name, fold: f, init: true, initIndex: i}
+			continue
+		}
 		d, err := readTensor(t)
 		if err != nil {
 			return fmt.Errorf("onnx: initializer %q: %v", t.name, err)
@@ -316,6 +323,28 @@ func (im *importer) declare(gp *graphProto) error {
 		}
 	}
 	return nil
+}
+
+// emptyTensor returns a TensorProto with no elements (a dimension of 0,
+// opset 11's placeholder for Resize's roi) as a folded value that ops
+// folded at import time may read and that is refused where used as data,
+// naming what; ok is false for a tensor with elements.
+func emptyTensor(t *tensorProto, what string) (f *folded, ok bool, err error) {
+	if !slices.Contains(t.dims, 0) {
+		return nil, false, nil
+	}
+	dt, known := dtypeOf(t.dataType)
+	if !known {
+		return nil, true, fmt.Errorf("data type %s is not supported (the IR has FLOAT, DOUBLE, INT32, INT64 and BOOL)", dataTypeName(t.dataType))
+	}
+	shape := make([]int, len(t.dims))
+	for i, d := range t.dims {
+		if d < 0 || d > math.MaxInt32 {
+			return nil, true, fmt.Errorf("dims %v: expected sizes in [0, 2^31)", t.dims)
+		}
+		shape[i] = int(d)
+	}
+	return &folded{dt: dt, shape: shape, why: fmt.Sprintf("%s is an empty tensor (shape %v), which the IR cannot hold", what, shape)}, true, nil
 }
 
 // readTensor decodes a TensorProto's data with tensorio.

@@ -156,6 +156,8 @@ func (c *nodeCtx) emptyIn(i int) bool {
 		return v.data.Len() == 0 || slices.Contains(v.data.Shape(), 0)
 	case v.vec != nil:
 		return len(v.vec.elems) == 0
+	case v.fold != nil:
+		return v.fold.size() == 0
 	}
 	return false
 }

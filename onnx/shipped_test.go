@@ -133,3 +133,50 @@ graph g {
 		}
 	}
 }
+
+// TestEmptyConstants: a tensor with no elements (PaddleOCR's Resize roi, a
+// Constant of dims [0]; an empty initializer; empty value_floats) imports,
+// as an input Resize leaves out, and is refused naming it where it is used
+// as data.
+func TestEmptyConstants(t *testing.T) {
+	x := []pb{valueInfoPB("x", dtFloat, "N", 2, 2, 3)}
+	resize := func(roi pb, inits ...pb) []byte {
+		nodes := []pb{nodePB("r", "Resize", []string{"x", "roi", "s"}, []string{"y"},
+			attrStringPB("coordinate_transformation_mode", "asymmetric"), attrStringPB("nearest_mode", "floor"))}
+		if roi != nil {
+			nodes = append([]pb{nodePB("c", "Constant", nil, []string{"roi"}, roi)}, nodes...)
+		}
+		return foldModel(11, nodes, x, append(inits, tensorF32PB("s", []int64{4}, 1, 1, 2, 1)), "y")
+	}
+	for name, data := range map[string][]byte{
+		"constant":     resize(attrTensorPB("value", tensorF32PB("", []int64{0}))),
+		"value_floats": resize(pb(nil).str(attrName, "value_floats").varint(attrType, attrTypeFloats)),
+		"initializer":  resize(nil, tensorF32PB("roi", []int64{0})),
+	} {
+		m, err := Import(data, Options{})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if text := graph.Format(m.Graph); !strings.Contains(text, "%y = gather %x, %y_nearest {axis=2} : f32[N,2,4,3]") {
+			t.Errorf("%s: graph:\n%s", name, text)
+		}
+	}
+	// Used as data, it is refused naming it.
+	add := func(nodes []pb, inits ...pb) []byte {
+		return foldModel(13, append(nodes, nodePB("a", "Add", []string{"x", "e"}, []string{"y"})), x, inits, "y")
+	}
+	for name, tc := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"constant":    {add([]pb{nodePB("c", "Constant", nil, []string{"e"}, attrTensorPB("value", tensorF32PB("", []int64{2, 0})))}), `the value of node "c" (Constant) is an empty tensor (shape [2 0]), which the IR cannot hold`},
+		"value_ints":  {add([]pb{nodePB("c", "Constant", nil, []string{"e"}, pb(nil).str(attrName, "value_ints").varint(attrType, attrTypeInts))}), `the value of node "c" (Constant) is an empty tensor (shape [0])`},
+		"initializer": {add(nil, tensorF32PB("e", []int64{0})), `initializer "e" is an empty tensor (shape [0]), which the IR cannot hold`},
+	} {
+		_, err := Import(tc.data, Options{})
+		if err == nil || !strings.Contains(err.Error(), `node "a" (Add, opset 13)`) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", name, err, tc.want)
+		}
+	}
+}
