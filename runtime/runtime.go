@@ -53,6 +53,7 @@ import (
 	"multigpu/lower"
 	"multigpu/runtime/backend"
 	"multigpu/runtime/cpu"
+	"multigpu/runtime/cpu/par"
 	"multigpu/runtime/host"
 )
 
@@ -81,6 +82,9 @@ type Options struct {
 	// CacheSize is how many batch sizes keep their compiled programs
 	// (default 8); the least recently used is dropped beyond it.
 	CacheSize int
+	// Threads is how many threads the CPU backend's kernels use, shared
+	// by every CPU device of the executor (default: the machine's cores).
+	Threads int
 }
 
 // Executor runs one graph. Its methods are safe for concurrent use; runs
@@ -113,6 +117,7 @@ type Executor struct {
 // for it. Params must be set with SetParams before the first run.
 func New(g *graph.Graph, opts Options) (*Executor, error) {
 	e := &Executor{g: g, opts: opts, devs: map[graph.Device]Device{}, resident: map[int]backend.Buffer{}}
+	pool := par.New(opts.Threads)
 	if e.opts.CacheSize <= 0 {
 		e.opts.CacheSize = 8
 	}
@@ -131,7 +136,7 @@ func New(g *graph.Graph, opts Options) (*Executor, error) {
 				return nil, fmt.Errorf("runtime: device %s: %v", d, err)
 			}
 		} else {
-			dev = cpu.New(d)
+			dev = cpu.NewShared(d, pool)
 		}
 		e.devs[d] = dev
 		return dev, nil

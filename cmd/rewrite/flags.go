@@ -49,6 +49,7 @@ type options struct {
 	outputDir     string
 	seed          uint64
 	memoryLimit   byteSize
+	threads       int           // --threads: CPU backend threads (0: the cores)
 	batchAxes     batchAxisFlag // the batch of an ONNX model's inputs
 	dims          dimFlag       // sizes of an ONNX model's dynamic dimensions
 	values        valueFlag     // scalar ONNX inputs bound to constants
@@ -113,6 +114,8 @@ flags:
   --seed S            seed of --random-weights, --check and dropout (default 1)
   --memory-limit SIZE refuse a run whose tensors exceed SIZE (512M, 4G;
                       default: the machine's memory)
+  --threads T         threads of the CPU backend, shared by its devices
+                      (default: the machine's cores)
   --train             train MODEL (replicated across --gpus, or on one
                       device) on --data and write --save-weights
   --data FILE.npz     training data: one array per input, by input name
@@ -189,6 +192,7 @@ func (o *options) flagSet() *flag.FlagSet {
 	fs.StringVar(&o.outputDir, "output-dir", "", "output directory of --run")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.Var(&o.memoryLimit, "memory-limit", "memory limit of a run")
+	fs.IntVar(&o.threads, "threads", 0, "CPU backend threads")
 	fs.Var(&o.batchAxes, "batch-axis", "NAME=AXIS batch axis of an ONNX input")
 	fs.Var(&o.dims, "dim", "NAME=SIZE or INPUT:AXIS=SIZE of an ONNX input's dimension")
 	fs.Var(&o.values, "value", "NAME=V scalar ONNX input bound to a constant")
@@ -235,6 +239,18 @@ func parseArgs(args []string) (*options, error) {
 	if o.help {
 		return o, nil
 	}
+	// A flag given an empty value ("--gpus ''") means nothing: refuse it
+	// rather than take it for the flag's absence.
+	var empty []string
+	fs.Visit(func(f *flag.Flag) {
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !(ok && b.IsBoolFlag()) && f.Value.String() == "" {
+			empty = append(empty, f.Name)
+		}
+	})
+	if len(empty) > 0 {
+		slices.Sort(empty)
+		return nil, usagef("--%s: expected a value, found an empty one", empty[0])
+	}
 	switch len(positional) {
 	case 0:
 		return nil, usagef("no MODEL given")
@@ -259,6 +275,9 @@ func (o *options) check() error {
 	}
 	if err := o.checkRun(); err != nil {
 		return err
+	}
+	if o.threads < 0 {
+		return usagef("--threads: expected a positive number of threads, found %d", o.threads)
 	}
 	switch o.backend {
 	case backendAuto, backendCPU, backendCUDA:

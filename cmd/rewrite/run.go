@@ -184,7 +184,7 @@ func loadParams(g *graph.Graph, own map[string]*tensor.Dense, o *options) (map[s
 // the options choose, showing progress on stderr when it is a terminal;
 // release frees what it holds (and ends the progress line).
 func newExecutor(g *graph.Graph, params map[string]*tensor.Dense, o *options, stderr io.Writer) (e *runtime.Executor, release func(), err error) {
-	opts := runtime.Options{MemoryLimit: int64(o.memoryLimit), Seed: o.seed}
+	opts := runtime.Options{MemoryLimit: int64(o.memoryLimit), Seed: o.seed, Threads: o.threads}
 	opts, freeDevices, err := o.gpu.options(g, opts)
 	if err != nil {
 		return nil, nil, err

@@ -75,7 +75,7 @@ func trainModel(g *graph.Graph, o *options, stdout, stderr io.Writer) int {
 		Loss:      o.loss,
 		Optimizer: train.Optimizer{Kind: o.optimizer, LR: o.lr},
 		Seed:      o.seed,
-		Runtime:   runtime.Options{MemoryLimit: int64(o.memoryLimit)},
+		Runtime:   runtime.Options{MemoryLimit: int64(o.memoryLimit), Threads: o.threads},
 	}
 	// Real GPUs (--backend): the devices of the graph that runs.
 	release := func() {}
