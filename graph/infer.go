@@ -698,6 +698,9 @@ func inferPool(n *Node, a []Type) (Type, error) {
 	if err != nil {
 		return Type{}, err
 	}
+	if kernel[0] < 1 || kernel[1] < 1 {
+		return Type{}, fmt.Errorf("expected a positive kernel, found kernel=%s", intsString(kernel))
+	}
 	stride, err := pair(n.Attrs, "stride", [2]int64{kernel[0], kernel[1]}, false)
 	if err != nil {
 		return Type{}, err

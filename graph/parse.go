@@ -624,6 +624,7 @@ func (p *parser) outputStatement() error {
 	}
 	p.advance()
 	var outs []*Node
+	listed := map[*Node]bool{} // a map, not a scan of outs: a million outputs stay linear
 	poisoned := false
 	for {
 		if p.tok.kind != tValue {
@@ -632,12 +633,11 @@ func (p *parser) outputStatement() error {
 		n := p.g.Lookup(p.tok.text)
 		switch {
 		case n != nil:
-			for _, o := range outs {
-				if o == n {
-					p.errorf(p.tok.pos, "%%%s is listed twice as an output", n.Name)
-					return errBail
-				}
+			if listed[n] {
+				p.errorf(p.tok.pos, "%%%s is listed twice as an output", n.Name)
+				return errBail
 			}
+			listed[n] = true
 			outs = append(outs, n)
 		case p.poisoned[p.tok.text]:
 			poisoned = true

@@ -15,7 +15,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
+	"unicode/utf8"
 
 	"gorgonia.org/tensor"
 
@@ -29,10 +31,25 @@ const (
 	exitOK     = 0
 	exitFailed = 1 // the output could not be written, or a bug
 	exitUsage  = 2 // bad command line or bad model
+	exitCrash  = 3 // a panic: a bug, whatever the input
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(runSafe(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// runSafe is run, with a panic reported as the bug it is (the value and
+// the stack, on stderr) and exit status 3, so that scripts tell a crash
+// from a model the command refuses (2). Go's fatal errors (running out of
+// memory among them) cannot be recovered: the memory limit prevents them.
+func runSafe(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "rewrite: internal error (a bug; please report it with the command line): %s\n%s", clipLine(fmt.Sprint(r)), debug.Stack())
+			code = exitCrash
+		}
+	}()
+	return run(args, stdin, stdout, stderr)
 }
 
 // run is the whole command: it parses args, reads the model (from stdin
@@ -41,7 +58,7 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	o, err := parseArgs(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "rewrite: %v\nRun 'rewrite -help' for usage.\n", err)
+		fmt.Fprintf(stderr, "rewrite: %s\nRun 'rewrite -help' for usage.\n", clipLine(err.Error()))
 		return exitUsage
 	}
 	if o.help {
@@ -53,7 +70,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		var ue *usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "rewrite: %v\nRun 'rewrite -help' for usage.\n", err)
+			fmt.Fprintf(stderr, "rewrite: %s\nRun 'rewrite -help' for usage.\n", clipLine(err.Error()))
 			return exitUsage
 		}
 		report(stderr, err)
@@ -61,7 +78,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	g := m.g
 	if err := checkPaths(o, g); err != nil {
-		fmt.Fprintf(stderr, "rewrite: %v\n", err)
+		fmt.Fprintf(stderr, "rewrite: %s\n", clipLine(err.Error()))
 		return exitUsage
 	}
 	// With CUDA (a -tags cudart build on a machine with GPUs), the GPUs
@@ -214,11 +231,31 @@ func report(stderr io.Writer, err error) {
 	switch {
 	case errors.As(err, &list):
 		for _, e := range list {
-			fmt.Fprintln(stderr, e)
+			fmt.Fprintln(stderr, clipLine(e.Error()))
 		}
 	case errors.As(err, &one):
-		fmt.Fprintln(stderr, one)
+		fmt.Fprintln(stderr, clipLine(one.Error()))
 	default:
-		fmt.Fprintf(stderr, "rewrite: %v\n", err)
+		fmt.Fprintf(stderr, "rewrite: %s\n", clipLine(err.Error()))
 	}
+}
+
+// maxLine is the longest error line report prints whole.
+const maxLine = 2000
+
+// clipLine cuts a message longer than maxLine bytes (one that echoes a
+// million-element attribute, say) in its middle, saying how much is left
+// out, so that an error stays a line a terminal can show.
+func clipLine(s string) string {
+	if len(s) <= maxLine {
+		return s
+	}
+	head, tail := s[:maxLine*3/4], s[len(s)-maxLine/4:]
+	for !utf8.ValidString(head) {
+		head = head[:len(head)-1]
+	}
+	for !utf8.ValidString(tail) {
+		tail = tail[1:]
+	}
+	return fmt.Sprintf("%s ... (%d bytes left out) ... %s", head, len(s)-len(head)-len(tail), tail)
 }

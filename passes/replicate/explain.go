@@ -3,6 +3,7 @@ package replicate
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 
@@ -76,26 +77,26 @@ func Explain(src, out *graph.Graph, opts Options) (*Explanation, error) {
 		c.Nodes++
 		bytes := typeBytes(n.Type)
 		f := flops(n)
-		c.FLOPs += f
-		total += f
+		c.FLOPs = satAdd(c.FLOPs, f)
+		total = satAdd(total, f)
 		switch {
 		case n.Op == graph.OpParam || (n.Op == "copy" && n.Args[0].Op == graph.OpParam):
-			c.ParamBytes += bytes
+			c.ParamBytes = satAdd(c.ParamBytes, bytes)
 		default:
-			c.ActivationBytes += bytes
+			c.ActivationBytes = satAdd(c.ActivationBytes, bytes)
 		}
 		if n.Op == "copy" || n.Op == "slice" || n.Op == "concat" {
 			for _, a := range n.Args {
 				if a.Device != n.Device {
-					c.InBytes += typeBytes(a.Type)
+					c.InBytes = satAdd(c.InBytes, typeBytes(a.Type))
 					moved := typeBytes(a.Type)
 					if n.Op == "slice" {
-						c.InBytes += bytes - typeBytes(a.Type)
+						c.InBytes = satAdd(c.InBytes, max(bytes-typeBytes(a.Type), 0))
 						moved = bytes
 					}
 					e.move(a.Device, n.Device, moved)
 					if n.Op == "copy" && a.IsLeaf() && a.Op != graph.OpInput {
-						e.Resident += moved
+						e.Resident = satAdd(e.Resident, moved)
 					}
 				}
 			}
@@ -107,12 +108,12 @@ func Explain(src, out *graph.Graph, opts Options) (*Explanation, error) {
 				roots[n.Args[0]] = n
 				for _, a := range n.Args {
 					if a.Device != n.Device {
-						c.InBytes += bytes
+						c.InBytes = satAdd(c.InBytes, bytes)
 						e.move(a.Device, n.Device, bytes)
 					}
 				}
 			} else if root.Device != n.Device {
-				c.InBytes += bytes
+				c.InBytes = satAdd(c.InBytes, bytes)
 				e.move(root.Device, n.Device, bytes)
 			}
 		}
@@ -125,7 +126,7 @@ func Explain(src, out *graph.Graph, opts Options) (*Explanation, error) {
 			m = c
 		}
 	}
-	if total > 0 && m.FLOPs*10 > total {
+	if total > 0 && m.FLOPs > total/10 {
 		an, err := Analyze(src, opts.BatchNorm)
 		if err != nil {
 			return nil, err
@@ -152,11 +153,11 @@ func (e *Explanation) move(from, to graph.Device, bytes int64) {
 	switch {
 	case from == to:
 	case from == e.Merge:
-		e.FromMerge += bytes
+		e.FromMerge = satAdd(e.FromMerge, bytes)
 	case to == e.Merge:
-		e.ToMerge += bytes
+		e.ToMerge = satAdd(e.ToMerge, bytes)
 	default:
-		e.Peer += bytes
+		e.Peer = satAdd(e.Peer, bytes)
 	}
 }
 
@@ -183,7 +184,7 @@ func typeBytes(t graph.Type) int64 {
 	if !ok {
 		return 0
 	}
-	return n * t.DType.Size()
+	return satMul(n, t.DType.Size())
 }
 
 func elems(t graph.Type) int64 {
@@ -199,13 +200,13 @@ func flops(n *graph.Node) int64 {
 		return 0
 	case "matmul":
 		k, _ := n.Args[0].Type.Shape[n.Args[0].Type.Rank()-1].Value()
-		return 2 * out * k
+		return satMul(2, out, k)
 	case "conv2d":
 		w := n.Args[1].Type
 		per := elems(w) / max(1, mustValue(w.Shape[0]))
-		f := 2 * out * per
+		f := satMul(2, out, per)
 		if len(n.Args) == 3 {
-			f += out
+			f = satAdd(f, out)
 		}
 		return f
 	case "conv2d_grad_input", "conv2d_grad_weight":
@@ -215,21 +216,21 @@ func flops(n *graph.Node) int64 {
 		if n.Op == "conv2d_grad_weight" {
 			w, dy = n.Type, n.Args[1].Type
 		}
-		return 2 * elems(dy) * (elems(w) / max(1, mustValue(w.Shape[0])))
+		return satMul(2, elems(dy), elems(w)/max(1, mustValue(w.Shape[0])))
 	case "maxpool2d", "avgpool2d":
 		k, _ := n.Attrs.Get("kernel")
 		if len(k.List) == 2 {
-			return out * k.List[0].Int * k.List[1].Int
+			return satMul(out, max(k.List[0].Int, 0), max(k.List[1].Int, 0))
 		}
 		return out
 	case "sum", "mean", "max", "min":
 		return elems(n.Args[0].Type)
 	case "softmax", "log_softmax":
-		return 5 * out
+		return satMul(5, out)
 	case "batchnorm":
-		return 4 * out
+		return satMul(4, out)
 	case "exp", "log", "sqrt", "sigmoid", "tanh":
-		return 4 * out
+		return satMul(4, out)
 	}
 	return out
 }
@@ -243,17 +244,20 @@ func mustValue(d graph.Dim) int64 {
 func (e *Explanation) Print(w io.Writer) error {
 	var total int64
 	for _, c := range e.Devices {
-		total += c.FLOPs
+		total = satAdd(total, c.FLOPs)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "batch %d, merge device %s\n", e.Batch, e.Merge)
 	fmt.Fprintf(&b, "%-8s %6s %12s %6s %12s %12s %12s\n", "device", "nodes", "FLOPs", "share", "params", "activations", "transfers in")
 	for _, c := range e.Devices {
-		share := 0.0
-		if total > 0 {
-			share = 100 * float64(c.FLOPs) / float64(total)
+		share := "  0.0%"
+		switch {
+		case total == math.MaxInt64: // saturated: no share can be told
+			share = "     ?"
+		case total > 0:
+			share = fmt.Sprintf("%5.1f%%", 100*float64(c.FLOPs)/float64(total))
 		}
-		fmt.Fprintf(&b, "%-8s %6d %12s %5.1f%% %12s %12s %12s\n", c.Device, c.Nodes, human(c.FLOPs, ""), share,
+		fmt.Fprintf(&b, "%-8s %6d %12s %s %12s %12s %12s\n", c.Device, c.Nodes, human(c.FLOPs, ""), share,
 			human(c.ParamBytes, "B"), human(c.ActivationBytes, "B"), human(c.InBytes, "B"))
 	}
 	fmt.Fprintf(&b, "moved per run: %s from the merge device (%s of it params, moved once), %s to it, %s between replicas\n",
@@ -267,6 +271,9 @@ func (e *Explanation) Print(w io.Writer) error {
 
 // human writes n with a decimal SI prefix: 1.5M, 320k, 12.
 func human(n int64, unit string) string {
+	if n == math.MaxInt64 {
+		return "over 9.2E" + unit // saturated: too large to count
+	}
 	f := float64(n)
 	for _, p := range []string{"", "k", "M", "G", "T", "P"} {
 		if f < 1000 || p == "P" {
