@@ -149,9 +149,10 @@ flags:
   --verify-each       verify the graph after every pass
   -h, --help          print this help
 
-exit status: 0 on success, 1 if the output could not be written (or a
-pass broke the graph: a bug), 2 for a usage error or a model that does
-not parse, verify or rewrite.
+exit status: 0 on success, 1 if an output could not be written, training
+failed or a pass broke the graph (a bug), 2 for a usage error, a model
+that does not parse, verify or rewrite, or a run refused (over the
+memory limit), 3 for an internal error (a panic: a bug).
 `
 
 // usageError is a mistake on the command line: run prints it with a hint
