@@ -17,7 +17,11 @@ import (
 // a sample rate) is folded: the chosen branch's nodes are imported in
 // place, reading values of the enclosing graph by name, and its outputs
 // become the If's. The other branch is never read. An If whose condition
-// is known only at run time, and Loop and Scan, are refused.
+// is known only at run time and computed from the data (openWakeWord's
+// hey_jarvis runs a verifier when the first score passes 0.5) computes
+// both branches and selects with where: exact, as the branches have no
+// side effects; one whose condition tests a scalar input (a sample rate)
+// is refused, asking for its value, and so are Loop and Scan.
 
 // convertIf folds an If whose condition is known at import time.
 func convertIf(c *nodeCtx) error {
@@ -41,7 +45,7 @@ func convertIf(c *nodeCtx) error {
 	}
 	t := foldedOf(v)
 	if t == nil {
-		return c.im.runTimeCondition(v.onnx)
+		return c.selectIf(v, branches)
 	}
 	if t.dt != graph.Bool || t.size() != 1 {
 		return fmt.Errorf("the condition %q is %s of shape %v, expected a single bool", v.onnx, t.dt, t.shape)
@@ -52,15 +56,83 @@ func convertIf(c *nodeCtx) error {
 	}
 	name := [2]string{"else", "then"}[which]
 	if err := c.inline(branches[which]); err != nil {
-		var ne *NodeError
-		if errors.As(err, &ne) {
-			who := fmt.Sprintf("node %q", ne.Name)
-			if ne.Name == "" {
-				who = fmt.Sprintf("node #%d (output %q)", ne.Index, ne.Output)
-			}
-			return fmt.Errorf("in the %s branch (the condition %q is %v), %s (%s): %w", name, v.onnx, which == 1, who, ne.OpType, ne.Err)
+		return branchErr(fmt.Sprintf("the %s branch (the condition %q is %v)", name, v.onnx, which == 1), err)
+	}
+	return nil
+}
+
+// branchErr says in which branch err, from a node of it, happened.
+func branchErr(where string, err error) error {
+	var ne *NodeError
+	if errors.As(err, &ne) {
+		who := fmt.Sprintf("node %q", ne.Name)
+		if ne.Name == "" {
+			who = fmt.Sprintf("node #%d (output %q)", ne.Index, ne.Output)
 		}
-		return fmt.Errorf("in the %s branch: %w", name, err)
+		return fmt.Errorf("in %s, %s (%s): %w", where, who, ne.OpType, ne.Err)
+	}
+	return fmt.Errorf("in %s: %w", where, err)
+}
+
+// selectIf imports an If whose condition v is known only at run time as
+// both branches and a where per output: cond ? then : else. The condition
+// must be computed from data inputs (one that tests a scalar input is
+// refused, asking for its value: that If should fold), must be a bool
+// that broadcasts to each output without changing its shape, and the
+// branches' outputs must agree in type. A batch-carrying condition
+// ([N,1]) selects per sample.
+func (c *nodeCtx) selectIf(v *value, branches [2]*graphProto) error {
+	im := c.im
+	ins := im.dependsOn(v.onnx)
+	if len(ins) == 0 {
+		return im.runTimeCondition(v.onnx)
+	}
+	for _, in := range ins {
+		if n := im.values[in].node; n == nil || n.Type.Rank() == 0 {
+			return im.runTimeCondition(v.onnx)
+		} else if elems, ok := n.Type.Elems(); ok && elems == 1 && n.Type.BatchAxis() < 0 {
+			return im.runTimeCondition(v.onnx)
+		}
+	}
+	cond, err := c.in(0)
+	if err != nil {
+		return err
+	}
+	if cond.Type.DType != graph.Bool {
+		return fmt.Errorf("the condition %q is %s, expected a bool", v.onnx, cond.Type)
+	}
+	var outs [2][]*value
+	for i, name := range []string{"else", "then"} {
+		if outs[i], err = c.inlineBranch(branches[i]); err != nil {
+			return branchErr(fmt.Sprintf("the %s branch (computed with the other, the condition %q being known only at run time)", name, v.onnx), err)
+		}
+	}
+	for k, o := range c.n.outputs {
+		if o == "" {
+			continue
+		}
+		var ab [2]*graph.Node
+		for i := range ab {
+			if p := outs[i][k].poison; p != "" {
+				return fmt.Errorf("output %d of the %s branch: %s", k, []string{"else", "then"}[i], p)
+			}
+			if ab[i], err = im.materialize(outs[i][k]); err != nil {
+				return fmt.Errorf("output %d of the %s branch: %v", k, []string{"else", "then"}[i], err)
+			}
+		}
+		if ab[0].Type.String() != ab[1].Type.String() {
+			return fmt.Errorf("the condition %q is known only at run time, and output %d of the branches differs in type (then %s, else %s), so the If can be neither folded nor computed as a where of both", v.onnx, k, ab[1].Type, ab[0].Type)
+		}
+		y, err := c.op("where", []*graph.Node{cond, ab[1], ab[0]}, nil)
+		if err != nil {
+			return err
+		}
+		if y.Type.String() != ab[1].Type.String() {
+			return fmt.Errorf("the condition %q (%s) is known only at run time and does not broadcast to output %d of the branches (%s) without changing its shape, so the If can be neither folded nor computed as a where of both", v.onnx, cond.Type, k, ab[1].Type)
+		}
+		if err := c.set(k, y); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -69,14 +141,37 @@ func convertIf(c *nodeCtx) error {
 // the branch's.
 func (c *nodeCtx) inline(gp *graphProto) error {
 	im := c.im
+	outs, err := c.inlineBranch(gp)
+	if err != nil {
+		return err
+	}
+	for k, bv := range outs {
+		if bv == nil {
+			continue
+		}
+		out := im.values[c.n.outputs[k]]
+		out.node, out.data, out.vec, out.fold, out.poison = bv.node, bv.data, bv.vec, bv.fold, bv.poison
+		if n := bv.node; n != nil && n.ID >= c.start && n.Op != graph.OpParam && n.Op != graph.OpConst && n.Op != graph.OpInput {
+			im.rename[n] = out.ir // the If's output names what the branch computed
+		}
+		c.outs[k] = true
+	}
+	return nil
+}
+
+// inlineBranch imports the nodes of an If's branch and returns the values
+// of its outputs, one per output of the If (nil where the If leaves the
+// output unnamed).
+func (c *nodeCtx) inlineBranch(gp *graphProto) ([]*value, error) {
+	im := c.im
 	if len(gp.inputs) > 0 {
-		return fmt.Errorf("the branch graph %q has %d inputs, expected none", gp.name, len(gp.inputs))
+		return nil, fmt.Errorf("the branch graph %q has %d inputs, expected none", gp.name, len(gp.inputs))
 	}
 	if gp.sparseInits > 0 {
-		return fmt.Errorf("the branch graph %q has sparse initializers, which are not supported", gp.name)
+		return nil, fmt.Errorf("the branch graph %q has sparse initializers, which are not supported", gp.name)
 	}
 	if len(gp.outputs) != len(c.n.outputs) {
-		return fmt.Errorf("the branch graph %q has %d outputs, but the node has %d", gp.name, len(gp.outputs), len(c.n.outputs))
+		return nil, fmt.Errorf("the branch graph %q has %d outputs, but the node has %d", gp.name, len(gp.outputs), len(c.n.outputs))
 	}
 	define := func(name string) (*value, error) {
 		if im.values[name] != nil {
@@ -89,7 +184,7 @@ func (c *nodeCtx) inline(gp *graphProto) error {
 	}
 	for i, t := range gp.initializers {
 		if t.name == "" {
-			return fmt.Errorf("initializer %d of the branch has no name", i)
+			return nil, fmt.Errorf("initializer %d of the branch has no name", i)
 		}
 		f, empty, err := emptyTensor(t, fmt.Sprintf("initializer %q", t.name))
 		var d *tensor.Dense
@@ -97,11 +192,11 @@ func (c *nodeCtx) inline(gp *graphProto) error {
 			d, err = readTensor(t)
 		}
 		if err != nil {
-			return fmt.Errorf("initializer %q: %v", t.name, err)
+			return nil, fmt.Errorf("initializer %q: %v", t.name, err)
 		}
 		v, err := define(t.name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		v.data, v.fold = d, f
 	}
@@ -111,33 +206,28 @@ func (c *nodeCtx) inline(gp *graphProto) error {
 				continue
 			}
 			if _, err := define(o); err != nil {
-				return im.nodeErr(n, err)
+				return nil, im.nodeErr(n, err)
 			}
 			im.producers[o] = n
 		}
 	}
 	for _, n := range gp.nodes {
 		if err := im.convertNode(n); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	outs := make([]*value, len(c.n.outputs))
 	for k, vi := range gp.outputs {
-		o := c.n.outputs[k]
-		if o == "" {
+		if c.n.outputs[k] == "" {
 			continue
 		}
 		bv := im.values[vi.name]
 		if bv == nil || bv.node == nil && bv.data == nil && bv.vec == nil && bv.fold == nil && bv.poison == "" {
-			return fmt.Errorf("branch output %q is not computed by any node of the branch or the graph around it", vi.name)
+			return nil, fmt.Errorf("branch output %q is not computed by any node of the branch or the graph around it", vi.name)
 		}
-		out := im.values[o]
-		out.node, out.data, out.vec, out.fold, out.poison = bv.node, bv.data, bv.vec, bv.fold, bv.poison
-		if n := bv.node; n != nil && n.ID >= c.start && n.Op != graph.OpParam && n.Op != graph.OpConst && n.Op != graph.OpInput {
-			im.rename[n] = out.ir // the If's output names what the branch computed
-		}
-		c.outs[k] = true
+		outs[k] = bv
 	}
-	return nil
+	return outs, nil
 }
 
 // runTimeCondition refuses an If whose condition name is computed at run

@@ -1,11 +1,16 @@
 package onnx
 
 import (
+	"context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
+	"gorgonia.org/tensor"
+
 	"multigpu/graph"
+	"multigpu/runtime"
 )
 
 // Tests of forms found in the .onnx files npm packages ship (voice
@@ -79,7 +84,7 @@ graph g {
 // or mark it.
 func TestBatchNamedDims(t *testing.T) {
 	nodes := []pb{
-		nodePB("sum", "ReduceSum", []string{"x", "axes"}, []string{"s"}, attrIntPB("keepdims", 0)),
+		nodePB("sum", "ReduceMax", []string{"x", "axes"}, []string{"s"}, attrIntPB("keepdims", 0)),
 		nodePB("add", "Add", []string{"state", "s"}, []string{"y"}),
 	}
 	model := func(x, state pb) []byte {
@@ -177,6 +182,74 @@ func TestEmptyConstants(t *testing.T) {
 		_, err := Import(tc.data, Options{})
 		if err == nil || !strings.Contains(err.Error(), `node "a" (Add, opset 13)`) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, tc.want)
+		}
+	}
+}
+
+// TestSelectIf: an If whose condition is computed from the data (a score
+// of the batch, as openWakeWord's hey_jarvis runs its verifier when the
+// first model's score passes 0.5) computes both branches and selects with
+// where, per sample when the condition carries the batch; a condition
+// that tests a scalar input is still refused asking for its value, and so
+// are branches whose outputs differ in type.
+func TestSelectIf(t *testing.T) {
+	x := valueInfoPB("x", dtFloat, "N", 2)
+	model := func(cond []pb, then, els graphB, ins ...pb) []byte {
+		nodes := append(cond, nodePB("if", "If", []string{"cond"}, []string{"y"}, attrGraphPB("then_branch", then.pb()), attrGraphPB("else_branch", els.pb())))
+		return foldModel(13, nodes, append([]pb{x}, ins...), []pb{tensorF32PB("half", nil, 0.5), scalarI64("rate", 16000)}, "y")
+	}
+	byScore := []pb{
+		nodePB("sum", "ReduceMax", []string{"x"}, []string{"s"}, attrIntsPB("axes", 1)),
+		nodePB("ge", "GreaterOrEqual", []string{"s", "half"}, []string{"cond"}),
+	}
+	then := graphB{name: "then", nodes: []pb{nodePB("relu", "Relu", []string{"x"}, []string{"a"})}, outs: []pb{valueInfoPB("a", 0)}}
+	els := graphB{name: "else", nodes: []pb{nodePB("neg", "Neg", []string{"x"}, []string{"b"})}, outs: []pb{valueInfoPB("b", 0)}}
+	m := mustImport(t, model(byScore, then, els), Options{})
+	checkGraph(t, m, `
+graph g {
+  input %x: f32[N,2]
+  param %half: f32[]
+  %s = max %x {axes=[1], keepdims=true} : f32[N,1]
+  %cond = greater_equal %s, %half : bool[N,1]
+  %b = neg %x : f32[N,2]
+  %a = relu %x : f32[N,2]
+  %y = where %cond, %a, %b : f32[N,2]
+  output %y
+}`)
+	ex, err := runtime.New(m.Graph, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.SetParams(m.Weights); err != nil {
+		t.Fatal(err)
+	}
+	in := tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float32{1, -0.25, 0.25, -1, -2, 3}))
+	got, err := ex.Run(context.Background(), map[string]*tensor.Dense{"x": in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The samples peak at 1 (then: relu), 0.25 (else: neg) and 3 (then).
+	want := []float32{1, 0, -0.25, 1, 0, 3}
+	if y := got["y"].Data().([]float32); !slices.Equal(y, want) {
+		t.Errorf("y = %v, want %v", y, want)
+	}
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		errSub string
+	}{
+		{"a scalar input", model([]pb{nodePB("eq", "Equal", []string{"sr", "rate"}, []string{"cond"})}, then, els, valueInfoPB("sr", dtInt64)),
+			`the condition "cond" is computed at run time from input "sr" (i64[]), so the If cannot be folded at import time; bind it with --value sr=V`},
+		{"outputs differ", model(byScore, then, graphB{name: "else", nodes: []pb{nodePB("sum2", "ReduceMax", []string{"x"}, []string{"b"}, attrIntsPB("axes", 1))}, outs: []pb{valueInfoPB("b", 0)}}),
+			`node "if" (If, opset 13): the condition "cond" is known only at run time, and output 0 of the branches differs in type (then f32[N,2], else f32[N,1])`},
+		{"a condition wider than the outputs", model(byScore, graphB{name: "then", nodes: []pb{nodePB("sum3", "ReduceMax", []string{"x"}, []string{"a"}, attrIntsPB("axes", 0, 1), attrIntPB("keepdims", 0))}, outs: []pb{valueInfoPB("a", 0)}},
+			graphB{name: "else", nodes: []pb{nodePB("sum4", "ReduceMax", []string{"x"}, []string{"b"}, attrIntsPB("axes", 0, 1), attrIntPB("keepdims", 0))}, outs: []pb{valueInfoPB("b", 0)}}),
+			`the condition "cond" (bool[N,1]) is known only at run time and does not broadcast to output 0 of the branches (f32[])`},
+		{"a branch that fails", model(byScore, then, graphB{name: "else", nodes: []pb{nodePB("bad", "Loop", []string{"", "cond"}, []string{"b"})}, outs: []pb{valueInfoPB("b", 0)}}),
+			`in the else branch (computed with the other, the condition "cond" being known only at run time), node "bad" (Loop): Loop is not supported`},
+	} {
+		if _, err := Import(tc.data, Options{}); err == nil || !strings.Contains(err.Error(), tc.errSub) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.errSub)
 		}
 	}
 }
