@@ -84,7 +84,7 @@ graph g {
 // or mark it.
 func TestBatchNamedDims(t *testing.T) {
 	nodes := []pb{
-		nodePB("sum", "ReduceMax", []string{"x", "axes"}, []string{"s"}, attrIntPB("keepdims", 0)),
+		nodePB("sum", "ReduceSum", []string{"x", "axes"}, []string{"s"}, attrIntPB("keepdims", 0)),
 		nodePB("add", "Add", []string{"state", "s"}, []string{"y"}),
 	}
 	model := func(x, state pb) []byte {
