@@ -10,6 +10,7 @@ import (
 	"multigpu/graph"
 	"multigpu/runtime/cpu/gemm"
 	"multigpu/runtime/cpu/par"
+	"multigpu/runtime/cpu/vec"
 )
 
 // window is the geometry of a convolution or pooling over x[N,C,H,W].
@@ -230,16 +231,14 @@ type biasTask struct{ *convTask }
 
 // Do adds the bias to plane i.
 func (t biasTask) Do(i int, _ *par.Scratch) {
-	b := t.bias[i%t.o]
 	row := t.out[i*t.hw : (i+1)*t.hw]
-	for j := range row {
-		row[j] += b
-	}
+	vec.AddScalar(row, row, t.bias[i%t.o])
 }
 
 // depthwiseTask computes plane i (sample i/o, channel i%o) of a depthwise
 // convolution directly: each result element sums the products of its
-// window's taps inside the image, in (kh, kw) order, then adds the bias.
+// window's taps inside the image, in (kh, kw) order (vec.Axpy along rows
+// at unit stride), then adds the bias.
 type depthwiseTask struct{ *convTask }
 
 // Do computes plane i.
@@ -276,11 +275,7 @@ func (t depthwiseTask) Do(i int, _ *par.Scratch) {
 					continue
 				}
 				if win.sw == 1 {
-					s := src[lo+off : hi+off]
-					r := row[lo:hi]
-					for j, v := range s {
-						r[j] += float32(wv * v)
-					}
+					vec.Axpy(row[lo:hi], src[lo+off:hi+off], wv)
 					continue
 				}
 				for ow := lo; ow < hi; ow++ {
@@ -290,9 +285,7 @@ func (t depthwiseTask) Do(i int, _ *par.Scratch) {
 		}
 		if t.bias != nil {
 			b = t.bias[c]
-			for j := range row {
-				row[j] += b
-			}
+			vec.AddScalar(row, row, b)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"multigpu/runtime/cpu/par"
+	"multigpu/runtime/cpu/vec"
 	"multigpu/runtime/host"
 )
 
@@ -109,6 +110,10 @@ func binaryRow[T float](op string, out, a, b []T, sa, sb int) {
 		binaryStrided(binaryFunc[T](op), out, a, b, sa, sb)
 	case sa == 1 && sb == 1:
 		a, b = a[:len(out)], b[:len(out)]
+		if o32, ok := any(out).([]float32); ok && op == "add" && vec.Fast() {
+			vec.Add(o32, any(a).([]float32), any(b).([]float32))
+			return
+		}
 		switch op {
 		case "add":
 			for i := range out {
@@ -138,6 +143,20 @@ func binaryRow[T float](op string, out, a, b []T, sa, sb int) {
 	case sa == 1 && sb == 0:
 		a = a[:len(out)]
 		y := b[0]
+		if o32, ok := any(out).([]float32); ok && vec.Fast() {
+			a32, y32 := any(a).([]float32), float32(y)
+			switch op {
+			case "add":
+				vec.AddScalar(o32, a32, y32)
+				return
+			case "maximum":
+				vec.MaxScalar(o32, a32, y32)
+				return
+			case "minimum":
+				vec.MinScalar(o32, a32, y32)
+				return
+			}
+		}
 		switch op {
 		case "add":
 			for i := range out {
@@ -276,6 +295,10 @@ func (t *unaryTask[T]) Do(i int, _ *par.Scratch) {
 	per := (len(t.x) + t.pieces - 1) / t.pieces
 	lo, hi := min(len(t.x), i*per), min(len(t.x), (i+1)*per)
 	x, out := t.x[lo:hi], t.out[lo:hi]
+	if x32, ok := any(x).([]float32); ok && t.op == "relu" && vec.Fast() {
+		vec.Relu(any(out).([]float32), x32)
+		return
+	}
 	switch t.op {
 	case "relu":
 		for i, v := range x {

@@ -1,0 +1,39 @@
+package vec
+
+// hasAVX512 is whether the processor and the OS support AVX-512F, fixed
+// when the program starts.
+var hasAVX512 = detectAVX512()
+
+func cpuid(eax, ecx uint32) (a, b, c, d uint32)
+func xgetbv() uint32
+
+func detectAVX512() bool {
+	maxLeaf, _, _, _ := cpuid(0, 0)
+	if maxLeaf < 7 {
+		return false
+	}
+	_, _, ecx1, _ := cpuid(1, 0)
+	if ecx1&(1<<27) == 0 || xgetbv()&0xe6 != 0xe6 {
+		return false
+	}
+	_, ebx7, _, _ := cpuid(7, 0)
+	return ebx7&(1<<16) != 0
+}
+
+//go:noescape
+func reluAVX512(dst, x *float32, n int)
+
+//go:noescape
+func maxScalarAVX512(dst, x *float32, n int, y float32)
+
+//go:noescape
+func minScalarAVX512(dst, x *float32, n int, y float32)
+
+//go:noescape
+func addAVX512(dst, a, b *float32, n int)
+
+//go:noescape
+func addScalarAVX512(dst, x *float32, n int, y float32)
+
+//go:noescape
+func axpyAVX512(dst, x *float32, n int, a float32)

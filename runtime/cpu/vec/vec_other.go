@@ -1,0 +1,12 @@
+//go:build !amd64
+
+package vec
+
+const hasAVX512 = false
+
+func reluAVX512(dst, x *float32, n int)                 {}
+func maxScalarAVX512(dst, x *float32, n int, y float32) {}
+func minScalarAVX512(dst, x *float32, n int, y float32) {}
+func addAVX512(dst, a, b *float32, n int)               {}
+func addScalarAVX512(dst, x *float32, n int, y float32) {}
+func axpyAVX512(dst, x *float32, n int, a float32)      {}
