@@ -56,6 +56,9 @@ func runSafe(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int
 // when MODEL is "-"), transforms it and writes the result, reporting errors
 // on stderr. It returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if refuseUnderMPI(stderr) {
+		return exitUsage
+	}
 	o, err := parseArgs(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "rewrite: %s\nRun 'rewrite -help' for usage.\n", clipLine(err.Error()))
