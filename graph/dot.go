@@ -44,12 +44,7 @@ func WriteDOT(w io.Writer, g *Graph) error {
 			devs = append(devs, d)
 		}
 	}
-	slices.SortFunc(devs, func(a, b Device) int {
-		if a.Kind != b.Kind {
-			return int(a.Kind) - int(b.Kind)
-		}
-		return a.Index - b.Index
-	})
+	slices.SortFunc(devs, CompareDevices)
 	var buf []byte
 	for _, d := range devs {
 		buf = append(buf[:0], "  subgraph "...)
@@ -95,7 +90,7 @@ func WriteDOT(w io.Writer, g *Graph) error {
 // dotClusterName returns the subgraph name for device d: cluster_cpu,
 // cluster_gpu_0 (Graphviz draws subgraphs named cluster* as boxes).
 func dotClusterName(d Device) string {
-	return "cluster_" + strings.ReplaceAll(d.String(), ":", "_")
+	return "cluster_" + strings.NewReplacer(":", "_", "/", "_").Replace(d.String())
 }
 
 // appendDOTNode appends one node statement: "n3 [label=..., ...];".

@@ -122,7 +122,7 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // isPunct reports whether c is a one-byte punctuation token.
 func isPunct(c byte) bool {
 	switch c {
-	case '{', '}', '[', ']', '(', ')', ',', ':', '=', '*', '@':
+	case '{', '}', '[', ']', '(', ')', ',', ':', '=', '*', '@', '/':
 		return true
 	}
 	return false

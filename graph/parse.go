@@ -661,7 +661,8 @@ func (p *parser) outputStatement() error {
 	return nil
 }
 
-// optDevice parses an optional "@cpu" or "@gpu:K".
+// optDevice parses an optional "@cpu" or "@gpu:K", either of them
+// possibly after "rankR/".
 func (p *parser) optDevice() (Device, error) {
 	if !p.isPunct("@") {
 		return Device{}, nil
@@ -673,7 +674,15 @@ func (p *parser) optDevice() (Device, error) {
 	}
 	s := p.tok.text
 	p.advance()
-	if s == "gpu" && p.isPunct(":") {
+	if strings.HasPrefix(s, "rank") && p.isPunct("/") {
+		p.advance()
+		if p.tok.kind != tIdent {
+			return Device{}, p.fail("a device (cpu or gpu:K) after " + s + "/")
+		}
+		s += "/" + p.tok.text
+		p.advance()
+	}
+	if strings.HasSuffix(s, "gpu") && p.isPunct(":") {
 		p.advance()
 		if p.tok.kind != tInt {
 			return Device{}, p.fail("a GPU index")

@@ -447,13 +447,9 @@ func sortedNodes(set map[*graph.Node]bool) []*graph.Node {
 	return out
 }
 
-// CompareDevices orders devices: cpu first, then GPUs by index.
-func CompareDevices(a, b graph.Device) int {
-	if a.Kind != b.Kind {
-		return int(a.Kind) - int(b.Kind)
-	}
-	return a.Index - b.Index
-}
+// CompareDevices orders devices: cpu first, then GPUs by index (those of
+// every rank first, then by rank: graph.CompareDevices).
+func CompareDevices(a, b graph.Device) int { return graph.CompareDevices(a, b) }
 
 // String prints the plan, one line per transfer and program, for tests and
 // debugging:

@@ -497,12 +497,7 @@ func (p *progress) line() string {
 	for d := range p.at {
 		devs = append(devs, d)
 	}
-	slices.SortFunc(devs, func(a, b graph.Device) int {
-		if a.Kind != b.Kind {
-			return int(a.Kind) - int(b.Kind)
-		}
-		return a.Index - b.Index
-	})
+	slices.SortFunc(devs, graph.CompareDevices)
 	parts := make([]string, len(devs))
 	for i, d := range devs {
 		name := d.String()

@@ -92,9 +92,32 @@ type Options struct {
 	// Combine chooses where combinations over the batch happen (default
 	// auto).
 	Combine CombineMode
-	// Available, when not nil, lists the devices that exist; asking for
-	// any other is an error.
+	// Available, when not nil, lists the devices that exist (on every
+	// rank, by the rank's own names); asking for any other is an error.
 	Available []graph.Device
+	// Ranks is the number of processes (MPI ranks) the replicas span; 0
+	// or 1 means this process alone. Every rank drives the GPUs listed,
+	// so Ranks x len(GPUs) replicas run in all: replica k on rank
+	// k / len(GPUs), on its GPU GPUs[k % len(GPUs)], as rankR/gpu:K
+	// (graph.Device). The merge device has no rank: every rank holds the
+	// inputs and params there and computes the merged values alike. With
+	// several ranks, one GPU per rank is allowed.
+	Ranks int
+}
+
+// replicaDevices returns the devices of the replicas, in replica order:
+// the GPUs listed, on every rank in rank order when there are ranks.
+func (o Options) replicaDevices() []graph.Device {
+	if o.Ranks <= 1 {
+		return gpuDevices(o.GPUs)
+	}
+	out := make([]graph.Device, 0, o.Ranks*len(o.GPUs))
+	for r := range o.Ranks {
+		for _, id := range o.GPUs {
+			out = append(out, graph.GPUDevice(id).OnRank(r))
+		}
+	}
+	return out
 }
 
 // ParseGPUs reads a --gpus value: a count N (>= 2, meaning gpu:0..gpu:N-1)
@@ -185,8 +208,19 @@ func ParseDevices(s string) ([]graph.Device, error) {
 
 // check validates the options and fills in defaults.
 func (o Options) check() (Options, error) {
-	if err := checkGPUs(o.GPUs); err != nil {
+	if o.Ranks < 0 || o.Ranks > 1<<16 {
+		return o, fmt.Errorf("ranks: expected 1 to %d processes, found %d", 1<<16, o.Ranks)
+	}
+	// One GPU per rank is enough across ranks: two or more replicas in
+	// all.
+	onePerRank := o.Ranks > 1 && len(o.GPUs) == 1 && o.GPUs[0] >= 0
+	if err := checkGPUs(o.GPUs); err != nil && !onePerRank {
 		return o, err
+	}
+	if o.Merge.IsSet() {
+		if _, ok := o.Merge.Rank(); ok {
+			return o, fmt.Errorf("--merge: expected a device of every rank (cpu or gpu:K), found %s", o.Merge)
+		}
 	}
 	if !o.Merge.IsSet() {
 		o.Merge = graph.HostCPU

@@ -65,17 +65,18 @@ func Rewrite(g *graph.Graph, opts Options) (out *graph.Graph, warnings []string,
 	if sym == "" {
 		return nil, nil, fmt.Errorf("graph %s: no input carries a batch axis, so there is nothing to split (give an input's batch axis a symbol, as in f32[N,784])", g.Name)
 	}
-	r := len(opts.GPUs)
+	devs := opts.replicaDevices()
+	r := len(devs)
 	if bound > 0 && bound < int64(r) {
 		r = int(bound)
 		warnings = append(warnings, fmt.Sprintf("batch %d is smaller than %d GPUs: %d replicas run, on %s",
-			bound, len(opts.GPUs), r, devList(gpuDevices(opts.GPUs[:r]))))
+			bound, len(devs), r, devList(devs[:r])))
 	}
 	w := &rewriter{
 		src:    g,
 		out:    graph.New(g.Name),
 		opts:   opts,
-		devs:   gpuDevices(opts.GPUs[:r]),
+		devs:   devs[:r],
 		sym:    sym,
 		bound:  bound,
 		merged: make([]*graph.Node, len(g.Nodes)),
