@@ -41,6 +41,16 @@ const (
 	// Products: sums of products in another order (gemm): f32 within
 	// 1e-5 relative plus 1e-7 absolute, f64 within 1e-12 plus 1e-15.
 	Products
+	// TF32: f32 products on TF32 tensor cores (inputs rounded to a
+	// 10-bit mantissa): within 1e-2 relative plus 2e-3 of the tensor's
+	// largest magnitude (cuda.TF32Rel and cuda.TF32Scale); f64 as
+	// Products.
+	TF32
+	// Model: a whole model's outputs, through many sums of products in
+	// another order than the CPU backend's (its gemm blocks and vector
+	// lanes are its own): f32 within 1e-4 relative plus 1e-5 of the
+	// tensor's largest magnitude, f64 within 1e-10 plus 1e-12 of it.
+	Model
 )
 
 type opCase struct {
@@ -316,7 +326,7 @@ func Models(t *testing.T, dir string, layouts []Layout, batches []int64) {
 						t.Fatalf("%s batch=%d: %v", l.Name, b, err)
 					}
 					for _, o := range g.Outputs {
-						if err := Compare(want[b][o.Name], got[o.Name], Products); err != nil {
+						if err := Compare(want[b][o.Name], got[o.Name], Model); err != nil {
 							t.Errorf("%s batch=%d: output %%%s: %v", l.Name, b, o.Name, err)
 						}
 					}
@@ -351,10 +361,24 @@ func Compare(want, got *tensor.Dense, tol Tolerance) error {
 		for i := range wd {
 			w, g = append(w, float64(wd[i])), append(g, float64(gd[i]))
 		}
-		rel, abs = map[Tolerance]float64{Bits: 0, Rounding: 2e-7, Products: 1e-5}[tol], map[Tolerance]float64{Products: 1e-7}[tol]
+		rel, abs = map[Tolerance]float64{Bits: 0, Rounding: 2e-7, Products: 1e-5, TF32: 1e-2}[tol], map[Tolerance]float64{Products: 1e-7}[tol]
+		if tol == TF32 {
+			for _, v := range w {
+				if !math.IsNaN(v) && !math.IsInf(v, 0) {
+					abs = max(abs, 2e-3*math.Abs(v))
+				}
+			}
+		}
+		if tol == Model {
+			rel, abs = 1e-4, 1e-5*maxAbs(w)
+		}
 	case []float64:
 		w, g = wd, host.Data(got).([]float64)
-		rel, abs = map[Tolerance]float64{Bits: 0, Rounding: 1e-15, Products: 1e-12}[tol], map[Tolerance]float64{Products: 1e-15}[tol]
+		if tol == Model {
+			rel, abs = 1e-10, 1e-12*maxAbs(w)
+			break
+		}
+		rel, abs = map[Tolerance]float64{Bits: 0, Rounding: 1e-15, Products: 1e-12, TF32: 1e-12}[tol], map[Tolerance]float64{Products: 1e-15, TF32: 1e-15}[tol]
 	case []int64, []int32, []bool:
 		if fmt.Sprint(wd) != fmt.Sprint(host.Data(got)) {
 			return fmt.Errorf("%v, want %v", host.Data(got), wd)
@@ -379,4 +403,15 @@ func Compare(want, got *tensor.Dense, tol Tolerance) error {
 		}
 	}
 	return nil
+}
+
+// maxAbs returns the largest finite magnitude in v (0 when none is).
+func maxAbs(v []float64) float64 {
+	m := 0.0
+	for _, x := range v {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			m = max(m, math.Abs(x))
+		}
+	}
+	return m
 }
