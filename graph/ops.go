@@ -436,6 +436,9 @@ var opTable = func() map[string]*OpInfo {
 		// Collectives (graph/collective.go): the combination of a group
 		// of replicas' values, on every member's device.
 		allreduceInfo(),
+
+		// State updated in place (graph/assign.go): the optimizer's step.
+		assignInfo(),
 	}
 	m := make(map[string]*OpInfo, len(list))
 	for _, o := range list {

@@ -96,9 +96,30 @@ func randomGraph(t *testing.T, r *rand.Rand, opsSeen map[string]int) *Graph {
 		nodes = append(nodes, n)
 	}
 	ops := OpNames()
+	assigned := map[*Node]bool{}
 	for range 40 {
 		for range 200 { // attempts until one is accepted
 			info := LookupOp(ops[r.IntN(len(ops))])
+			if info.Name == OpAssign {
+				// A computed batch-free value assigned once, to a param
+				// of its own made for it.
+				v := nodes[r.IntN(len(nodes))]
+				if v.IsLeaf() || v.Type.HasSymbol() || assigned[v] {
+					continue
+				}
+				p, err := g.Param(name("state"), v.Type)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err := g.Apply(name("v"), OpAssign, []*Node{p, v}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				assigned[v] = true
+				opsSeen[OpAssign]++
+				nodes = append(nodes, n)
+				break
+			}
 			nargs := info.MinArgs
 			if hi := info.MaxArgs; hi < 0 || hi > nargs {
 				if hi < 0 {

@@ -98,7 +98,10 @@ func TestModelsCoverOps(t *testing.T) {
 		}
 	}
 	for _, op := range append(OpNames(), OpInput, OpParam, OpConst) {
-		if !used[op] {
+		// assign updates state across runs, which the example models do
+		// not keep: the training graphs of package train use it, and
+		// assign_test.go's graphs.
+		if !used[op] && op != OpAssign {
 			t.Errorf("no model in ../testdata uses %s", op)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 //   - devices are either absent everywhere or present everywhere, and only
 //     slice, concat, copy and allreduce read a value placed on another
 //     device, and an allreduce group's members agree (graph/collective.go);
+//   - an assign's target is a param or a resident copy of one, and no
+//     target or value is assigned twice (graph/assign.go);
 //   - the outputs are distinct nodes of g.
 func Verify(g *Graph) error {
 	v := verifier{g: g}
@@ -153,6 +155,7 @@ func (v *verifier) run() {
 	if placed != 0 {
 		v.verifyCollectives()
 	}
+	v.verifyAssigns()
 	if len(g.Outputs) == 0 {
 		v.errs = append(v.errs, &Error{File: g.File, Pos: g.OutputPos, Msg: "graph " + g.Name + " has no outputs"})
 	}

@@ -15,8 +15,14 @@
 //
 // Nodes are scheduled as late as the stage count allows, so that
 // replicas of one node land in one stage even when the merge device is
-// itself a replica. Nodes that no output depends on are dropped. An
-// unplaced graph is one device's program in one stage.
+// itself a replica. Nodes that no output or assign depends on are
+// dropped. An unplaced graph is one device's program in one stage.
+//
+// An assign (graph/assign.go) runs in no stage: its value is a program
+// output kept to the end of the run, which the runtime then makes the
+// target's value (Plan.Assigns). A transfer that depends on params and
+// constants only is resident, unless it depends on an assigned target
+// and is not one: such a value changes with every run.
 package lower
 
 import (
@@ -116,6 +122,10 @@ type Plan struct {
 	// pass's merge device), or of its params when it has no inputs: what
 	// Traffic counts bytes to and from.
 	Merge graph.Device
+	// Assigns lists the graph's assign nodes, in graph order: after a run
+	// that succeeds, each target (operand 0: a param, or a resident
+	// transfer) holds the value (operand 1) the run computed.
+	Assigns []*graph.Node
 }
 
 // Options configures Lower.
@@ -203,7 +213,19 @@ func (l *lowerer) run() (*Plan, error) {
 		Static:  make([]bool, l.n),
 	}
 	transfer := make([]bool, l.n)
+	assign := make([]bool, l.n)
+	target := make([]bool, l.n)  // assigned by an assign
+	changes := make([]bool, l.n) // depends on an assigned target
+	for _, n := range g.Nodes {
+		if n.Op == graph.OpAssign {
+			target[n.Args[0].ID] = true
+		}
+	}
 	for i, n := range g.Nodes {
+		assign[i] = n.Op == graph.OpAssign
+		for _, a := range n.Args {
+			changes[i] = changes[i] || target[a.ID] || changes[a.ID]
+		}
 		p.Device[i] = n.Device
 		if !n.Device.IsSet() {
 			p.Device[i] = l.opts.Default
@@ -220,7 +242,7 @@ func (l *lowerer) run() (*Plan, error) {
 
 	// needed: the nodes some output depends on.
 	needed := make([]bool, l.n)
-	for _, o := range g.Outputs {
+	for _, o := range graph.Roots(g) {
 		needed[o.ID] = true
 	}
 	for i := l.n - 1; i >= 0; i-- {
@@ -231,7 +253,7 @@ func (l *lowerer) run() (*Plan, error) {
 		}
 	}
 	for i, n := range g.Nodes {
-		if !needed[i] || n.IsLeaf() || transfer[i] || l.opts.Check == nil {
+		if !needed[i] || n.IsLeaf() || transfer[i] || assign[i] || l.opts.Check == nil {
 			continue
 		}
 		if err := l.opts.Check(n, p.Device[i]); err != nil {
@@ -244,7 +266,7 @@ func (l *lowerer) run() (*Plan, error) {
 	asap := make([]int, l.n)
 	last := 0
 	for i, n := range g.Nodes {
-		if n.IsLeaf() || !needed[i] {
+		if n.IsLeaf() || !needed[i] || assign[i] {
 			asap[i] = -1
 			continue
 		}
@@ -262,7 +284,7 @@ func (l *lowerer) run() (*Plan, error) {
 	}
 	for i := l.n - 1; i >= 0; i-- {
 		n := g.Nodes[i]
-		if n.IsLeaf() || !needed[i] {
+		if n.IsLeaf() || !needed[i] || assign[i] {
 			alap[i] = -1
 			continue
 		}
@@ -321,7 +343,7 @@ func (l *lowerer) run() (*Plan, error) {
 		d := p.Device[i]
 		addDev(d)
 		if transfer[i] {
-			t := &Transfer{Kind: transferKind(n.Op), Node: n, Stage: s, Resident: p.Static[i]}
+			t := &Transfer{Kind: transferKind(n.Op), Node: n, Stage: s, Resident: p.Static[i] && (target[i] || !changes[i])}
 			if t.Kind == AllReduce {
 				t.Resident, t.Group = false, groups[n.Args[0]]
 			}
@@ -355,6 +377,14 @@ func (l *lowerer) run() (*Plan, error) {
 	}
 	for _, o := range g.Outputs {
 		p.LastUse[o.ID] = len(p.Stages)
+	}
+	for i, n := range g.Nodes {
+		if assign[i] {
+			p.Assigns = append(p.Assigns, n)
+			for _, a := range n.Args {
+				p.LastUse[a.ID] = len(p.Stages)
+			}
+		}
 	}
 	owner := make([]*Program, l.n)
 	for _, st := range p.Stages {
@@ -405,6 +435,9 @@ func (l *lowerer) run() (*Plan, error) {
 	}
 	for _, o := range g.Outputs {
 		mark(o, nil)
+	}
+	for _, a := range p.Assigns {
+		mark(a.Args[1], nil)
 	}
 	for prog, set := range outs {
 		prog.Outputs = sortedNodes(set)
@@ -471,6 +504,9 @@ func (p *Plan) String() string {
 		for _, prog := range st.Programs {
 			fmt.Fprintf(&b, "  %s:%s (in%s; out%s)\n", prog.Device, names(prog.Nodes), names(prog.Inputs), names(prog.Outputs))
 		}
+	}
+	for _, a := range p.Assigns {
+		fmt.Fprintf(&b, "assign %%%s <- %%%s on %s\n", a.Args[0].Name, a.Args[1].Name, p.Device[a.ID])
 	}
 	return b.String()
 }

@@ -122,6 +122,12 @@ func (e *Executor) concretize(batch int64) (*instance, error) {
 		}
 		needed[o.ID] = true
 	}
+	for _, a := range e.plan.Assigns {
+		if dead[a.ID] {
+			return nil, fmt.Errorf("runtime: assign %%%s depends only on replicas that do not run at batch %d", a.Name, batch)
+		}
+		needed[a.ID] = true
+	}
 	for i := len(g.Nodes) - 1; i >= 0; i-- {
 		if needed[i] {
 			for _, a := range conc[i].Args {
@@ -174,8 +180,8 @@ func (e *Executor) compile(inst *instance) error {
 		si := &stageInst{}
 		for _, t := range st.Transfers {
 			c := inst.nodes[t.Node.ID]
-			if c == nil {
-				continue
+			if c == nil || t.Kind != lower.AllReduce && e.remote(e.plan.Device[c.ID]) {
+				continue // another rank's (ranks.go)
 			}
 			si.transfers = append(si.transfers, t)
 			if t.Kind == lower.AllReduce && inst.groups[c.ID] == nil {
@@ -198,6 +204,9 @@ func (e *Executor) compile(inst *instance) error {
 			}
 		}
 		for _, p := range st.Programs {
+			if e.remote(p.Device) {
+				continue // another rank's (ranks.go)
+			}
 			bp := &backend.Program{Device: p.Device, Stage: p.Stage, BeforeNode: e.opts.BeforeNode, Info: map[string]backend.NodeInfo{}}
 			for _, n := range p.Nodes {
 				if c := inst.nodes[n.ID]; c != nil {

@@ -834,6 +834,7 @@ func opCases() []opCase {
 	cases = append(cases, gradOpCases()...)
 	cases = append(cases, logicOpCases()...)
 	cases = append(cases, collectiveOpCases()...)
+	cases = append(cases, assignOpCases()...)
 	return append(cases, indexOpCases()...)
 }
 

@@ -46,12 +46,12 @@ func CopyAs(dst *graph.Graph, n *graph.Node, name string, args []*graph.Node, at
 	return c, nil
 }
 
-// Prune returns a copy of g with only the nodes its outputs depend on, in
-// their order, and the same outputs. Inputs and params nothing needs are
-// dropped too.
+// Prune returns a copy of g with only the nodes its outputs and assigns
+// (graph.Roots) depend on, in their order, and the same outputs. Inputs
+// and params nothing needs are dropped too.
 func Prune(g *graph.Graph) (*graph.Graph, error) {
 	needed := make(map[*graph.Node]bool, len(g.Nodes))
-	for _, o := range g.Outputs {
+	for _, o := range graph.Roots(g) {
 		needed[o] = true
 	}
 	for i := len(g.Nodes) - 1; i >= 0; i-- {

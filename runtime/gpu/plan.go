@@ -162,7 +162,7 @@ func planned(op string) bool {
 		"maxpool2d", "avgpool2d", "maxpool2d_grad", "avgpool2d_grad", "batchnorm", "dropout",
 		"gather", "gather_grad", "expand", "argmax", "argmin",
 		"pow", "erf", "where", "equal", "less", "greater", "less_equal", "greater_equal", "not", "and", "or", "xor", "cast",
-		"allreduce":
+		"allreduce", "assign":
 		return true
 	}
 	return false
@@ -188,6 +188,10 @@ func (p *planner) plan(s *nodeSpec) (*nodePlan, error) {
 	switch n.Op {
 	case "reshape", "flatten", "copy":
 		return view(0)
+	case "assign":
+		// Its value (the executor, not a program, updates the target).
+		np.viewOf = 1
+		return np, nil
 	case "dropout":
 		if !n.BoolAttr("training") {
 			return view(0)
