@@ -1,6 +1,7 @@
 package tensorio
 
 import (
+	"archive/zip"
 	"bytes"
 	"os"
 	"path/filepath"
@@ -117,6 +118,7 @@ func FuzzReadSafetensors(f *testing.F) {
 	f.Add(stFile(`{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"I64","shape":[],"data_offsets":[16,24]}}`, make([]byte, 24)))
 	f.Add(stFile(`{"a":{"dtype":"F32","shape":[1099511627776],"data_offsets":[0,16]}}`, make([]byte, 16)))
 	f.Fuzz(func(t *testing.T, in []byte) {
+		readSafetensorsMeta(bytes.NewReader(in), int64(len(in)))
 		ts, err := ReadSafetensors(bytes.NewReader(in), int64(len(in)))
 		if err != nil {
 			return
@@ -128,16 +130,52 @@ func FuzzReadSafetensors(f *testing.F) {
 	})
 }
 
+// FuzzReadNPZ seeds from NumPy's archives, and from every .npy file of
+// testdata/numpy wrapped as np.savez and np.savez_compressed write it, and
+// from an archive with metadata as checkpoints carry it; it reads under a
+// memory limit too (readNPZ), and reads the metadata.
+//
+//	go test ./tensorio -run '^$' -fuzz FuzzReadNPZ -fuzztime 5m
 func FuzzReadNPZ(f *testing.F) {
 	addFiles(f, "testdata/numpy/*.npz")
 	var buf bytes.Buffer
 	ts := map[string]*tensor.Dense{"a": dense([]int{2}, []int32{1, 2}), "b": tensor.New(tensor.FromScalar(true))}
-	if err := WriteNPZ(&buf, ts); err != nil {
+	if err := WriteNPZMeta(&buf, ts, map[string]string{"multigpu.checkpoint.generation": "3"}); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())
+	npys, _ := filepath.Glob("testdata/numpy/*.npy")
+	for _, method := range []uint16{zip.Store, zip.Deflate} {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, p := range npys {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: filepath.Base(p), Method: method})
+			if err != nil {
+				f.Fatal(err)
+			}
+			w.Write(b)
+		}
+		zw.Close()
+		f.Add(buf.Bytes())
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
+		readNPZMeta(bytes.NewReader(in), int64(len(in)))
+		limited, lerr := readNPZ(bytes.NewReader(in), int64(len(in)), 1<<16)
 		ts, err := ReadNPZ(bytes.NewReader(in), int64(len(in)))
+		if lerr == nil && err != nil {
+			t.Fatalf("read under a limit, not without: %v", err)
+		}
+		var total int64
+		for _, d := range limited {
+			total += int64(d.MemSize())
+		}
+		if lerr == nil && total > 1<<16 {
+			t.Fatalf("read %d bytes under a limit of %d", total, 1<<16)
+		}
 		if err != nil {
 			return
 		}

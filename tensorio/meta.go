@@ -43,37 +43,54 @@ func ReadArchiveMeta(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	var meta map[string]string
 	switch ext(path) {
 	case ".npz":
-		zr, err := zip.NewReader(f, fi.Size())
-		if err != nil {
-			return nil, fmt.Errorf("%s: not a valid .npz (zip) archive: %w", path, err)
-		}
-		var meta map[string]string
-		if zr.Comment == "" || json.Unmarshal([]byte(zr.Comment), &meta) != nil {
-			return nil, nil
-		}
-		return meta, nil
+		meta, err = readNPZMeta(f, fi.Size())
 	case ".safetensors":
-		var lb [8]byte
-		if _, err := f.ReadAt(lb[:], 0); err != nil {
-			return nil, fmt.Errorf("%s: reading the header length: %w", path, err)
-		}
-		hlen := binary.LittleEndian.Uint64(lb[:])
-		if hlen > maxSafetensorsHeader || hlen > uint64(max(fi.Size()-8, 0)) {
-			return nil, fmt.Errorf("%s: header length %d: the file holds %d bytes", path, hlen, fi.Size())
-		}
-		header := make([]byte, hlen)
-		if _, err := f.ReadAt(header, 8); err != nil {
-			return nil, fmt.Errorf("%s: reading the header: %w", path, err)
-		}
-		var h struct {
-			Meta map[string]string `json:"__metadata__"`
-		}
-		if err := json.Unmarshal(header, &h); err != nil {
-			return nil, fmt.Errorf("%s: malformed JSON header: %w", path, err)
-		}
-		return h.Meta, nil
+		meta, err = readSafetensorsMeta(f, fi.Size())
+	default:
+		return nil, fmt.Errorf("%s: unknown archive extension %q: want .npz or .safetensors", path, filepath.Ext(path))
 	}
-	return nil, fmt.Errorf("%s: unknown archive extension %q: want .npz or .safetensors", path, filepath.Ext(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return meta, nil
+}
+
+// readNPZMeta reads the metadata of a .npz archive of the given size.
+func readNPZMeta(r io.ReaderAt, size int64) (map[string]string, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid .npz (zip) archive: %w", err)
+	}
+	var meta map[string]string
+	if zr.Comment == "" || json.Unmarshal([]byte(zr.Comment), &meta) != nil {
+		return nil, nil
+	}
+	return meta, nil
+}
+
+// readSafetensorsMeta reads the "__metadata__" of a safetensors file of
+// the given size.
+func readSafetensorsMeta(r io.ReaderAt, size int64) (map[string]string, error) {
+	var lb [8]byte
+	if _, err := r.ReadAt(lb[:], 0); err != nil {
+		return nil, fmt.Errorf("reading the header length: %w", err)
+	}
+	hlen := binary.LittleEndian.Uint64(lb[:])
+	if hlen > maxSafetensorsHeader || hlen > uint64(max(size-8, 0)) {
+		return nil, fmt.Errorf("header length %d: the file holds %d bytes", hlen, size)
+	}
+	header := make([]byte, hlen)
+	if _, err := r.ReadAt(header, 8); err != nil {
+		return nil, fmt.Errorf("reading the header: %w", err)
+	}
+	var h struct {
+		Meta map[string]string `json:"__metadata__"`
+	}
+	if err := json.Unmarshal(header, &h); err != nil {
+		return nil, fmt.Errorf("malformed JSON header: %w", err)
+	}
+	return h.Meta, nil
 }

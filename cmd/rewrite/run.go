@@ -118,14 +118,26 @@ func (b *byteSize) Set(s string) error {
 	return nil
 }
 
-// loadInputs reads every --input file, each under the memory limit.
-func loadInputs(files inputFlag, limit int64) (map[string]*tensor.Dense, error) {
+// loadInputs reads every --input file, all of them together under limit
+// bytes (no limit when limit <= 0), which is what the params leave of the
+// memory limit total: each is refused before it is read when it would
+// take more than what the others left.
+func loadInputs(files inputFlag, limit, total int64) (map[string]*tensor.Dense, error) {
 	out := map[string]*tensor.Dense{}
+	left := limit
 	for _, in := range files {
-		t, err := tensorio.ReadFileLimit(in.path, limit)
+		if limit > 0 && left < 1 {
+			left = 1 // refuse the next one, whatever its size
+		}
+		t, err := tensorio.ReadFileLimit(in.path, left)
 		if err != nil {
+			var le *tensorio.LimitError
+			if errors.As(err, &le) && left < total {
+				le.Of = "what the params and the other inputs leave of the memory limit of " + tensorio.FormatBytes(total)
+			}
 			return nil, fmt.Errorf("--input %s: %w", in.name, err)
 		}
+		left -= int64(t.MemSize())
 		out[in.name] = t
 	}
 	return out, nil
@@ -135,7 +147,13 @@ func loadInputs(files inputFlag, limit int64) (map[string]*tensor.Dense, error) 
 // files (named as the graph or as the ONNX model names its inputs), and an
 // ONNX model's per-sample constants unless --input gives them.
 func (m *model) inputs(o *options) (map[string]*tensor.Dense, error) {
-	inputs, err := loadInputs(o.inputs, o.memLimit())
+	limit := o.memLimit()
+	if limit > 0 {
+		// What the params leave; the runtime counts both again, with
+		// everything a run computes, before it starts.
+		limit = max(limit-paramBytes(m.g), 1)
+	}
+	inputs, err := loadInputs(o.inputs, limit, o.memLimit())
 	if err != nil {
 		return nil, err
 	}
