@@ -85,11 +85,6 @@ type Options struct {
 	// Threads is how many threads the CPU backend's kernels use, shared
 	// by every CPU device of the executor (default: the machine's cores).
 	Threads int
-	// Comm, when set, runs a graph placed across ranks as this process's
-	// rank of a job (ranks.go): the programs of this rank's devices and of
-	// the devices of every rank, the values that cross ranks exchanged
-	// through it. Devices is not asked for other ranks' devices.
-	Comm Comm
 }
 
 // Executor runs one graph. Its methods are safe for concurrent use; runs
@@ -109,7 +104,7 @@ type Executor struct {
 	params   map[string]*tensor.Dense
 	resident map[int]backend.Buffer // by node ID: params, consts and resident transfers on their devices
 	cache    []*instance            // most recently used last
-	aliases  []bool                 // by node ID: the value may share memory with a leaf or kept state
+	aliases  []bool                 // by node ID: the value may share memory with a leaf
 	// keep reports, by node ID, the values held across runs (params,
 	// consts, resident transfers), which are never released; output, the
 	// graph outputs, released only when a run fails.
@@ -135,9 +130,7 @@ func New(g *graph.Graph, opts Options) (*Executor, error) {
 			return dev, nil
 		}
 		var dev Device
-		if e.remote(d) {
-			dev = cpu.NewShared(d, pool) // another rank's: checks nodes, never runs
-		} else if opts.Devices != nil {
+		if opts.Devices != nil {
 			var err error
 			if dev, err = opts.Devices(d); err != nil {
 				return nil, fmt.Errorf("runtime: device %s: %v", d, err)
@@ -164,9 +157,6 @@ func New(g *graph.Graph, opts Options) (*Executor, error) {
 		return nil, err
 	}
 	e.plan = plan
-	if err := e.checkRanks(); err != nil {
-		return nil, err
-	}
 	for i, n := range g.Nodes {
 		if _, err := devFor(plan.Device[i]); err != nil {
 			return nil, err
@@ -193,17 +183,10 @@ func New(g *graph.Graph, opts Options) (*Executor, error) {
 	for _, o := range g.Outputs {
 		e.output[o.ID] = true
 	}
-	// An assigned value is held to the end of the run like an output, and
-	// then kept as its target's value (finishAssigns).
-	assigned := make([]bool, len(g.Nodes))
-	for _, a := range plan.Assigns {
-		assigned[a.Args[1].ID] = true
-		e.output[a.Args[1].ID] = true
-	}
 	e.aliases = make([]bool, len(g.Nodes))
 	for i, n := range g.Nodes {
 		switch {
-		case n.IsLeaf() || assigned[i]:
+		case n.IsLeaf():
 			e.aliases[i] = true
 		case n.Op == "reshape" || n.Op == "flatten" || n.Op == "copy" || n.Op == "slice" ||
 			(n.Op == "dropout" && !n.BoolAttr("training")):
@@ -532,25 +515,18 @@ func (e *Executor) execute(ctx context.Context, inst *instance, inputs map[strin
 	}
 	out := make(map[string]*tensor.Dense, len(e.g.Outputs))
 	for _, o := range e.g.Outputs {
-		v := o
-		if o.Op == graph.OpAssign {
-			v = o.Args[1] // an assign yields its value
-		}
-		b := r.env[v.ID]
+		b := r.env[o.ID]
 		if b == nil {
 			return nil, fmt.Errorf("runtime: output %%%s was not computed", o.Name)
 		}
-		t, err := e.devs[e.plan.Device[v.ID]].Download(b)
+		t, err := e.devs[e.plan.Device[o.ID]].Download(b)
 		if err != nil {
 			return nil, fmt.Errorf("runtime: output %%%s: %v", o.Name, err)
 		}
-		if e.aliases[v.ID] {
+		if e.aliases[o.ID] {
 			t = host.Clone(t)
 		}
 		out[o.Name] = t
-	}
-	if err := e.finishAssigns(inst, r); err != nil {
-		return nil, err
 	}
 	return out, nil
 }
@@ -560,9 +536,6 @@ func (e *Executor) execute(ctx context.Context, inst *instance, inputs map[strin
 // stays off the host; everything else is downloaded, moved on the host
 // and uploaded.
 func (e *Executor) transfer(inst *instance, t *lower.Transfer, r *run) error {
-	if e.crossRank(t) {
-		return e.transferRanks(inst, t, r)
-	}
 	id := t.Node.ID
 	n := inst.nodes[id]
 	if n == nil {
