@@ -85,6 +85,11 @@ type Options struct {
 	// Threads is how many threads the CPU backend's kernels use, shared
 	// by every CPU device of the executor (default: the machine's cores).
 	Threads int
+	// Comm, when set, runs a graph placed across ranks as this process's
+	// rank of a job (ranks.go): the programs of this rank's devices and of
+	// the devices of every rank, the values that cross ranks exchanged
+	// through it. Devices is not asked for other ranks' devices.
+	Comm Comm
 }
 
 // Executor runs one graph. Its methods are safe for concurrent use; runs
@@ -104,7 +109,7 @@ type Executor struct {
 	params   map[string]*tensor.Dense
 	resident map[int]backend.Buffer // by node ID: params, consts and resident transfers on their devices
 	cache    []*instance            // most recently used last
-	aliases  []bool                 // by node ID: the value may share memory with a leaf
+	aliases  []bool                 // by node ID: the value may share memory with a leaf or kept state
 	// keep reports, by node ID, the values held across runs (params,
 	// consts, resident transfers), which are never released; output, the
 	// graph outputs, released only when a run fails.
@@ -130,7 +135,9 @@ func New(g *graph.Graph, opts Options) (*Executor, error) {
 			return dev, nil
 		}
 		var dev Device
-		if opts.Devices != nil {
+		if e.remote(d) {
+			dev = cpu.NewShared(d, pool) // another rank's: checks nodes, never runs
+		} else if opts.Devices != nil {
 			var err error
 			if dev, err = opts.Devices(d); err != nil {
 				return nil, fmt.Errorf("runtime: device %s: %v", d, err)
@@ -157,6 +164,9 @@ func New(g *graph.Graph, opts Options) (*Executor, error) {
 		return nil, err
 	}
 	e.plan = plan
+	if err := e.checkRanks(); err != nil {
+		return nil, err
+	}
 	for i, n := range g.Nodes {
 		if _, err := devFor(plan.Device[i]); err != nil {
 			return nil, err
@@ -183,10 +193,17 @@ func New(g *graph.Graph, opts Options) (*Executor, error) {
 	for _, o := range g.Outputs {
 		e.output[o.ID] = true
 	}
+	// An assigned value is held to the end of the run like an output, and
+	// then kept as its target's value (finishAssigns).
+	assigned := make([]bool, len(g.Nodes))
+	for _, a := range plan.Assigns {
+		assigned[a.Args[1].ID] = true
+		e.output[a.Args[1].ID] = true
+	}
 	e.aliases = make([]bool, len(g.Nodes))
 	for i, n := range g.Nodes {
 		switch {
-		case n.IsLeaf():
+		case n.IsLeaf() || assigned[i]:
 			e.aliases[i] = true
 		case n.Op == "reshape" || n.Op == "flatten" || n.Op == "copy" || n.Op == "slice" ||
 			(n.Op == "dropout" && !n.BoolAttr("training")):
@@ -515,18 +532,25 @@ func (e *Executor) execute(ctx context.Context, inst *instance, inputs map[strin
 	}
 	out := make(map[string]*tensor.Dense, len(e.g.Outputs))
 	for _, o := range e.g.Outputs {
-		b := r.env[o.ID]
+		v := o
+		if o.Op == graph.OpAssign {
+			v = o.Args[1] // an assign yields its value
+		}
+		b := r.env[v.ID]
 		if b == nil {
 			return nil, fmt.Errorf("runtime: output %%%s was not computed", o.Name)
 		}
-		t, err := e.devs[e.plan.Device[o.ID]].Download(b)
+		t, err := e.devs[e.plan.Device[v.ID]].Download(b)
 		if err != nil {
 			return nil, fmt.Errorf("runtime: output %%%s: %v", o.Name, err)
 		}
-		if e.aliases[o.ID] {
+		if e.aliases[v.ID] {
 			t = host.Clone(t)
 		}
 		out[o.Name] = t
+	}
+	if err := e.finishAssigns(inst, r); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -536,6 +560,9 @@ func (e *Executor) execute(ctx context.Context, inst *instance, inputs map[strin
 // stays off the host; everything else is downloaded, moved on the host
 // and uploaded.
 func (e *Executor) transfer(inst *instance, t *lower.Transfer, r *run) error {
+	if e.crossRank(t) {
+		return e.transferRanks(inst, t, r)
+	}
 	id := t.Node.ID
 	n := inst.nodes[id]
 	if n == nil {
@@ -582,6 +609,12 @@ func (e *Executor) transfer(inst *instance, t *lower.Transfer, r *run) error {
 			return fail(err)
 		}
 		b = hb
+	} else if hb, ok, err := cpu.Transfer(dst, t.Kind, n, argBuffers(n, env)); ok {
+		// Between host devices: on the data itself, without host tensors.
+		if err != nil {
+			return fail(err)
+		}
+		b = hb
 	} else {
 		val, err := e.onHost(t, n, env)
 		if err != nil {
@@ -597,6 +630,15 @@ func (e *Executor) transfer(inst *instance, t *lower.Transfer, r *run) error {
 	r.produced(id, b)
 	r.read(inst.reads[id])
 	return nil
+}
+
+// argBuffers returns the buffers of n's operands.
+func argBuffers(n *graph.Node, env []backend.Buffer) []backend.Buffer {
+	bs := make([]backend.Buffer, len(n.Args))
+	for i, a := range n.Args {
+		bs[i] = env[a.ID]
+	}
+	return bs
 }
 
 // argBuffers returns the buffers of n's operands.
