@@ -609,12 +609,6 @@ func (e *Executor) transfer(inst *instance, t *lower.Transfer, r *run) error {
 			return fail(err)
 		}
 		b = hb
-	} else if hb, ok, err := cpu.Transfer(dst, t.Kind, n, argBuffers(n, env)); ok {
-		// Between host devices: on the data itself, without host tensors.
-		if err != nil {
-			return fail(err)
-		}
-		b = hb
 	} else {
 		val, err := e.onHost(t, n, env)
 		if err != nil {
@@ -630,15 +624,6 @@ func (e *Executor) transfer(inst *instance, t *lower.Transfer, r *run) error {
 	r.produced(id, b)
 	r.read(inst.reads[id])
 	return nil
-}
-
-// argBuffers returns the buffers of n's operands.
-func argBuffers(n *graph.Node, env []backend.Buffer) []backend.Buffer {
-	bs := make([]backend.Buffer, len(n.Args))
-	for i, a := range n.Args {
-		bs[i] = env[a.ID]
-	}
-	return bs
 }
 
 // argBuffers returns the buffers of n's operands.
