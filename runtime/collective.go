@@ -19,6 +19,7 @@ type groupInst struct {
 	args    []*graph.Node // concrete operands that run, in operand order
 	root    graph.Device
 	exe     backend.Executable
+	ranks   *rankGroup // for a run across ranks (ranks.go), else nil
 }
 
 // compileGroup builds the combination of t's group on its first live
@@ -26,6 +27,9 @@ type groupInst struct {
 // placed there, run by that device's own kernel (left to right, as a
 // reduction over the stacked partials).
 func (e *Executor) compileGroup(inst *instance, t *lower.Transfer) (*groupInst, error) {
+	if e.opts.Comm != nil {
+		return e.compileGroupRanks(inst, t)
+	}
 	gi := &groupInst{}
 	for _, m := range t.Group {
 		if c := inst.nodes[m.ID]; c != nil {
@@ -58,6 +62,9 @@ func (e *Executor) compileGroup(inst *instance, t *lower.Transfer) (*groupInst, 
 // member gets the same bits.
 func (e *Executor) allreduce(ctx context.Context, inst *instance, t *lower.Transfer, r *run, opts backend.RunOptions) error {
 	id := t.Node.ID
+	if gi := inst.groups[id]; gi.ranks != nil {
+		return e.allreduceRanks(ctx, inst, t, r, opts)
+	}
 	if r.env[id] != nil {
 		return nil // made with its group's first member
 	}
