@@ -148,3 +148,23 @@ func (w *rewriter) derivedAR(n *graph.Node, onMerge bool) {
 	}
 	w.placeAll(n, vals, onMerge)
 }
+
+// assignNode emits the update of a param's state (graph/assign.go): on
+// every replica, its own copy of the param takes the replica's value
+// (replicas), and on the merge device the param itself takes the merge
+// device's value (merge), unless the merge device is a replica whose
+// update is that.
+func (w *rewriter) assignNode(n *graph.Node, replicas, merge bool) {
+	p, v := n.Args[0], n.Args[1]
+	if replicas {
+		for k, d := range w.devs {
+			a := w.emit(w.fresh(repName(n.Name, k)), graph.OpAssign, []*graph.Node{w.atReplica(p, k), w.atReplica(v, k)}, nil, d)
+			if d == w.opts.Merge {
+				w.merged[n.ID] = a
+			}
+		}
+	}
+	if merge && w.merged[n.ID] == nil {
+		w.merged[n.ID] = w.emit(n.Name, graph.OpAssign, []*graph.Node{w.atMerge(p), w.atMerge(v)}, nil, w.opts.Merge)
+	}
+}

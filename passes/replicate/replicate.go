@@ -179,26 +179,76 @@ func (w *rewriter) isFreeDim(n *graph.Node) bool {
 
 // needs returns, per source node ID, whether the node is needed on the
 // replicas' devices and whether it is needed on the merge device.
+//
+// An assign (graph/assign.go) happens on the replicas when combinations
+// do and its value can be made there (from combined values and
+// batch-free ones: an optimizer's update of a param or its moments), each
+// replica updating its own resident copy, and on the merge device too
+// when what the outputs need reads the target there; else on the merge
+// device only (--combine merge: the replicas then copy the updated param
+// every run).
 func (w *rewriter) needs() (onReplicas, onMerge []bool) {
 	nodes := w.src.Nodes
-	onReplicas, onMerge = make([]bool, len(nodes)), make([]bool, len(nodes))
-	w.ar = make([]bool, len(nodes))
 	var cand []bool
 	if w.onReplicasAR() {
 		cand = w.combinable()
 	}
+	assigns := graph.Assigns(w.src)
+	if len(assigns) == 0 {
+		return w.propagate(cand, nil, nil, nil)
+	}
+	// Where the outputs alone read the targets.
+	live := make([]bool, len(nodes))
+	for _, o := range w.src.Outputs {
+		live[o.ID] = true
+	}
+	for i := len(nodes) - 1; i >= 0; i-- {
+		if live[i] {
+			for _, a := range nodes[i].Args {
+				live[a.ID] = true
+			}
+		}
+	}
+	_, readMerge := w.propagate(cand, nil, nil, live)
+	seedReplicas, seedMerge := make([]bool, len(nodes)), make([]bool, len(nodes))
+	for _, a := range assigns {
+		p, v := a.Args[0], a.Args[1]
+		if cand != nil && (cand[v.ID] || w.an.Of(v).Placement == Free) {
+			seedReplicas[a.ID] = true
+			seedMerge[a.ID] = readMerge[p.ID] && !w.mergeIsReplica()
+		} else {
+			seedMerge[a.ID] = true
+		}
+	}
+	return w.propagate(cand, seedReplicas, seedMerge, nil)
+}
+
+// propagate marks, from the outputs (and the assigns seeded), the source
+// nodes needed on the replicas and on the merge device, and which
+// combinations happen on the replicas (w.ar); only the nodes live says
+// are, when it is not nil.
+func (w *rewriter) propagate(cand, seedReplicas, seedMerge, live []bool) (onReplicas, onMerge []bool) {
+	nodes := w.src.Nodes
+	onReplicas, onMerge = make([]bool, len(nodes)), make([]bool, len(nodes))
+	w.ar = make([]bool, len(nodes))
 	for _, o := range w.src.Outputs {
 		onMerge[o.ID] = true
 	}
 	for i := len(nodes) - 1; i >= 0; i-- {
 		n := nodes[i]
 		v := w.an.Of(n)
-		if n.IsLeaf() || w.isBatchDim(n) || w.isFreeDim(n) {
+		if n.IsLeaf() || w.isBatchDim(n) || w.isFreeDim(n) || live != nil && !live[i] {
 			continue
 		}
 		replicas := v.Placement == Replicated || (v.Placement == Merged && v.Flow == graph.BatchReduce) || (v.Placement == Free && onReplicas[i])
 		merge := (v.Placement == Merged && v.Flow != graph.BatchReduce) || (v.Placement == Free && onMerge[i])
-		if cand != nil && cand[i] && (onReplicas[i] || w.opts.Combine == CombineAllreduce && onMerge[i]) {
+		if n.Op == graph.OpAssign {
+			if seedReplicas != nil {
+				onReplicas[i] = onReplicas[i] || seedReplicas[i]
+				onMerge[i] = onMerge[i] || seedMerge[i]
+			}
+			replicas, merge = onReplicas[i], onMerge[i]
+		} else if cand != nil && cand[i] && (onReplicas[i] || w.opts.Combine == CombineAllreduce && onMerge[i]) {
 			w.ar[i] = true
 			replicas, merge = true, false
 		}
@@ -279,6 +329,8 @@ func (w *rewriter) run() error {
 		}
 		v := w.an.Of(n)
 		switch {
+		case n.Op == graph.OpAssign:
+			w.assignNode(n, onReplicas[n.ID], onMerge[n.ID])
 		case w.isFreeDim(n):
 			ax, err := n.NormAxis("axis", n.Args[0].Type.Rank())
 			if err != nil {
