@@ -231,6 +231,24 @@ func newTransposer(in []int, perm []int) *transposer {
 	return t
 }
 
+// swapLast reports whether t swaps the last two axes and keeps the others
+// in place, and the sizes of the last two axes of its operand.
+func (t *transposer) swapLast() (rows, cols int, ok bool) {
+	r := len(t.out)
+	if r < 2 || t.srcStr[r-2] != 1 || t.srcStr[r-1] != t.out[r-2] {
+		return 0, 0, false
+	}
+	// The leading axes in order, each a whole [rows, cols] block apart.
+	step := t.out[r-1] * t.out[r-2]
+	for a := r - 3; a >= 0; a-- {
+		if t.srcStr[a] != step {
+			return 0, 0, false
+		}
+		step *= t.out[a]
+	}
+	return t.out[r-1], t.out[r-2], true
+}
+
 func (t *transposer) apply(src any, rs *runState) any {
 	switch d := src.(type) {
 	case []float32:
@@ -252,6 +270,25 @@ func transposeT[T any](t *transposer, src []T, rs *runState) []T {
 	r := len(t.out)
 	if r == 0 || len(src) == 0 {
 		copy(out, src)
+		return out
+	}
+	if rows, cols, ok := t.swapLast(); ok {
+		// out[b, j, i] = src[b, i, j]: in tiles, so that both sides are
+		// read and written a cache line at a time.
+		const tile = 16
+		for b := 0; b < len(src); b += rows * cols {
+			s, o := src[b:b+rows*cols], out[b:b+rows*cols]
+			for i0 := 0; i0 < rows; i0 += tile {
+				for j0 := 0; j0 < cols; j0 += tile {
+					for i := i0; i < min(i0+tile, rows); i++ {
+						row := s[i*cols:]
+						for j := j0; j < min(j0+tile, cols); j++ {
+							o[j*rows+i] = row[j]
+						}
+					}
+				}
+			}
+		}
 		return out
 	}
 	idx := make([]int, r)

@@ -216,3 +216,30 @@ func TestRunAllocations(t *testing.T) {
 		t.Errorf("arena of %d bytes", b)
 	}
 }
+
+// The tiled transpose of the last two axes gives what the general one
+// does.
+func TestTransposeLastTwo(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	d := NewShared(graph.HostCPU, par.New(1))
+	for _, c := range []struct {
+		shape, perm string
+		dims        [3]int
+	}{{"[3,17,20]", "[0,2,1]", [3]int{3, 17, 20}}, {"[33,5]", "[1,0]", [3]int{1, 33, 5}}} {
+		src := fmt.Sprintf("graph p {\n  input %%x: f32%s\n  %%y = transpose %%x {perm=%s}\n  output %%y\n}\n", c.shape, c.perm)
+		b, m, n := c.dims[0], c.dims[1], c.dims[2]
+		x := randBuffer(d, r, b*m*n)
+		xb, _ := d.Upload(host.New(mustShape(t, program(t, src).Inputs[0].Type), x.data))
+		got := runProgram(t, d, src, map[string]*Buffer{"x": xb.(*Buffer)})
+		xd := x.data.([]float32)
+		for k := 0; k < b; k++ {
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					if got[(k*n+j)*m+i] != xd[(k*m+i)*n+j] {
+						t.Fatalf("%s: element (%d,%d,%d) misplaced", c.shape, k, j, i)
+					}
+				}
+			}
+		}
+	}
+}
