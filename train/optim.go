@@ -6,8 +6,8 @@ import (
 )
 
 // Optimizer says how gradients update the weights. The rules are
-// PyTorch's, applied to the master copy of the weights on the host, in
-// the params' own element type.
+// PyTorch's, applied on the devices as graph ops (step.go), in the
+// params' own element type.
 type Optimizer struct {
 	// Kind is "sgd" (w -= lr*g), "momentum" (v = mu*v + g; w -= lr*v) or
 	// "adam" (bias-corrected moments; w -= lr*m̂/(sqrt(v̂)+eps)). Empty
@@ -72,47 +72,4 @@ func (o Optimizer) withDefaults() (Optimizer, error) {
 		}
 	}
 	return o, nil
-}
-
-// state is the optimizer's memory of one param: the velocity of
-// momentum, or Adam's first and second moments.
-type state struct {
-	m, v any // []float32 or []float64, like the param
-}
-
-// float is the element types params are trained in.
-type float interface{ ~float32 | ~float64 }
-
-// update applies one step (step counts from 1) of o to w with gradient g.
-func update[T float](o Optimizer, st *state, w, g []T, step int) {
-	lr := T(o.LR)
-	switch o.Kind {
-	case SGD:
-		for i, gi := range g {
-			w[i] -= lr * gi
-		}
-	case Momentum:
-		if st.m == nil {
-			st.m = make([]T, len(w))
-		}
-		v, mu := st.m.([]T), T(o.Momentum)
-		for i, gi := range g {
-			v[i] = mu*v[i] + gi
-			w[i] -= lr * v[i]
-		}
-	case Adam:
-		if st.m == nil {
-			st.m, st.v = make([]T, len(w)), make([]T, len(w))
-		}
-		m, v := st.m.([]T), st.v.([]T)
-		b1, b2, eps := T(o.Beta1), T(o.Beta2), T(o.Epsilon)
-		c1 := T(1 - math.Pow(o.Beta1, float64(step)))
-		c2 := T(1 - math.Pow(o.Beta2, float64(step)))
-		for i, gi := range g {
-			m[i] = b1*m[i] + (1-b1)*gi
-			v[i] = b2*v[i] + (1-b2)*gi*gi
-			mh, vh := m[i]/c1, v[i]/c2
-			w[i] -= lr * mh / (T(math.Sqrt(float64(vh))) + eps)
-		}
-	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"multigpu/graph"
 	"multigpu/runtime/host"
 )
 
@@ -41,25 +42,38 @@ func optimizerCodes() []string { return []string{SGD, Momentum, Adam} }
 func (t *Trainer) Epochs() int { return t.epochs }
 
 // State returns what resuming needs beside the weights: the optimizer's
-// step count and moments, and the epochs completed (so a resumed Fit goes
-// on with the next epoch's shuffle), as tensors by name.
+// step count and moments (read back from the devices), and the epochs
+// completed (so a resumed Fit goes on with the next epoch's shuffle), as
+// tensors by name; nil when reading back fails (ReadState says why).
 func (t *Trainer) State() map[string]*tensor.Dense {
+	st, err := t.ReadState()
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// ReadState is State, with the error of reading the moments back.
+func (t *Trainer) ReadState() (map[string]*tensor.Dense, error) {
 	count := func(v int) *tensor.Dense { return host.New([]int{1}, []int64{int64(v)}) }
 	out := map[string]*tensor.Dense{
 		stateSteps:  count(t.steps),
 		stateEpochs: count(t.epochs),
 		stateKind:   count(slices.Index(optimizerCodes(), t.cfg.Optimizer.Kind)),
 	}
-	for name, st := range t.states {
-		shape := t.weights[name].shape
-		if st.m != nil {
-			out[stateM+name] = host.Clone(host.New(shape, st.m))
-		}
-		if st.v != nil {
-			out[stateV+name] = host.Clone(host.New(shape, st.v))
+	if t.set == nil {
+		return out, nil
+	}
+	for param, names := range t.step.state {
+		for i, name := range names {
+			v, err := t.read(name)
+			if err != nil {
+				return nil, fmt.Errorf("train: reading the state of %%%s back: %v", param, err)
+			}
+			out[[]string{stateM, stateV}[i]+param] = v
 		}
 	}
-	return out
+	return out, nil
 }
 
 // SetState restores a state State returned, after SetWeights. Moments
@@ -96,53 +110,67 @@ func (t *Trainer) SetState(st map[string]*tensor.Dense) (note string, err error)
 	if err != nil {
 		return "", err
 	}
-	states := map[string]*state{}
+	moments := map[string]*tensor.Dense{} // by entry name
 	for name, v := range st {
 		var param string
-		var second bool
 		switch {
 		case strings.HasPrefix(name, stateM):
 			param = strings.TrimPrefix(name, stateM)
 		case strings.HasPrefix(name, stateV):
-			param, second = strings.TrimPrefix(name, stateV), true
+			param = strings.TrimPrefix(name, stateV)
 		default:
 			if name != stateSteps && name != stateEpochs && name != stateKind {
 				return "", fmt.Errorf("training state: unknown entry %q", name)
 			}
 			continue
 		}
-		w, ok := t.weights[param]
-		if !ok {
+		p := t.model.Lookup(param)
+		if p == nil || p.Op != graph.OpParam {
 			return "", fmt.Errorf("training state: %q: the model has no param %%%s", name, param)
 		}
 		dt, _ := host.DTypeOf(v)
-		if dt != w.t.DType || !slices.Equal(host.Shape(v), w.shape) {
-			return "", fmt.Errorf("training state: %q: expected %s, found %v %v", name, w.t, v.Dtype(), host.Shape(v))
+		if dt != p.Type.DType || !slices.Equal(host.Shape(v), shapeOf(p.Type)) {
+			return "", fmt.Errorf("training state: %q: expected %s, found %v %v", name, p.Type, v.Dtype(), host.Shape(v))
 		}
-		s := states[param]
-		if s == nil {
-			s = &state{}
-			states[param] = s
-		}
-		if second {
-			s.v = host.Data(host.Clone(v))
-		} else {
-			s.m = host.Data(host.Clone(v))
-		}
+		moments[name] = v
 	}
-	t.steps, t.epochs = steps, epochs
 	codes := optimizerCodes()
 	if kind < 0 || kind >= len(codes) || codes[kind] != t.cfg.Optimizer.Kind {
-		t.states = map[string]*state{}
 		was := "an unknown optimizer"
 		if kind >= 0 && kind < len(codes) {
 			was = codes[kind]
 		}
-		if len(states) == 0 {
-			return "", nil
+		if len(moments) > 0 {
+			note = fmt.Sprintf("the state was written by %s, not %s: its moments start afresh", was, t.cfg.Optimizer.Kind)
 		}
-		return fmt.Sprintf("the state was written by %s, not %s: its moments start afresh", was, t.cfg.Optimizer.Kind), nil
+		moments = nil
 	}
-	t.states = states
-	return "", nil
+	// By state param of the step graph; a trained param's moment that
+	// the state lacks starts at zero.
+	byParam := map[string]*tensor.Dense{}
+	for param, names := range t.step.state {
+		for i, name := range names {
+			if v := moments[[]string{stateM, stateV}[i]+param]; v != nil {
+				byParam[name] = host.Clone(v)
+			}
+		}
+	}
+	if t.set == nil {
+		if len(byParam) > 0 {
+			return "", fmt.Errorf("train: weights not set (call SetWeights before SetState)")
+		}
+		t.steps, t.epochs = steps, epochs
+		return note, nil
+	}
+	weights, err := t.ReadWeights()
+	if err != nil {
+		return "", err
+	}
+	was := t.steps
+	t.steps, t.epochs = steps, epochs
+	if err := t.upload(weights, byParam); err != nil {
+		t.steps = was
+		return "", err
+	}
+	return note, nil
 }

@@ -2,19 +2,26 @@
 // across several, with the same result either way.
 //
 // The trainer differentiates the model with the grad pass (the loss and
-// the gradient of every trainable param become outputs of a training
-// graph), rewrites that graph with the replicate pass for N devices, and
-// runs it with the runtime on every batch. The replicate pass makes the
-// gradients exact: a sum over the batch (a weight's Aᵀ·dY, a bias's sum,
-// a mean's count) becomes per-replica partials summed on the merge
-// device, so each gradient is the whole batch's, not an average of
-// per-replica averages, whatever the split. The optimizer (SGD, SGD with
-// momentum, Adam) then updates one master copy of the weights on the
-// host, and SetParams sends it to every device's resident copy.
+// the gradient of every trainable param become values of a training
+// graph), appends the optimizer's step (SGD, SGD with momentum, Adam) as
+// graph ops that assign the params and their moments in place, gated on
+// an all-finite flag computed on the devices (step.go), rewrites that
+// graph with the replicate pass for N devices, and runs it with the
+// runtime on every batch. The replicate pass makes the gradients exact:
+// a sum over the batch (a weight's Aᵀ·dY, a bias's sum, a mean's count)
+// becomes per-replica partials combined in replica order, so each
+// gradient is the whole batch's, not an average of per-replica averages,
+// whatever the split. Under --combine auto and allreduce the gradients
+// are allreduce groups and every replica updates its own resident copy
+// of the params and their state: the host sends the input shares and
+// reads the loss and the flag, and sees the weights only when it reads
+// them back (Weights, State: at a checkpoint). Under --combine merge the
+// merge device updates the params and the replicas copy them every step.
 // Batchnorm in training mode is decomposed into its statistics, which
 // the replicate pass combines over the whole batch (synchronised
-// batchnorm); its running statistics follow the whole batch's, and are
-// saved with the weights.
+// batchnorm); its running statistics follow the whole batch's, are
+// updated on the devices like the params, and are saved with the
+// weights.
 //
 // Use:
 //
@@ -86,25 +93,20 @@ type Trainer struct {
 	cfg      Config
 	model    *graph.Graph
 	training *grad.Training
-	graph    *graph.Graph // what runs: the training graph, replicated or not
+	step     *stepGraph
+	graph    *graph.Graph // what runs: the step graph, replicated or not
 	exec     *runtime.Executor
 	inputs   []*graph.Node // of the training graph, which the data feeds
 	bound    int64         // the model's batch size when it is fixed
+	// holders lists, by param of the step graph (the model's, and the
+	// optimizer's state), the nodes of graph that hold its value across
+	// steps: the targets of its assigns, else the param itself.
+	holders map[string][]string
 
-	weights map[string]*slot // the master copy, by the model's param names
-	states  map[string]*state
-	steps   int // optimizer steps taken
-	epochs  int // epochs Fit has completed, resumed ones included
+	set    map[string]*tensor.Dense // the weights as last set, by the model's param names
+	steps  int                      // optimizer steps taken
+	epochs int                      // epochs Fit has completed, resumed ones included
 }
-
-// slot is one param's master value.
-type slot struct {
-	t     graph.Type
-	shape []int
-	data  any // []float32 or []float64
-}
-
-func (s *slot) tensor() *tensor.Dense { return host.New(s.shape, s.data) }
 
 // New makes a trainer for model g, which it does not modify: it builds
 // the training graph, replicates it when cfg.GPUs asks, and lowers it.
@@ -118,14 +120,29 @@ func New(g *graph.Graph, cfg Config) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{cfg: cfg, model: g, training: tr, graph: tr.Graph, states: map[string]*state{}}
+	step, err := buildStep(tr, cfg.Optimizer)
+	if err != nil {
+		return nil, err
+	}
+	t := &Trainer{cfg: cfg, model: g, training: tr, step: step, graph: step.graph}
 	_, t.bound = g.Batch()
 	if cfg.GPUs != nil {
-		rg, _, err := replicate.Rewrite(tr.Graph, replicate.Options{GPUs: cfg.GPUs, Merge: cfg.Merge, Split: cfg.Split, Available: cfg.Available, Combine: cfg.Combine})
+		rg, _, err := replicate.Rewrite(step.graph, replicate.Options{GPUs: cfg.GPUs, Merge: cfg.Merge, Split: cfg.Split, Available: cfg.Available, Combine: cfg.Combine})
 		if err != nil {
 			return nil, err
 		}
 		t.graph = rg
+	}
+	t.holders = map[string][]string{}
+	for _, a := range graph.Assigns(t.graph) {
+		if p := graph.AssignedParam(a.Args[0]); p != nil {
+			t.holders[p.Name] = append(t.holders[p.Name], a.Args[0].Name)
+		}
+	}
+	for _, p := range t.graph.Params() {
+		if t.holders[p.Name] == nil {
+			t.holders[p.Name] = []string{p.Name}
+		}
 	}
 	opts := cfg.Runtime
 	opts.Seed = cfg.Seed
@@ -145,14 +162,17 @@ func New(g *graph.Graph, cfg Config) (*Trainer, error) {
 // outputs hold.
 func (t *Trainer) Training() *grad.Training { return t.training }
 
-// Graph returns the graph that runs: the training graph, replicated when
-// the trainer has several devices.
+// Graph returns the graph that runs: the training graph with the
+// optimizer's step (its assigns say which value updates which param or
+// state), replicated when the trainer has several devices.
 func (t *Trainer) Graph() *graph.Graph { return t.graph }
 
 // Traffic returns the bytes the last step's transfers moved between
 // devices (runtime.Executor.Traffic): from the merge device (input
-// shares; params after the optimizer's update), to it (gradients, the
-// loss), and between replicas (allreduce groups).
+// shares; under --combine merge the updated params too), to it (the loss
+// and the flag; under merge the gradients' partials), and between
+// replicas (allreduce groups). The first step after SetWeights or
+// SetState also copies the params and their state to the replicas.
 func (t *Trainer) Traffic() lower.Traffic { return t.exec.Traffic() }
 
 // Steps returns the number of optimizer steps taken.
@@ -160,10 +180,10 @@ func (t *Trainer) Steps() int { return t.steps }
 
 // SetWeights sets every param of the model, by name, from w (the tensors
 // are copied): a missing, extra or misshapen one is an error naming it.
-// The optimizer's state starts afresh.
+// The optimizer's moments start afresh (its step count goes on).
 func (t *Trainer) SetWeights(w map[string]*tensor.Dense) error {
 	var errs []string
-	weights := map[string]*slot{}
+	weights := map[string]*tensor.Dense{}
 	for _, p := range t.model.Params() {
 		v, ok := w[p.Name]
 		if !ok {
@@ -172,16 +192,11 @@ func (t *Trainer) SetWeights(w map[string]*tensor.Dense) error {
 		}
 		dt, _ := host.DTypeOf(v)
 		shape := host.Shape(v)
-		want := make([]int, p.Type.Rank())
-		for i, d := range p.Type.Shape {
-			n, _ := d.Value()
-			want[i] = int(n)
-		}
-		if dt != p.Type.DType || !slices.Equal(shape, want) {
+		if dt != p.Type.DType || !slices.Equal(shape, shapeOf(p.Type)) {
 			errs = append(errs, fmt.Sprintf("param %%%s: expected %s, given %v %s", p.Name, p.Type, v.Dtype(), shapeString(shape)))
 			continue
 		}
-		weights[p.Name] = &slot{t: p.Type, shape: shape, data: host.Data(host.Clone(v))}
+		weights[p.Name] = host.Clone(v)
 	}
 	var extra []string
 	for name := range w {
@@ -196,28 +211,109 @@ func (t *Trainer) SetWeights(w map[string]*tensor.Dense) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("weights: %s", strings.Join(errs, "; "))
 	}
-	t.weights, t.states = weights, map[string]*state{}
-	return t.upload()
+	t.set = weights
+	return t.upload(weights, nil)
 }
 
-// upload sends the master weights the training graph reads to the
-// devices.
-func (t *Trainer) upload() error {
+// shapeOf returns the shape of batch-free type t.
+func shapeOf(t graph.Type) []int {
+	s := make([]int, t.Rank())
+	for i, d := range t.Shape {
+		n, _ := d.Value()
+		s[i] = int(n)
+	}
+	return s
+}
+
+// upload sets every param of the graph that runs: the model's from
+// weights, the optimizer's moments from moments (by state param name;
+// zeros when missing), and its step count from the steps taken.
+func (t *Trainer) upload(weights, moments map[string]*tensor.Dense) error {
 	ps := map[string]*tensor.Dense{}
 	for _, p := range t.graph.Params() {
-		ps[p.Name] = t.weights[p.Name].tensor()
+		switch v := weights[p.Name]; {
+		case v != nil:
+			ps[p.Name] = v
+		case p.Name == t.step.steps:
+			ps[p.Name] = host.New([]int{}, []float64{float64(t.steps)})
+		case moments[p.Name] != nil:
+			ps[p.Name] = moments[p.Name]
+		default:
+			n, _ := p.Type.Elems()
+			ps[p.Name] = host.New(shapeOf(p.Type), host.MakeSlice(p.Type.DType, int(n)))
+		}
 	}
 	return t.exec.SetParams(ps)
 }
 
+// read returns the value of param name of the step graph: read back from
+// the first device that holds it.
+func (t *Trainer) read(name string) (*tensor.Dense, error) {
+	return t.exec.Resident(t.holders[name][0])
+}
+
 // Weights returns a copy of every param of the model, by its name in the
-// model (never a replica's).
+// model (never a replica's), read back from the devices that hold them;
+// nil when that fails (ReadWeights says why).
 func (t *Trainer) Weights() map[string]*tensor.Dense {
-	out := make(map[string]*tensor.Dense, len(t.weights))
-	for name, s := range t.weights {
-		out[name] = host.Clone(s.tensor())
+	w, err := t.ReadWeights()
+	if err != nil {
+		return nil
 	}
-	return out
+	return w
+}
+
+// ReadWeights returns a copy of every param of the model, by its name in
+// the model: the trained params and batchnorm's running statistics read
+// back from the first device that holds them, the others as set.
+func (t *Trainer) ReadWeights() (map[string]*tensor.Dense, error) {
+	out := make(map[string]*tensor.Dense, len(t.set))
+	for name, v := range t.set {
+		if t.holders[name] == nil {
+			out[name] = host.Clone(v)
+			continue
+		}
+		d, err := t.read(name)
+		if err != nil {
+			return nil, fmt.Errorf("train: reading %%%s back: %v", name, err)
+		}
+		out[name] = d
+	}
+	return out, nil
+}
+
+// DeviceCopies returns, for every param of the model that trains and
+// every entry of the optimizer's state (by the names ReadWeights and
+// State give them; "steps" for Adam's step count as the devices keep
+// it), its value on every device that keeps it across steps. Replicated
+// under --combine auto or allreduce, those are the replicas' resident
+// copies, each updated by its own replica, which must be the same bits.
+func (t *Trainer) DeviceCopies() (map[string]map[graph.Device]*tensor.Dense, error) {
+	entries := map[string]string{} // by step graph param: its entry name
+	for _, out := range t.training.Grads {
+		entries[out.Param] = out.Param
+		for i, st := range t.step.state[out.Param] {
+			entries[st] = []string{stateM, stateV}[i] + out.Param
+		}
+	}
+	for _, st := range t.training.Stats {
+		entries[st.Param] = st.Param
+	}
+	if t.step.steps != "" {
+		entries[t.step.steps] = stateSteps
+	}
+	out := map[string]map[graph.Device]*tensor.Dense{}
+	for param, entry := range entries {
+		out[entry] = map[graph.Device]*tensor.Dense{}
+		for _, h := range t.holders[param] {
+			v, err := t.exec.Resident(h)
+			if err != nil {
+				return nil, err
+			}
+			out[entry][t.graph.Lookup(h).Device] = v
+		}
+	}
+	return out, nil
 }
 
 // NewDataset checks arrays (by input name) against the inputs of the
@@ -227,10 +323,13 @@ func (t *Trainer) NewDataset(arrays map[string]*tensor.Dense) (*Dataset, error) 
 }
 
 // Step runs one training step on a batch (inputs by name) and returns
-// its loss. A loss or gradient that is not finite is an error, and the
-// weights are left as they were.
+// its loss: on the devices, the forward and backward passes, the
+// all-finite flag over the loss and the gradients, and the optimizer's
+// update of the params and their state, gated on the flag. A loss or
+// gradient that is not finite is an error, and the weights and the
+// optimizer's state are left as they were.
 func (t *Trainer) Step(ctx context.Context, batch map[string]*tensor.Dense) (float64, error) {
-	if t.weights == nil {
+	if t.set == nil {
 		return 0, fmt.Errorf("train: weights not set (call SetWeights)")
 	}
 	in := make(map[string]*tensor.Dense, len(t.inputs))
@@ -246,40 +345,14 @@ func (t *Trainer) Step(ctx context.Context, batch map[string]*tensor.Dense) (flo
 		return 0, err
 	}
 	loss := host.Float64s(out[t.training.Loss])[0]
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss, fmt.Errorf("train: the loss %%%s is %v", t.training.Loss, loss)
-	}
-	for _, o := range t.training.Grads {
-		for i, v := range host.Float64s(out[o.Output]) {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return loss, fmt.Errorf("train: the gradient of %%%s is %v at element %d", o.Param, v, i)
-			}
+	if ok := host.Data(out[t.step.ok]).([]bool); !ok[0] {
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return loss, fmt.Errorf("train: the loss %%%s is %v", t.training.Loss, loss)
 		}
+		return loss, fmt.Errorf("train: a gradient is not finite (the loss %%%s is %v); no weight changed", t.training.Loss, loss)
 	}
 	t.steps++
-	for _, o := range t.training.Grads {
-		s := t.weights[o.Param]
-		st := t.states[o.Param]
-		if st == nil {
-			st = &state{}
-			t.states[o.Param] = st
-		}
-		switch w := s.data.(type) {
-		case []float32:
-			update(t.cfg.Optimizer, st, w, host.Data(out[o.Output]).([]float32), t.steps)
-		case []float64:
-			update(t.cfg.Optimizer, st, w, host.Data(out[o.Output]).([]float64), t.steps)
-		}
-	}
-	for _, o := range t.training.Stats {
-		s := t.weights[o.Param]
-		d, err := convert(host.Data(out[o.Output]), s.t.DType)
-		if err != nil {
-			return loss, err
-		}
-		s.data = d
-	}
-	return loss, t.upload()
+	return loss, nil
 }
 
 // stepSeed is the dropout seed of step k: one per step, the same for any
@@ -380,7 +453,15 @@ func (t *Trainer) Fit(ctx context.Context, data *Dataset, cfg FitConfig) ([]Epoc
 		t.epochs = e + 1
 		if cfg.Checkpoint != "" {
 			// One unit: see WriteCheckpoint (checkpoint.go).
-			if err := WriteCheckpoint(cfg.Checkpoint, t.Weights(), t.State(), int64(t.epochs)); err != nil {
+			w, err := t.ReadWeights()
+			if err != nil {
+				return hist, fmt.Errorf("epoch %d: checkpoint: %w", e+1, err)
+			}
+			st, err := t.ReadState()
+			if err != nil {
+				return hist, fmt.Errorf("epoch %d: checkpoint: %w", e+1, err)
+			}
+			if err := WriteCheckpoint(cfg.Checkpoint, w, st, int64(t.epochs)); err != nil {
 				return hist, fmt.Errorf("epoch %d: checkpoint: %w", e+1, err)
 			}
 		}
