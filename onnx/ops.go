@@ -55,7 +55,10 @@ var opTable = map[string]*opDef{
 
 	"MatMul": {convert: convertMatMul},
 	"Einsum": {attrs: []string{"equation"}, convert: convertEinsum},
-	"Gemm":   {attrs: []string{"alpha", "beta", "transA", "transB", "broadcast"}, convert: convertGemm},
+
+	"NegativeLogLikelihoodLoss": {attrs: []string{"reduction", "ignore_index"}, convert: convertNLLLoss},
+	"SoftmaxCrossEntropyLoss":   {attrs: []string{"reduction", "ignore_index"}, convert: convertSoftmaxCrossEntropyLoss},
+	"Gemm":                      {attrs: []string{"alpha", "beta", "transA", "transB", "broadcast"}, convert: convertGemm},
 
 	"Conv":              {attrs: []string{"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}, convert: convertConv},
 	"MaxPool":           {attrs: []string{"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"}, convert: pool("maxpool2d")},
