@@ -57,6 +57,8 @@ type options struct {
 	deviceMapText string        // --device-map as given
 	deviceMap     devmap.Map    // parsed; empty: gpu:K runs on GPU K
 	gpu           *gpuBackend   // the real GPUs, when the backend is CUDA
+	job           *rankJob      // this process's rank, under mpirun (mpi.go)
+	ranks         int           // --ranks: processes the replicas span
 
 	// Training: --train and what it reads (train.go); --weights resumes,
 	// --batch is the batch size, --seed the shuffles and dropout.
@@ -96,6 +98,8 @@ flags:
                       combination on the merge device) or allreduce (all)
   --available LIST    the GPUs that exist (0,1,2 or gpu:0,...): asking for
                       others is an error
+  --ranks P           rewrite for P processes, --gpus on each (rankR/gpu:K);
+                      under mpirun (a -tags mpi build) the job's size
   --explain           print per-device nodes, FLOPs and bytes (at --batch,
                       or 64 when the batch is symbolic) instead of the graph;
                       with -o the graph still goes to the file
@@ -184,6 +188,7 @@ func (o *options) flagSet() *flag.FlagSet {
 	fs.StringVar(&o.batchnorm, "batchnorm", "", "training batchnorm mode")
 	fs.StringVar(&o.combine, "combine", "", "where combinations over the batch happen")
 	fs.StringVar(&o.available, "available", "", "available GPUs")
+	fs.IntVar(&o.ranks, "ranks", 0, "processes (MPI ranks)")
 	fs.BoolVar(&o.explain, "explain", false, "explain the cost per device")
 	fs.BoolVar(&o.run, "run", false, "run the model")
 	fs.BoolVar(&o.checkEquiv, "check", false, "compare the original and the rewrite")
@@ -297,7 +302,8 @@ func (o *options) check() error {
 	}
 	if o.gpus == "" {
 		for name, set := range map[string]bool{"--merge": o.merge != "", "--split": o.split != "", "--batch": o.batch != 0 && !o.train,
-			"--batchnorm": o.batchnorm != "", "--combine": o.combine != "", "--available": o.available != "", "--explain": o.explain} {
+			"--batchnorm": o.batchnorm != "", "--combine": o.combine != "", "--available": o.available != "", "--explain": o.explain,
+			"--ranks": o.ranks != 0} {
 			if set {
 				return usagef("%s configures the replicate pass: give --gpus too", name)
 			}
@@ -323,6 +329,10 @@ func (o *options) check() error {
 		return usagef("--batch: expected a positive batch size, found %d", o.batch)
 	}
 	r.Batch = o.batch
+	if o.ranks < 0 || o.ranks > 1<<16 {
+		return usagef("--ranks: expected 1 to %d processes, found %d", 1<<16, o.ranks)
+	}
+	r.Ranks = o.ranks
 	if r.BatchNorm, err = replicate.ParseBatchNormMode(o.batchnorm); err != nil {
 		return usagef("--batchnorm: %v", err)
 	}

@@ -59,9 +59,28 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if refuseUnderMPI(stderr) {
 		return exitUsage
 	}
+	job, err := startRanks()
+	if err != nil {
+		fmt.Fprintf(stderr, "rewrite: %s\n", clipLine(err.Error()))
+		return exitUsage
+	}
+	if job == nil {
+		return runProcess(args, stdin, stdout, stderr, nil)
+	}
+	code := runProcess(args, stdin, job.writer(stdout), stderr, job)
+	job.end(code)
+	return code
+}
+
+// runProcess is run in this process, one rank of job when job is not nil.
+func runProcess(args []string, stdin io.Reader, stdout, stderr io.Writer, job *rankJob) int {
 	o, err := parseArgs(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "rewrite: %s\nRun 'rewrite -help' for usage.\n", clipLine(err.Error()))
+		return exitUsage
+	}
+	if err := o.joinRanks(job); err != nil {
+		fmt.Fprintf(stderr, "rewrite: %s\n", clipLine(err.Error()))
 		return exitUsage
 	}
 	if o.help {
@@ -137,6 +156,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		report(stderr, err)
 		return exitFailed
+	}
+	if !o.job.writes() {
+		return exitOK
 	}
 	if err := writeOutput(o, stdout, data); err != nil {
 		report(stderr, err)

@@ -202,7 +202,7 @@ func loadParams(g *graph.Graph, own map[string]*tensor.Dense, o *options) (map[s
 // the options choose, showing progress on stderr when it is a terminal;
 // release frees what it holds (and ends the progress line).
 func newExecutor(g *graph.Graph, params map[string]*tensor.Dense, o *options, stderr io.Writer) (e *runtime.Executor, release func(), err error) {
-	opts := runtime.Options{MemoryLimit: int64(o.memoryLimit), Seed: o.seed, Threads: o.threads}
+	opts := runtime.Options{MemoryLimit: int64(o.memoryLimit), Seed: o.seed, Threads: o.threads, Comm: o.job.commFor(g)}
 	opts, freeDevices, err := o.gpu.options(g, opts)
 	if err != nil {
 		return nil, nil, err
@@ -251,6 +251,9 @@ func runModel(g *graph.Graph, m *model, o *options, stderr io.Writer) error {
 	outs, err := execute(g, params, inputs, o, stderr)
 	if err != nil {
 		return err
+	}
+	if !o.job.writes() {
+		return nil // rank 0 writes the outputs every rank has
 	}
 	var names []string
 	for _, out := range g.Outputs {
@@ -302,7 +305,7 @@ func checkModel(src, out *graph.Graph, m *model, o *options, stdout, stderr io.W
 		}
 	}
 	if batch == 0 {
-		batch = int64(2*len(o.replicate.GPUs) + 1)
+		batch = int64(2*o.replicas() + 1)
 	}
 	rows := runtime.IndexRows(src, batch)
 	for _, in := range src.Inputs() {
@@ -348,7 +351,7 @@ func checkModel(src, out *graph.Graph, m *model, o *options, stdout, stderr io.W
 	if err != nil {
 		return false, fmt.Errorf("rewritten: %w", err)
 	}
-	replicas := graph.Replicas(batch, len(o.replicate.GPUs))
+	replicas := graph.Replicas(batch, o.replicas())
 	split := o.replicate.Split
 	if split == "" {
 		split = graph.Balanced

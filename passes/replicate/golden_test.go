@@ -47,7 +47,7 @@ var configs = []config{
 	{"bn_per_replica", "--gpus 2 --batchnorm per-replica", replicate.Options{GPUs: gpus(2), BatchNorm: replicate.BatchNormPerReplica}},
 	{"combine_merge", "--gpus 2 --combine merge", replicate.Options{GPUs: gpus(2), Combine: replicate.CombineMerge}},
 	{"combine_allreduce", "--gpus 3 --combine allreduce", replicate.Options{GPUs: gpus(3), Combine: replicate.CombineAllreduce}},
-	{"ranks2_gpus2", "--gpus 2 (mpirun -np 2)", replicate.Options{GPUs: gpus(2), Ranks: 2}},
+	{"ranks2_gpus2", "--gpus 2 --ranks 2", replicate.Options{GPUs: gpus(2), Ranks: 2}},
 }
 
 func models(t testing.TB) []string {
