@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ func TestMain(m *testing.M) {
 // binary returns the path of the command, built on first use.
 func binary(t *testing.T) string {
 	t.Helper()
+	if goruntime.GOOS != "linux" {
+		t.Skip("the tests of a child process read /proc and use prlimit: Linux only")
+	}
 	built.once.Do(func() {
 		if built.dir, built.err = os.MkdirTemp("", "rewrite-bin"); built.err != nil {
 			return

@@ -148,10 +148,11 @@ func loadInputs(files inputFlag, limit, total int64) (map[string]*tensor.Dense, 
 // ONNX model's per-sample constants unless --input gives them.
 func (m *model) inputs(o *options) (map[string]*tensor.Dense, error) {
 	limit := o.memLimit()
-	if limit > 0 {
-		// What the params leave; the runtime counts both again, with
+	if pb := paramBytes(m.g); limit > 0 && pb < limit {
+		// What the params leave (params over the limit are refused
+		// when they are made); the runtime counts both again, with
 		// everything a run computes, before it starts.
-		limit = max(limit-paramBytes(m.g), 1)
+		limit -= pb
 	}
 	inputs, err := loadInputs(o.inputs, limit, o.memLimit())
 	if err != nil {
