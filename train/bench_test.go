@@ -71,11 +71,13 @@ func benchTrainer(b *testing.B, gpus []int, combine replicate.CombineMode) (*tra
 }
 
 // BenchmarkTrainStep times one training step (forward, backward, the
-// optimizer's update of the master weights and their upload) of the MLP
-// 784-1024-1024-10 at batch 512: the original on one CPU device, and
-// data-parallel on 4 replicas served by CPU workers, with every
-// combination on the merge device (the gradients concatenated there) and
-// with allreduce groups. It reports the peak growth of live heap objects
+// all-finite flag and the optimizer's update, all graph ops on the
+// devices) of the MLP 784-1024-1024-10 at batch 512: the original on one
+// CPU device, and data-parallel on 4 replicas served by CPU workers, with
+// every combination on the merge device (the gradients concatenated and
+// the params updated there, then copied to every replica) and with
+// allreduce groups (every replica updates its own resident params). It
+// reports the peak growth of live heap objects
 // during the steps (peak-MB), for the replicated trainers the bytes a
 // step moves between the host (the merge device) and the replicas
 // (host-MB/step) and between replicas (peer-MB/step), and the ratio of
