@@ -40,7 +40,19 @@ func trainModel(b *testing.B, name string) *graph.Graph {
 	var src string
 	switch name {
 	case "mlp":
-		src = `graph mlp_train {
+		src = mlpTrainSource
+	case "cnn":
+		src = cnnTrainSource
+	}
+	g, err := graph.Parse(name+"_train.graph", []byte(src))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return g
+}
+
+// mlpTrainSource is the MLP 784-1024-1024-10 with the loss.
+const mlpTrainSource = `graph mlp_train {
   input %x: f32[N,784]
   input %t: f32[N,10]
   param %w1: f32[784,1024]
@@ -57,8 +69,9 @@ func trainModel(b *testing.B, name string) *graph.Graph {
   %a2 = relu %z2
   %h3 = matmul %a2, %w3
   %zb = add %h3, %b3` + lossLines
-	case "cnn":
-		src = `graph cnn_train {
+
+// cnnTrainSource is the CNN of testdata/cnn.graph with the loss.
+const cnnTrainSource = `graph cnn_train {
   input %x: f32[N,1,28,28]
   input %t: f32[N,10]
   param %c1w: f32[8,1,3,3]
@@ -76,13 +89,6 @@ func trainModel(b *testing.B, name string) *graph.Graph {
   %f = flatten %p2
   %z = matmul %f, %w
   %zb = add %z, %b` + lossLines
-	}
-	g, err := graph.Parse(name+"_train.graph", []byte(src))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return g
-}
 
 // BenchmarkTrainStep measures one training step (forward, backward, and
 // the optimizer's update on the host) of the MLP 784-1024-1024-10 and the
@@ -130,12 +136,8 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 }
 
-func benchModel(b *testing.B, name string) *graph.Graph {
-	b.Helper()
-	var src []byte
-	switch name {
-	case "mlp":
-		src = []byte(`graph mlp {
+// mlpSource is the MLP 784-1024-1024-10 of the benchmarks.
+const mlpSource = `graph mlp {
   input %x: f32[N,784]
   param %w1: f32[784,1024]
   param %b1: f32[1024]
@@ -154,7 +156,14 @@ func benchModel(b *testing.B, name string) *graph.Graph {
   %y = softmax %z3 {axis=1}
   output %y
 }
-`)
+`
+
+func benchModel(b *testing.B, name string) *graph.Graph {
+	b.Helper()
+	var src []byte
+	switch name {
+	case "mlp":
+		src = []byte(mlpSource)
 	case "cnn":
 		var err error
 		if src, err = os.ReadFile("../../testdata/cnn.graph"); err != nil {

@@ -82,6 +82,7 @@ type GPU struct {
 	mod     cu.Module
 	fns     map[string]cu.Function
 	maxGrid int
+	tf32    bool // cuBLAS computes f32 products with TF32 tensor cores
 
 	mu      sync.Mutex
 	devices map[graph.Device]*gpu.Device
@@ -96,9 +97,19 @@ const (
 	maxBlocksPerSM = 32
 )
 
-// Open opens physical GPU ordinal: it retains the primary context and
-// compiles the kernels for the GPU with NVRTC.
-func Open(ordinal int) (*GPU, error) {
+// Options configure how a GPU is opened.
+type Options struct {
+	// TF32 says whether f32 matrix products and convolutions use TF32
+	// tensor cores (default off).
+	TF32 TF32
+}
+
+// Open opens physical GPU ordinal with the default options: it retains
+// the primary context and compiles the kernels for the GPU with NVRTC.
+func Open(ordinal int) (*GPU, error) { return OpenWith(ordinal, Options{}) }
+
+// OpenWith opens physical GPU ordinal, as Open does, with opts.
+func OpenWith(ordinal int, opts Options) (*GPU, error) {
 	if unsafe.Sizeof(cu.Stream{}) != unsafe.Sizeof(C.CUstream(nil)) {
 		return nil, errors.New("cuda: gorgonia.org/cu's Stream is not a CUstream")
 	}
@@ -106,7 +117,8 @@ func Open(ordinal int) (*GPU, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &GPU{info: info, fns: map[string]cu.Function{}, devices: map[graph.Device]*gpu.Device{}}
+	g := &GPU{info: info, fns: map[string]cu.Function{}, devices: map[graph.Device]*gpu.Device{},
+		tf32: opts.TF32.Enabled(info.Major, info.Minor)}
 	if g.dev, err = cu.GetDevice(ordinal); err != nil {
 		return nil, fmt.Errorf("cuda: %s: %v", g, err)
 	}
@@ -199,6 +211,9 @@ func (g *GPU) with(f func() error) error {
 
 // Info returns what g is.
 func (g *GPU) Info() Info { return g.info }
+
+// TF32 reports whether g's f32 matrix products use TF32 tensor cores.
+func (g *GPU) TF32() bool { return g.tf32 }
 
 // String returns "GPU 0 (NVIDIA H100 80GB HBM3)".
 func (g *GPU) String() string { return fmt.Sprintf("GPU %d (%s)", g.info.Ordinal, g.info.Name) }

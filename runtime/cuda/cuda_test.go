@@ -5,6 +5,7 @@ package cuda_test
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"testing"
 
@@ -191,5 +192,68 @@ func TestCopyFrom(t *testing.T) {
 		if got := host.Data(h).([]float32); fmt.Sprint(got[:4], got[len(got)-1]) != fmt.Sprint(data[:4], data[len(data)-1]) {
 			t.Errorf("copy to %s on %s differs", dst.Place(), p)
 		}
+	}
+}
+
+// TestTF32 runs the MLP of the benchmarks, the CNN and the residual block
+// of testdata on GPU 0 opened with TF32 on, and compares them with the CPU
+// backend within TF32's tolerance (gputest.TF32). On a GPU with TF32
+// (Ampere and up; the stand-in cuBLAS rounds the inputs of f32 products
+// to TF32 in that mode) some outputs must leave the f32 tolerance, which
+// shows the math mode reaches cuBLAS.
+func TestTF32(t *testing.T) {
+	gpus(t)
+	g, err := cuda.OpenWith(0, cuda.Options{TF32: cuda.TF32On})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	if !g.TF32() {
+		t.Fatalf("%s opened with TF32 on reports TF32 off", g)
+	}
+	devices := func(graph.Device) (backend.Device, error) { return g.Device(graph.GPUDevice(0)) }
+	var models []*graph.Graph
+	for _, path := range []string{"../../testdata/cnn.graph", "../../testdata/residual.graph"} {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := graph.Parse(path, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		models = append(models, m)
+	}
+	mlp, err := graph.Parse("mlp.graph", []byte(mlpSource))
+	if err != nil {
+		t.Fatal(err)
+	}
+	models = append(models, mlp)
+	beyondF32 := false
+	for _, m := range models {
+		params := runtime.RandomParams(m, 1)
+		in, err := runtime.RandomInputs(m, 37, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := gputest.Execute(t, m, nil, params, in)
+		got := gputest.Execute(t, m, devices, params, in)
+		for _, o := range m.Outputs {
+			if err := gputest.Compare(want[o.Name], got[o.Name], gputest.TF32); err != nil {
+				t.Errorf("%s: output %%%s with TF32: %v", m.Name, o.Name, err)
+			}
+			if gputest.Compare(want[o.Name], got[o.Name], gputest.Products) != nil {
+				beyondF32 = true
+			}
+			w, g := host.Float64s(want[o.Name]), host.Float64s(got[o.Name])
+			diff, scale := 0.0, 0.0
+			for i := range w {
+				diff, scale = max(diff, math.Abs(w[i]-g[i])), max(scale, math.Abs(w[i]))
+			}
+			t.Logf("%s: output %%%s with TF32: max difference %.3g of the largest magnitude %.3g (%.2g)", m.Name, o.Name, diff, scale, diff/scale)
+		}
+	}
+	if info := g.Info(); info.Major >= 8 && !beyondF32 {
+		t.Errorf("%s (sm_%d%d) with TF32 on: every output within the f32 tolerance; is the math mode set?", g, info.Major, info.Minor)
 	}
 }

@@ -10,10 +10,16 @@ package cuda
 #include <cublas_v2.h>
 #include <stdint.h>
 
-static int blas_create(cublasHandle_t *h, CUstream s) {
+static int blas_create(cublasHandle_t *h, CUstream s, int tf32) {
 	int st = cublasCreate(h);
 	if (st != CUBLAS_STATUS_SUCCESS) return st;
-	return cublasSetStream(*h, (cudaStream_t)s);
+	if (tf32 && (st = cublasSetMathMode(*h, CUBLAS_TF32_TENSOR_OP_MATH)) != CUBLAS_STATUS_SUCCESS) {
+		cublasDestroy(*h);
+		return st;
+	}
+	st = cublasSetStream(*h, (cudaStream_t)s);
+	if (st != CUBLAS_STATUS_SUCCESS) cublasDestroy(*h);
+	return st;
 }
 
 // gemm is the strided batched product of gpu.Gemm, in column-major order;
@@ -76,7 +82,7 @@ type staged struct {
 }
 
 // NewStream returns a new non-blocking stream on g with its own cuBLAS
-// handle.
+// handle (in TF32 math mode when g was opened with TF32).
 func (g *GPU) NewStream() (gpu.Stream, error) {
 	st := &stream{g: g, free: map[int64][]unsafe.Pointer{}}
 	err := g.with(func() error {
@@ -84,7 +90,11 @@ func (g *GPU) NewStream() (gpu.Stream, error) {
 		if st.s, err = cu.MakeStream(cu.NonBlocking); err != nil {
 			return err
 		}
-		if r := C.blas_create(&st.blas, st.cstream()); r != 0 {
+		tf32 := C.int(0)
+		if g.tf32 {
+			tf32 = 1
+		}
+		if r := C.blas_create(&st.blas, st.cstream(), tf32); r != 0 {
 			st.s.Destroy()
 			return fmt.Errorf("cuBLAS: status %d", int(r))
 		}

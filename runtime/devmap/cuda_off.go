@@ -4,4 +4,4 @@ package devmap
 
 func discover() ([]GPU, error) { return nil, ErrNoCUDA }
 
-func openPhysical(int) (physical, error) { return nil, ErrNoCUDA }
+func openPhysical(int, Options) (physical, error) { return nil, ErrNoCUDA }

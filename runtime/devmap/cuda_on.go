@@ -16,4 +16,6 @@ func discover() ([]GPU, error) {
 	return out, nil
 }
 
-func openPhysical(ordinal int) (physical, error) { return cuda.Open(ordinal) }
+func openPhysical(ordinal int, opts Options) (physical, error) {
+	return cuda.OpenWith(ordinal, cuda.Options{TF32: opts.TF32})
+}

@@ -10,6 +10,7 @@ import (
 	"multigpu/graph"
 	"multigpu/runtime/backend"
 	"multigpu/runtime/cpu"
+	"multigpu/runtime/cuda"
 )
 
 // GPU describes one physical GPU.
@@ -60,7 +61,19 @@ type Set struct {
 
 // Open returns a Set that runs gpu:K on the physical GPU m maps it to (an
 // empty m: GPU K). GPUs are opened on first use; Close releases them.
-func Open(m Map) *Set { return newSet(m, openPhysical) }
+func Open(m Map) *Set { return OpenWith(m, Options{}) }
+
+// Options configure the GPUs a Set opens.
+type Options struct {
+	// TF32 says whether f32 matrix products and convolutions use TF32
+	// tensor cores (cuda.TF32Off, the default, TF32On or TF32Auto).
+	TF32 cuda.TF32
+}
+
+// OpenWith returns a Set as Open does, whose GPUs are opened with opts.
+func OpenWith(m Map, opts Options) *Set {
+	return newSet(m, func(ordinal int) (physical, error) { return openPhysical(ordinal, opts) })
+}
 
 func newSet(m Map, open func(int) (physical, error)) *Set {
 	return &Set{m: m, open: open, phys: map[int]physical{}, devs: map[graph.Device]backend.Device{}}

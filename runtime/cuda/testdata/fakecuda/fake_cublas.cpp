@@ -1,6 +1,11 @@
 // fake_cublas.cpp: cuBLAS's handle and strided batched gemm, on the host
-// (see README). Arguments are checked as cuBLAS checks them.
+// (see README). Arguments are checked as cuBLAS checks them. In TF32 math
+// mode (CUBLAS_TF32_TENSOR_OP_MATH) the inputs of an f32 product are
+// rounded to TF32, as tensor cores take them, so that the tolerance the
+// backend states for TF32 is tested.
 #include <cublas_v2.h>
+
+#include <cstdint>
 
 #include "common.h"
 
@@ -8,7 +13,24 @@ namespace {
 
 struct Handle {
 	cudaStream_t stream;
+	cublasMath_t mode;
 };
+
+// tf32 rounds x to TF32: 10 explicit mantissa bits (of f32's 23), to
+// nearest with ties away from zero (PTX's cvt.rna.tf32.f32). NaN and
+// infinities pass unchanged.
+float tf32(float x) {
+	std::uint32_t u;
+	std::memcpy(&u, &x, sizeof u);
+	if ((u & 0x7f800000u) != 0x7f800000u) {
+		u = (u + 0x1000u) & ~0x1fffu;
+	}
+	std::memcpy(&x, &u, sizeof x);
+	return x;
+}
+
+template <typename T> T input(T x, bool) { return x; } // f64 has no TF32
+template <> float input(float x, bool tensorOp) { return tensorOp ? tf32(x) : x; }
 
 template <typename T>
 cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const T *alpha,
@@ -17,6 +39,7 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
 	if (h == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
 	fake_check(reinterpret_cast<Handle *>(h)->stream != nullptr, "gemm on a handle without a stream (the null stream)");
 	const bool transA = ta != CUBLAS_OP_N, transB = tb != CUBLAS_OP_N;
+	const bool tensorOp = (reinterpret_cast<Handle *>(h)->mode & CUBLAS_TF32_TENSOR_OP_MATH) == CUBLAS_TF32_TENSOR_OP_MATH;
 	const int ar = transA ? k : m, br = transB ? n : k;
 	if (m < 0 || n < 0 || k < 0 || batch < 0 || lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1) || ldc < (m > 1 ? m : 1))
 		return CUBLAS_STATUS_INVALID_VALUE;
@@ -27,8 +50,8 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
 			for (int i = 0; i < m; i++) {
 				T acc = 0;
 				for (int l = 0; l < k; l++) {
-					const T x = transA ? A[l + (long long)i * lda] : A[i + (long long)l * lda];
-					const T y = transB ? B[j + (long long)l * ldb] : B[l + (long long)j * ldb];
+					const T x = input(transA ? A[l + (long long)i * lda] : A[i + (long long)l * lda], tensorOp);
+					const T y = input(transB ? B[j + (long long)l * ldb] : B[l + (long long)j * ldb], tensorOp);
 					acc += x * y;
 				}
 				T &out = C[i + (long long)j * ldc];
@@ -44,7 +67,7 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
 extern "C" {
 
 cublasStatus_t cublasCreate_v2(cublasHandle_t *h) {
-	*h = reinterpret_cast<cublasHandle_t>(new Handle{nullptr});
+	*h = reinterpret_cast<cublasHandle_t>(new Handle{nullptr, CUBLAS_DEFAULT_MATH});
 	return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -57,6 +80,19 @@ cublasStatus_t cublasDestroy_v2(cublasHandle_t h) {
 cublasStatus_t cublasSetStream_v2(cublasHandle_t h, cudaStream_t s) {
 	if (h == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
 	reinterpret_cast<Handle *>(h)->stream = s;
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
+	if (h == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+	fake_check(mode == CUBLAS_DEFAULT_MATH || mode == CUBLAS_TF32_TENSOR_OP_MATH, "cublasSetMathMode(%d): the backend sets only CUBLAS_DEFAULT_MATH or CUBLAS_TF32_TENSOR_OP_MATH", int(mode));
+	reinterpret_cast<Handle *>(h)->mode = mode;
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasGetMathMode(cublasHandle_t h, cublasMath_t *mode) {
+	if (h == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+	*mode = reinterpret_cast<Handle *>(h)->mode;
 	return CUBLAS_STATUS_SUCCESS;
 }
 
