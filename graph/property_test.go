@@ -111,14 +111,12 @@ func randomGraph(t *testing.T, r *rand.Rand, opsSeen map[string]int) *Graph {
 				if err != nil {
 					t.Fatal(err)
 				}
-				n, err := g.Apply(name("v"), OpAssign, []*Node{p, v}, nil)
-				if err != nil {
+				if _, err := g.Apply(name("v"), OpAssign, []*Node{p, v}, nil); err != nil {
 					t.Fatal(err)
 				}
 				assigned[v] = true
 				opsSeen[OpAssign]++
-				nodes = append(nodes, n)
-				break
+				break // no node reads an assign
 			}
 			nargs := info.MinArgs
 			if hi := info.MaxArgs; hi < 0 || hi > nargs {
