@@ -11,6 +11,7 @@ import (
 
 	"multigpu/graph"
 	"multigpu/passes/replicate"
+	"multigpu/runtime/cuda"
 	"multigpu/runtime/devmap"
 )
 
@@ -56,6 +57,8 @@ type options struct {
 	backend       string        // auto, cpu or cuda
 	deviceMapText string        // --device-map as given
 	deviceMap     devmap.Map    // parsed; empty: gpu:K runs on GPU K
+	tf32Text      string        // --tf32 as given
+	tf32          cuda.TF32     // parsed: TF32 tensor cores for f32 products
 	gpu           *gpuBackend   // the real GPUs, when the backend is CUDA
 	job           *rankJob      // this process's rank, under mpirun (mpi.go)
 	ranks         int           // --ranks: processes the replicas span
@@ -84,7 +87,8 @@ the flag as the next argument or after =.
 
 flags:
   --gpus N|LIST       replicate across N GPUs (gpu:0..gpu:N-1, N >= 2) or
-                      the listed ones (0,2,5)
+                      the listed ones (0,2,5); across ranks, on each rank
+                      (N = 1 allowed)
   --merge DEVICE      where inputs are fed and outputs merged: cpu (default)
                       or gpu:K
   --split POLICY      balanced (default: parts differ by at most one) or
@@ -138,6 +142,10 @@ flags:
                       --backend cpu rewrites for GPUs this machine lacks
   --device-map MAP    run logical GPUs on physical ones: gpu:0-3=0 puts
                       four logical GPUs on GPU 0 (CUDA backend)
+  --tf32 off|on|auto  f32 matrix products and convolutions on TF32 tensor
+                      cores (CUDA backend): off (default), on, or auto (on
+                      from Ampere, compute capability 8.0, up); with TF32,
+                      --check allows TF32's tolerance
   --batch-axis NAME=AXIS
                       for an ONNX model whose inputs are all concrete: the
                       axis of input NAME that holds the batch (repeatable)
@@ -204,6 +212,7 @@ func (o *options) flagSet() *flag.FlagSet {
 	fs.Var(&o.values, "value", "NAME=V scalar ONNX input bound to a constant")
 	fs.StringVar(&o.backend, "backend", backendAuto, "auto, cpu or cuda")
 	fs.StringVar(&o.deviceMapText, "device-map", "", "logical GPUs onto physical ones")
+	fs.StringVar(&o.tf32Text, "tf32", "off", "TF32 tensor cores: off, on or auto")
 	fs.BoolVar(&o.train, "train", false, "train the model")
 	fs.StringVar(&o.data, "data", "", "training data .npz")
 	fs.IntVar(&o.epochs, "epochs", 0, "training epochs")
@@ -300,6 +309,14 @@ func (o *options) check() error {
 		}
 		o.deviceMap = m
 	}
+	tf32, tfErr := cuda.ParseTF32(o.tf32Text)
+	if tfErr != nil {
+		return usagef("--tf32: %v", tfErr)
+	}
+	o.tf32 = tf32
+	if o.tf32 == cuda.TF32On && o.backend == backendCPU {
+		return usagef("--tf32 on: TF32 is a mode of the GPUs' matrix products; it goes with --backend cuda or auto, not cpu")
+	}
 	if o.gpus == "" {
 		for name, set := range map[string]bool{"--merge": o.merge != "", "--split": o.split != "", "--batch": o.batch != 0 && !o.train,
 			"--batchnorm": o.batchnorm != "", "--combine": o.combine != "", "--available": o.available != "", "--explain": o.explain,
@@ -312,7 +329,7 @@ func (o *options) check() error {
 	}
 	var r replicate.Options
 	var err error
-	if r.GPUs, err = replicate.ParseGPUs(o.gpus); err != nil {
+	if r.GPUs, err = parseGPUs(o.gpus, o.ranks); err != nil {
 		return &usageError{err.Error()}
 	}
 	if o.merge != "" {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"multigpu/graph"
 	"multigpu/runtime"
+	"multigpu/runtime/cuda"
 	"multigpu/runtime/host"
 	"multigpu/tensorio"
 )
@@ -249,10 +251,12 @@ func runModel(g *graph.Graph, m *model, o *options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	outs, err := execute(g, params, inputs, o, stderr)
 	if err != nil {
 		return err
 	}
+	took := time.Since(start)
 	if !o.job.writes() {
 		return nil // rank 0 writes the outputs every rank has
 	}
@@ -260,10 +264,31 @@ func runModel(g *graph.Graph, m *model, o *options, stderr io.Writer) error {
 	for _, out := range g.Outputs {
 		names = append(names, out.Name)
 	}
-	if err := writeOutputDir(o.outputDir, outputNames(names), outs); err != nil {
+	names = outputNames(names)
+	if err := writeOutputDir(o.outputDir, names, outs); err != nil {
 		return &writeError{err}
 	}
+	reportOutputs(stderr, o.outputDir, names, outs, took)
 	return nil
+}
+
+// maxReported is how many outputs --run lists; the rest are counted.
+const maxReported = 10
+
+// reportOutputs tells on stderr what --run wrote: one line per output
+// (name, dtype and shape, file), at most maxReported of them, and the
+// time the run took.
+func reportOutputs(w io.Writer, dir string, names []string, outs map[string]*tensor.Dense, took time.Duration) {
+	for i, name := range names {
+		if i == maxReported {
+			fmt.Fprintf(w, "  ... and %d more outputs in %s\n", len(names)-maxReported, dir)
+			break
+		}
+		t := outs[name]
+		dt, _ := host.DTypeOf(t)
+		fmt.Fprintf(w, "  %%%-12s %s%-14s %s\n", name, dt, shapeText(host.Shape(t)), filepath.Join(dir, name+".npy"))
+	}
+	fmt.Fprintf(w, "ran in %s: %d outputs written to %s\n", took.Round(time.Millisecond), len(names), dir)
 }
 
 // writeError is an output that could not be written: exit status 1.
@@ -364,8 +389,12 @@ func checkModel(src, out *graph.Graph, m *model, o *options, stdout, stderr io.W
 	}
 	fmt.Fprintf(stdout, "check %s: batch %d split %s over %d replicas, seed %d\n", src.Name, batch, strings.Join(sizes, ","), replicas, o.seed)
 	agree := true
+	tf32 := o.gpu.tf32Enabled()
+	if tf32 {
+		fmt.Fprintf(stdout, "  (TF32 on: f32 outputs agree within %g of each element plus %g of the output's largest magnitude)\n", cuda.TF32Rel, cuda.TF32Scale)
+	}
 	for _, n := range src.Outputs {
-		r, err := compare(want[n.Name], got[n.Name])
+		r, err := compareWithin(want[n.Name], got[n.Name], tf32)
 		if err != nil {
 			return false, fmt.Errorf("output %%%s: %w", n.Name, err)
 		}
@@ -391,7 +420,12 @@ func checkModel(src, out *graph.Graph, m *model, o *options, stdout, stderr io.W
 // compare returns how far got is from want. Floats agree within
 // 1e-7 + 1e-5*|want| (f32) or 1e-14 + 1e-10*|want| (f64); other types
 // must be equal. NaNs agree with NaNs.
-func compare(want, got *tensor.Dense) (checkResult, error) {
+func compare(want, got *tensor.Dense) (checkResult, error) { return compareWithin(want, got, false) }
+
+// compareWithin is compare, where with tf32 (the GPUs' f32 products on
+// TF32 tensor cores) f32 agrees within cuda.TF32Rel*|want| +
+// cuda.TF32Scale*max|want|.
+func compareWithin(want, got *tensor.Dense, tf32 bool) (checkResult, error) {
 	if want == nil || got == nil {
 		return checkResult{}, errors.New("missing from a run")
 	}
@@ -408,6 +442,14 @@ func compare(want, got *tensor.Dense) (checkResult, error) {
 		atol, rtol = 1e-14, 1e-10
 	}
 	w, g := host.Float64s(want), host.Float64s(got)
+	if tf32 && wd == graph.F32 {
+		rtol = cuda.TF32Rel
+		for _, v := range w {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				atol = max(atol, cuda.TF32Scale*math.Abs(v))
+			}
+		}
+	}
 	for i := range w {
 		a, b := w[i], g[i]
 		if a == b || (math.IsNaN(a) && math.IsNaN(b)) {

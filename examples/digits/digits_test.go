@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"flag"
+	"image"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -147,6 +148,30 @@ func TestPlot(t *testing.T) {
 	}
 	if b := img.Bounds(); b.Dx() != 640 || b.Dy() != 400 {
 		t.Errorf("image %v", b)
+	}
+	// The axis titles: every letter has a glyph, and each title is drawn
+	// where it belongs (below the horizontal axis, above the vertical).
+	for _, r := range xTitle + yTitle {
+		if _, ok := glyphs[r]; !ok {
+			t.Errorf("no glyph for %q of the axis titles", r)
+		}
+	}
+	dark := func(r image.Rectangle) int {
+		n := 0
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				if c, _, _, _ := img.At(x, y).RGBA(); c < 0x8000 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := dark(image.Rect(300, 370, 380, 390)); n < 40 {
+		t.Errorf("the horizontal axis title %q is not below the axis: %d dark pixels", xTitle, n)
+	}
+	if n := dark(image.Rect(30, 8, 90, 22)); n < 30 {
+		t.Errorf("the vertical axis title %q is not above the axis: %d dark pixels", yTitle, n)
 	}
 }
 

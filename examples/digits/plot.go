@@ -43,11 +43,18 @@ func ParseLosses(r io.Reader) ([]float64, error) {
 	return out, nil
 }
 
+// The axis titles of the loss plot.
+const (
+	xTitle = "EPOCH"
+	yTitle = "LOSS"
+)
+
 // Plot draws the loss per epoch as a PNG: the loss from 0 up on the
-// vertical axis, epochs 1 to E on the horizontal one, with gridlines and
-// the extreme values written at the ends of the axes.
+// vertical axis, epochs 1 to E on the horizontal one, with gridlines, the
+// extreme values written at the ends of the axes, and the axes' titles
+// (xTitle below the horizontal axis, yTitle above the vertical one).
 func Plot(w io.Writer, losses []float64) error {
-	const width, height, left, right, top, bottom = 640, 400, 60, 20, 20, 40
+	const width, height, left, right, top, bottom = 640, 400, 60, 20, 40, 56
 	img := image.NewRGBA(image.Rect(0, 0, width, height))
 	fill(img, img.Bounds(), color.RGBA{255, 255, 255, 255})
 	grey := color.RGBA{220, 220, 220, 255}
@@ -88,6 +95,8 @@ func Plot(w io.Writer, losses []float64) error {
 	text(img, left-8, top-5, strconv.FormatFloat(hi, 'f', 2, 64), black, true)
 	text(img, x(0), top+ph+10, "1", black, false)
 	text(img, x(len(losses)-1), top+ph+10, strconv.Itoa(len(losses)), black, false)
+	text(img, left+pw/2, top+ph+32, xTitle, black, false)
+	text(img, left, top-30, yTitle, black, false)
 	return png.Encode(w, img)
 }
 
@@ -145,7 +154,8 @@ func sign(v int) int {
 	return 0
 }
 
-// glyphs is a 3x5 font for the characters of numbers.
+// glyphs is a 3x5 font for the characters of numbers and the axis
+// titles.
 var glyphs = map[rune][5]string{
 	'0': {"###", "#.#", "#.#", "#.#", "###"}, '1': {".#.", "##.", ".#.", ".#.", "###"},
 	'2': {"###", "..#", "###", "#..", "###"}, '3': {"###", "..#", "###", "..#", "###"},
@@ -153,6 +163,10 @@ var glyphs = map[rune][5]string{
 	'6': {"###", "#..", "###", "#.#", "###"}, '7': {"###", "..#", "..#", "..#", "..#"},
 	'8': {"###", "#.#", "###", "#.#", "###"}, '9': {"###", "#.#", "###", "..#", "###"},
 	'.': {"...", "...", "...", "...", ".#."},
+	'C': {".##", "#..", "#..", "#..", ".##"}, 'E': {"###", "#..", "##.", "#..", "###"},
+	'H': {"#.#", "#.#", "###", "#.#", "#.#"}, 'L': {"#..", "#..", "#..", "#..", "###"},
+	'O': {".#.", "#.#", "#.#", "#.#", ".#."}, 'P': {"##.", "#.#", "##.", "#..", "#.."},
+	'S': {".##", "#..", ".#.", "..#", "##."},
 }
 
 // text writes s at (x, y) in the 3x5 font scaled by 2: centred on x, or
