@@ -23,7 +23,6 @@ type gpuBackend struct {
 	set   *devmap.Set
 	tf32  cuda.TF32
 	found []devmap.GPU
-	node  *onNode // under mpirun: the rank's GPUs on its node (mpi.go)
 }
 
 // resolveBackend decides between CPU workers and CUDA. It returns nil for
@@ -43,7 +42,7 @@ func resolveBackend(o *options) (*gpuBackend, error) {
 		}
 		return nil, fmt.Errorf("--backend cuda: %w", err)
 	}
-	return &gpuBackend{m: o.deviceMap, count: len(gpus), tf32: o.tf32, found: gpus, node: o.onNode()}, nil
+	return &gpuBackend{m: o.deviceMap, count: len(gpus), tf32: o.tf32, found: gpus}, nil
 }
 
 // tf32Enabled reports whether any GPU of the backend computes f32 products
@@ -62,15 +61,8 @@ func (b *gpuBackend) tf32Enabled() bool {
 }
 
 // available returns the logical GPUs the backend can run: the default of
-// --available. Under mpirun, those are the rank's own (rankMap); a map
-// that names none of them gives nil, and options says why.
-func (b *gpuBackend) available() []graph.Device {
-	m, err := b.rankMap(nil)
-	if err != nil {
-		return nil
-	}
-	return m.Available(b.count)
-}
+// --available.
+func (b *gpuBackend) available() []graph.Device { return b.m.Available(b.count) }
 
 // options returns the runtime options that serve g's devices with this
 // backend's GPUs (and the host for cpu), and a function that releases them.
@@ -78,14 +70,10 @@ func (b *gpuBackend) options(g *graph.Graph, opts runtime.Options) (runtime.Opti
 	if b == nil {
 		return opts, func() {}, nil
 	}
-	m, err := b.rankMap(g)
-	if err != nil {
+	if err := b.m.Check(b.count, g.Devices()); err != nil {
 		return opts, nil, err
 	}
-	if err := m.Check(b.count, g.Devices()); err != nil {
-		return opts, nil, b.rankMapError(err, m)
-	}
-	set := devmap.OpenWith(m, devmap.Options{TF32: b.tf32})
+	set := devmap.OpenWith(b.m, devmap.Options{TF32: b.tf32})
 	opts.Devices = set.Devices
 	return opts, func() { set.Close() }, nil
 }

@@ -109,6 +109,10 @@ func runProcess(args []string, stdin io.Reader, stdout, stderr io.Writer, job *r
 		report(stderr, err)
 		return exitUsage
 	}
+	if err := o.gpu.onRank(o, g); err != nil {
+		report(stderr, err)
+		return exitUsage
+	}
 	if o.gpu != nil && o.replicate != nil && o.replicate.Available == nil {
 		o.replicate.Available = o.gpu.available()
 	}

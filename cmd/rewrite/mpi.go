@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"multigpu/graph"
+	"multigpu/passes/replicate"
 	"multigpu/runtime"
 	"multigpu/runtime/mpi"
 )
@@ -93,4 +95,51 @@ func (o *options) replicas() int {
 		return 1
 	}
 	return len(o.replicate.GPUs) * max(o.replicate.Ranks, 1)
+}
+
+// parseGPUs reads --gpus: two or more GPUs, or one per rank when the
+// replicas span several ranks (--ranks P, or under mpirun with several).
+func parseGPUs(s string, ranks int) ([]int, error) {
+	ids, err := replicate.ParseGPUs(s)
+	if err == nil {
+		return ids, nil
+	}
+	several := ranks > 1
+	if job, ok := mpi.Launched(); ok && mpi.Enabled && job.Several() {
+		several = true
+	}
+	if several && s == "1" {
+		return []int{0}, nil
+	}
+	return nil, err
+}
+
+// onRank makes b the backend of this rank's GPUs under mpirun: its
+// device map becomes the local rank's part of --device-map's
+// (devmap.Map.ForLocalRank: local rank L's gpu:K is the node's gpu:L*S+K,
+// S the GPUs a rank drives: the highest --gpus index plus one, or for a
+// graph g placed already, the highest GPU index it names plus one), and
+// so --available's default the rank's GPUs that the node has. A nil b
+// (CPU workers) or a process that is not one of several ranks is left as
+// it is.
+func (b *gpuBackend) onRank(o *options, g *graph.Graph) error {
+	if b == nil || o.job == nil {
+		return nil
+	}
+	per := 1
+	if o.replicate != nil {
+		per = slices.Max(o.replicate.GPUs) + 1
+	} else {
+		for _, d := range g.Devices() {
+			if d.Kind == graph.GPU {
+				per = max(per, d.Index+1)
+			}
+		}
+	}
+	m, err := b.m.ForLocalRank(o.job.localRank, per)
+	if err != nil {
+		return fmt.Errorf("rank %d: --device-map: %w", o.job.rank, err)
+	}
+	b.m = m
+	return nil
 }
