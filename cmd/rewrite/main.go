@@ -201,7 +201,7 @@ func load(path string, stdin io.Reader, o *options, stderr io.Writer) (*model, e
 	if path == "-" {
 		name = "<stdin>"
 	}
-	src, err = readModelFile(path, stdin, o)
+	src, err = o.job.shareBytes("MODEL", func() ([]byte, error) { return readModelFile(path, stdin, o) })
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,9 @@ func mpiBinary(t *testing.T, dir string) (bin, mpirun string) {
 
 // TestRunAcrossRanks: --run under mpirun -np 3 with --gpus 2 (6 replicas;
 // at a batch of 4 rank 2 runs none) writes the outputs of one process
-// running the 6 replicas, bit for bit, and --check on 2 ranks agrees.
+// running the 6 replicas, bit for bit; so does --gpus 1 on 3 ranks whose
+// ranks 1 and 2 are given files that do not exist (rank 0 reads and
+// broadcasts); --check on 2 ranks agrees.
 func TestRunAcrossRanks(t *testing.T) {
 	dir := t.TempDir()
 	bin, mpirun := mpiBinary(t, dir)
@@ -93,6 +95,29 @@ func TestRunAcrossRanks(t *testing.T) {
 			}
 			if !bytes.Equal(a, b) {
 				t.Errorf("batch %d: %s across 3 ranks differs from one process's", batch, o)
+			}
+		}
+		// Only rank 0 reads files: with --gpus 1 on 3 ranks (3
+		// replicas), ranks 1 and 2 given a model, input and weights that
+		// do not exist, the outputs are one process's --gpus 3 bits.
+		one3 := filepath.Join(dir, "one3")
+		cmd(nil, "--gpus", "3", "--run", "--weights", w, "--output-dir", one3)
+		alone := filepath.Join(dir, "alone")
+		missing := filepath.Join(dir, "missing")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		mpmd := exec.CommandContext(ctx, mpirun, "--allow-run-as-root", "--oversubscribe",
+			"-np", "1", bin, model, "--input", "x="+x, "--gpus", "1", "--run", "--weights", w, "--output-dir", alone, ":",
+			"-np", "2", bin, missing+".graph", "--input", "x="+missing+".npy", "--gpus", "1", "--run", "--weights", missing+".npz", "--output-dir", alone)
+		out, err := mpmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("ranks 1 and 2 without the files: %v\n%s", err, out)
+		}
+		for _, o := range []string{"y.npy", "loss.npy"} {
+			a, _ := os.ReadFile(filepath.Join(one3, o))
+			b, err := os.ReadFile(filepath.Join(alone, o))
+			if err != nil || !bytes.Equal(a, b) {
+				t.Errorf("batch %d: %s with the files on rank 0 alone differs from one process's --gpus 3 (%v)", batch, o, err)
 			}
 		}
 		if batch == 4 {

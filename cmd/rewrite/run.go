@@ -243,11 +243,11 @@ func execute(g *graph.Graph, params, inputs map[string]*tensor.Dense, o *options
 // runModel is --run: run g (already rewritten when --gpus is given) and
 // write DIR/OUTPUT.npy for every output.
 func runModel(g *graph.Graph, m *model, o *options, stderr io.Writer) error {
-	inputs, err := m.inputs(o)
+	inputs, err := o.job.shareTensors("--input", func() (map[string]*tensor.Dense, error) { return m.inputs(o) })
 	if err != nil {
 		return err
 	}
-	params, err := loadParams(g, m.weights, o)
+	params, err := o.job.shareTensors("--weights", func() (map[string]*tensor.Dense, error) { return loadParams(g, m.weights, o) })
 	if err != nil {
 		return err
 	}
@@ -315,7 +315,7 @@ type checkResult struct {
 // in [0, rows)); another integer input must be given. It returns whether
 // they agree.
 func checkModel(src, out *graph.Graph, m *model, o *options, stdout, stderr io.Writer) (bool, error) {
-	given, err := m.inputs(o)
+	given, err := o.job.shareTensors("--input", func() (map[string]*tensor.Dense, error) { return m.inputs(o) })
 	if err != nil {
 		return false, err
 	}
