@@ -18,11 +18,11 @@ import (
 func TestShare(t *testing.T) {
 	sets := []map[string]*tensor.Dense{
 		{
-			"w":     host.New([]int{2, 3}, []float32{1, -2, 3.5, float32(0.1), 5, 6}),
-			"b":     host.New([]int{3}, []float64{1e-300, -0.0, 7}),
-			"ids":   host.New([]int{2}, []int64{1 << 40, -3}),
-			"i":     host.New([]int{}, []int32{9}),
-			"mask":  host.New([]int{2}, []bool{true, false}),
+			"w":    host.New([]int{2, 3}, []float32{1, -2, 3.5, float32(0.1), 5, 6}),
+			"b":    host.New([]int{3}, []float64{1e-300, -0.0, 7}),
+			"ids":  host.New([]int{2}, []int64{1 << 40, -3}),
+			"i":    host.New([]int{}, []int32{9}),
+			"mask": host.New([]int{2}, []bool{true, false}),
 		},
 		nil,
 		{},
