@@ -66,8 +66,10 @@ type Transfer struct {
 	// Stage is the stage whose programs it feeds; it runs before them.
 	Stage int
 	// Resident reports that the value depends on params and constants
-	// only: it stays valid on its device until the params change, and need
-	// not move on every run. (Never for an allreduce.)
+	// only, none of them assigned (or that it is an assign's target
+	// itself): it stays valid on its device until the params are set, or
+	// its assign replaces it, and need not move on every run. (Never for
+	// an allreduce.)
 	Resident bool
 	// Group lists the members of an allreduce's group in graph order, all
 	// in one stage (the node itself among them); nil for other kinds.
