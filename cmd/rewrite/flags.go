@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"multigpu/graph"
 	"multigpu/passes/replicate"
@@ -62,6 +63,7 @@ type options struct {
 	gpu           *gpuBackend   // the real GPUs, when the backend is CUDA
 	job           *rankJob      // this process's rank, under mpirun (mpi.go)
 	ranks         int           // --ranks: processes the replicas span
+	rankTimeout   time.Duration // --rank-timeout: the watchdog of collectives across ranks
 
 	// Training: --train and what it reads (train.go); --weights resumes,
 	// --batch is the batch size, --seed the shuffles and dropout.
@@ -104,6 +106,9 @@ flags:
                       others is an error
   --ranks P           rewrite for P processes, --gpus on each (rankR/gpu:K);
                       under mpirun (a -tags mpi build) the job's size
+  --rank-timeout D    under mpirun: end the job when a collective waits
+                      longer than D for the other ranks (default 10m; 0
+                      waits forever)
   --explain           print per-device nodes, FLOPs and bytes (at --batch,
                       or 64 when the batch is symbolic) instead of the graph;
                       with -o the graph still goes to the file
@@ -197,6 +202,7 @@ func (o *options) flagSet() *flag.FlagSet {
 	fs.StringVar(&o.combine, "combine", "", "where combinations over the batch happen")
 	fs.StringVar(&o.available, "available", "", "available GPUs")
 	fs.IntVar(&o.ranks, "ranks", 0, "processes (MPI ranks)")
+	fs.DurationVar(&o.rankTimeout, "rank-timeout", defaultRankTimeout, "watchdog of collectives across ranks")
 	fs.BoolVar(&o.explain, "explain", false, "explain the cost per device")
 	fs.BoolVar(&o.run, "run", false, "run the model")
 	fs.BoolVar(&o.checkEquiv, "check", false, "compare the original and the rewrite")

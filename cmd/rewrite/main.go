@@ -67,7 +67,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if job == nil {
 		return runProcess(args, stdin, stdout, stderr, nil)
 	}
-	code := runProcess(args, stdin, job.writer(stdout), stderr, job)
+	code := runProcess(args, stdin, job.writer(stdout), &linePrefix{w: stderr, prefix: fmt.Sprintf("rank %d of %d: ", job.rank, job.size)}, job)
 	job.end(code)
 	return code
 }

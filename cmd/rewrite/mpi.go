@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"multigpu/graph"
 	"multigpu/passes/replicate"
@@ -37,6 +39,9 @@ type rankJob struct {
 	comm       runtime.Comm
 	rank, size int
 	localRank  int
+	// setTimeout sets the watchdog of the job's collectives
+	// (--rank-timeout; nil: none).
+	setTimeout func(time.Duration)
 	// end finishes MPI: with exit status 0 after every rank is done
 	// (MPI_Finalize), else by ending every rank (MPI_Abort), so that a
 	// rank that failed never leaves the others waiting in a collective.
@@ -79,6 +84,12 @@ func (o *options) joinRanks(job *rankJob) error {
 	}
 	if o.train {
 		return fmt.Errorf("--train under mpirun (%d ranks): training across ranks is not supported yet; train in one process", job.size)
+	}
+	if o.rankTimeout < 0 {
+		return fmt.Errorf("--rank-timeout: expected a duration of 0 (no watchdog) or more, found %s", o.rankTimeout)
+	}
+	if job.setTimeout != nil {
+		job.setTimeout(o.rankTimeout)
 	}
 	if o.ranks != 0 && o.ranks != job.size {
 		return fmt.Errorf("--ranks %d under mpirun with %d ranks: expected the job's size, or no --ranks", o.ranks, job.size)
@@ -142,4 +153,44 @@ func (b *gpuBackend) onRank(o *options, g *graph.Graph) error {
 	}
 	b.m = m
 	return nil
+}
+
+// defaultRankTimeout is --rank-timeout's default: how long a collective
+// across ranks waits for the other ranks before the job ends. It must
+// outlast the longest a rank computes between two collectives (a step of
+// the slowest rank, rank 0 reading the files and writing a checkpoint),
+// on a slow CI machine too.
+const defaultRankTimeout = 10 * time.Minute
+
+// linePrefix writes to w with prefix at the start of every line, so that
+// a rank's messages say which rank wrote them.
+type linePrefix struct {
+	w      io.Writer
+	prefix string
+	mid    bool // within a line
+}
+
+// Write writes p, prefixing every line it starts.
+func (l *linePrefix) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if !l.mid {
+			if _, err := io.WriteString(l.w, l.prefix); err != nil {
+				return n, err
+			}
+			l.mid = true
+		}
+		line := p
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			line = p[:i+1]
+			l.mid = false
+		}
+		m, err := l.w.Write(line)
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[len(line):]
+	}
+	return n, nil
 }

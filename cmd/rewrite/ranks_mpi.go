@@ -4,6 +4,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"time"
 
 	"multigpu/runtime/mpi"
 )
@@ -19,9 +21,16 @@ func startRanks() (*rankJob, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rank %d: %w", env.Rank, err)
 	}
-	j := &rankJob{comm: c, rank: c.Rank(), size: c.Size(), localRank: env.LocalRank}
+	j := &rankJob{comm: c, rank: c.Rank(), size: c.Size(), localRank: env.LocalRank, setTimeout: c.SetTimeout}
 	j.end = func(code int) {
 		if code != 0 {
+			// MPI_Abort ends every rank; should it not return nor end
+			// this process (MPI's thread stuck in a collective), the
+			// process exits by itself, and mpirun ends the others.
+			go func() {
+				time.Sleep(abortGrace)
+				os.Exit(code)
+			}()
 			c.Abort(code)
 		}
 		c.Barrier()
@@ -33,3 +42,7 @@ func startRanks() (*rankJob, error) {
 	}
 	return j, nil
 }
+
+// abortGrace is how long a failed rank waits for MPI_Abort to end it
+// before it exits by itself.
+const abortGrace = 5 * time.Second

@@ -99,6 +99,8 @@ import (
 	"math"
 	goruntime "runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -122,9 +124,32 @@ type Comm struct {
 	// Init put back.
 	Restored int
 
-	mu   sync.Mutex
-	done bool
+	mu      sync.Mutex
+	done    bool
+	timeout atomic.Int64               // nanoseconds; 0: calls wait as long as MPI does
+	stalled atomic.Pointer[StallError] // set when a call outwaited timeout
 }
+
+// StallError is what a call returns when it has not completed within the
+// Comm's timeout (SetTimeout): another rank stopped, hangs, or is far
+// behind. MPI's thread is still inside the call, so the Comm is of no
+// more use (every later call returns the same error) and the job must
+// end (Abort).
+type StallError struct {
+	Call       string
+	Rank, Size int
+	Waited     time.Duration
+}
+
+// Error names the call, the rank and how long it waited.
+func (e *StallError) Error() string {
+	return fmt.Sprintf("mpi: %s (rank %d of %d) has not completed after %s: another rank has stopped, hangs or is far behind", e.Call, e.Rank, e.Size, e.Waited)
+}
+
+// SetTimeout makes every later call that waits longer than d for the
+// other ranks return a *StallError (the watchdog); 0, the default, waits
+// as long as MPI does.
+func (c *Comm) SetTimeout(d time.Duration) { c.timeout.Store(int64(max(d, 0))) }
 
 // Init initialises MPI (MPI_Init_thread at MPI_THREAD_FUNNELED) on a
 // goroutine locked to its OS thread, which then serves every MPI call,
@@ -166,19 +191,47 @@ func Init() (*Comm, error) {
 }
 
 // do runs f on the MPI thread and returns its error.
+// With a timeout (SetTimeout), a call that outwaits it (waiting for the
+// MPI thread, or in MPI) returns a *StallError, and so does every call
+// after it.
 func (c *Comm) do(name string, f func() C.int) error {
+	if err := c.stalled.Load(); err != nil {
+		return err
+	}
+	var expired <-chan time.Time
+	timeout := time.Duration(c.timeout.Load())
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	stall := func() error {
+		err := &StallError{Call: name, Rank: c.rank, Size: c.size, Waited: timeout}
+		c.stalled.CompareAndSwap(nil, err)
+		return c.stalled.Load()
+	}
+	res := make(chan C.int, 1)
 	c.mu.Lock()
 	if c.done {
 		c.mu.Unlock()
 		return ErrFinalized
 	}
-	res := make(chan C.int, 1)
-	c.calls <- func() { res <- f() }
-	c.mu.Unlock()
-	if rc := <-res; rc != C.MPI_SUCCESS {
-		return fmt.Errorf("mpi: %s (rank %d of %d): %w", name, c.rank, c.size, mpiError(rc))
+	select {
+	case c.calls <- func() { res <- f() }:
+		c.mu.Unlock()
+	case <-expired:
+		c.mu.Unlock()
+		return stall()
 	}
-	return nil
+	select {
+	case rc := <-res:
+		if rc != C.MPI_SUCCESS {
+			return fmt.Errorf("mpi: %s (rank %d of %d): %w", name, c.rank, c.size, mpiError(rc))
+		}
+		return nil
+	case <-expired:
+		return stall()
+	}
 }
 
 // Rank returns this process's rank in MPI_COMM_WORLD.

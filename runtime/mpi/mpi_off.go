@@ -2,7 +2,10 @@
 
 package mpi
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Enabled reports whether the binary was built with MPI (-tags mpi).
 const Enabled = false
@@ -37,3 +40,6 @@ func (c *Comm) Bcast(buf []byte, root int) error { return ErrNotBuilt }
 
 // AllgatherBytes fails: the binary was built without MPI.
 func (c *Comm) AllgatherBytes(b []byte) ([][]byte, error) { return nil, ErrNotBuilt }
+
+// SetTimeout does nothing: there is no MPI job.
+func (c *Comm) SetTimeout(d time.Duration) {}

@@ -22,7 +22,7 @@ const childEnv = "MULTIGPU_MPI_TEST_CHILD"
 // TestUnderMPIRun runs TestMPIChild in 3 ranks under mpirun (this test
 // binary again), and fails when any rank fails.
 func TestUnderMPIRun(t *testing.T) {
-	if os.Getenv(childEnv) != "" {
+	if os.Getenv(childEnv) != "" || os.Getenv(watchdogEnv) != "" {
 		t.Skip("in a child")
 	}
 	mpirun, err := exec.LookPath("mpirun")
@@ -232,4 +232,86 @@ func equal[T comparable](a, b []T) bool {
 		}
 	}
 	return true
+}
+
+// watchdogEnv marks the processes TestWatchdogUnderMPIRun starts.
+const watchdogEnv = "MULTIGPU_MPI_WATCHDOG_CHILD"
+
+// TestWatchdogUnderMPIRun runs TestWatchdogChild in 3 ranks: a
+// collective that one rank joins late returns a StallError on the
+// others once their timeout has passed, not when the late rank comes.
+func TestWatchdogUnderMPIRun(t *testing.T) {
+	if os.Getenv(childEnv) != "" || os.Getenv(watchdogEnv) != "" {
+		t.Skip("in a child")
+	}
+	mpirun, err := exec.LookPath("mpirun")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("mpirun not found (Debian's openmpi-bin)")
+		}
+		t.Skip("mpirun not found (Debian's openmpi-bin)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "3",
+		os.Args[0], "-test.run=^TestWatchdogChild$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), watchdogEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mpirun: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "--- PASS: TestWatchdogChild ("); n != 3 {
+		t.Fatalf("expected 3 ranks to pass, found %d:\n%s", n, out)
+	}
+}
+
+// TestWatchdogChild is one rank of TestWatchdogUnderMPIRun: rank 2 joins
+// a barrier 2.5 s late; ranks 0 and 1, with a timeout of 0.5 s, get a
+// StallError naming the call and the rank within a second, and again at
+// once from the next call.
+func TestWatchdogChild(t *testing.T) {
+	if os.Getenv(watchdogEnv) == "" {
+		t.Skip("runs under mpirun, from TestWatchdogUnderMPIRun")
+	}
+	c, err := Init()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Barrier(); err != nil {
+		t.Fatal(err)
+	}
+	const late = 2500 * time.Millisecond
+	c.SetTimeout(500 * time.Millisecond)
+	r := c.Rank()
+	start := time.Now()
+	if r == 2 {
+		time.Sleep(late)
+		if err := c.Barrier(); err != nil {
+			t.Fatalf("the late rank's barrier: %v", err)
+		}
+	} else {
+		err := c.Barrier()
+		var se *StallError
+		if !errors.As(err, &se) || se.Call != "MPI_Barrier" || se.Rank != r || se.Size != 3 {
+			t.Fatalf("rank %d: expected a StallError for MPI_Barrier, found %v", r, err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("rank %d: the stall came after %s, expected about 0.5s", r, took)
+		}
+		t.Log(err)
+		if err2 := c.Barrier(); err2 != err {
+			t.Errorf("the call after a stall: expected the same error, found %v", err2)
+		}
+		// The late rank has come by now and the barrier has completed on
+		// MPI's thread: clear the stall (tests only) and end normally.
+		time.Sleep(late)
+		c.stalled.Store(nil)
+	}
+	c.SetTimeout(0)
+	if err := c.Barrier(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Finalize(); err != nil {
+		t.Fatal(err)
+	}
 }
