@@ -84,7 +84,9 @@ func summarize(r io.Reader, w io.Writer) (bool, error) {
 			switch e.Action {
 			case "output":
 				pkgOut[e.Package] = append(pkgOut[e.Package], e.Output)
-			case "pass", "skip":
+			case "skip":
+				fmt.Fprintf(w, "?   \t%s\t[no test files]\n", e.Package)
+			case "pass":
 				if out := pkgOut[e.Package]; len(out) > 0 && strings.HasPrefix(out[len(out)-1], "ok") {
 					fmt.Fprint(w, out[len(out)-1])
 				} else {

@@ -22,6 +22,7 @@ func TestSummarize(t *testing.T) {
 		`{"Action":"skip","Package":"p/graph","Test":"TestB/placed"}`,
 		`{"Action":"output","Package":"p/graph","Output":"ok  \tp/graph\t0.2s\n"}`,
 		`{"Action":"pass","Package":"p/graph","Elapsed":0.2}`,
+		`{"Action":"skip","Package":"p/empty","Elapsed":0}`,
 		`{"Action":"run","Package":"p/digits","Test":"TestTrain"}`,
 		`{"Action":"output","Package":"p/digits","Test":"TestTrain","Output":"    d_test.go:39: digits.csv.gz not found: run examples/digits/fetch.sh\n"}`,
 		`{"Action":"skip","Package":"p/digits","Test":"TestTrain"}`,
@@ -42,6 +43,7 @@ func TestSummarize(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		"ok  \tp/graph\t0.2s\n",
+		"?   \tp/empty\t[no test files]\n",
 		"d_test.go:50: wrong answer",
 		"skipped (3):\n",
 		"  p/graph TestDOT: Graphviz's dot is not installed (apt-get install graphviz)\n",
