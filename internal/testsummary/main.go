@@ -82,6 +82,8 @@ func summarize(r io.Reader, w io.Writer) (bool, error) {
 		}
 		if e.Test == "" {
 			switch e.Action {
+			case "build-output": // a package that does not compile
+				fmt.Fprint(w, e.Output)
 			case "output":
 				pkgOut[e.Package] = append(pkgOut[e.Package], e.Output)
 			case "skip":

@@ -23,6 +23,10 @@ func TestSummarize(t *testing.T) {
 		`{"Action":"output","Package":"p/graph","Output":"ok  \tp/graph\t0.2s\n"}`,
 		`{"Action":"pass","Package":"p/graph","Elapsed":0.2}`,
 		`{"Action":"skip","Package":"p/empty","Elapsed":0}`,
+		`{"ImportPath":"p/broken","Action":"build-output","Output":"p/broken/x.go:3:1: syntax error\n"}`,
+		`{"ImportPath":"p/broken","Action":"build-fail"}`,
+		`{"Action":"output","Package":"p/broken","Output":"FAIL\tp/broken [build failed]\n"}`,
+		`{"Action":"fail","Package":"p/broken","Elapsed":0,"FailedBuild":"p/broken"}`,
 		`{"Action":"run","Package":"p/digits","Test":"TestTrain"}`,
 		`{"Action":"output","Package":"p/digits","Test":"TestTrain","Output":"    d_test.go:39: digits.csv.gz not found: run examples/digits/fetch.sh\n"}`,
 		`{"Action":"skip","Package":"p/digits","Test":"TestTrain"}`,
@@ -50,6 +54,8 @@ func TestSummarize(t *testing.T) {
 		"  p/graph TestB/placed: already placed\n",
 		"the skipped tests lack Graphviz's dot, the digits data; to run them, install (as root): apt-get install -y graphviz && examples/digits/fetch.sh\n",
 		"FAIL p/digits\n",
+		"p/broken/x.go:3:1: syntax error\n",
+		"FAIL p/broken\n",
 		"1 passed, 1 failed, 3 skipped\n",
 	} {
 		if !strings.Contains(got, want) {
