@@ -22,8 +22,8 @@ import (
 func (e *Executor) finishAssigns(inst *instance, r *run) error {
 	for _, a := range e.plan.Assigns {
 		t, v := a.Args[0], a.Args[1]
-		if inst.nodes[v.ID] == nil {
-			continue
+		if inst.nodes[v.ID] == nil || e.remote(e.plan.Device[v.ID]) {
+			continue // not run at this batch, or another rank's (ranks.go)
 		}
 		b := r.env[v.ID]
 		if b == nil {

@@ -336,9 +336,12 @@ func (e *Executor) transferRanks(inst *instance, t *lower.Transfer, r *run) erro
 }
 
 // rawBytes returns the bytes of t's elements (a view, not a copy, when t
-// holds them contiguously).
-func rawBytes(t *tensor.Dense) []byte {
-	switch d := host.Data(t).(type) {
+// holds them contiguously; a copy for a scalar).
+func rawBytes(t *tensor.Dense) []byte { return sliceBytes(host.Data(t)) }
+
+// sliceBytes returns the bytes of a slice of elements, a view.
+func sliceBytes(data any) []byte {
+	switch d := data.(type) {
 	case []float32:
 		return viewBytes(d)
 	case []float64:
@@ -367,9 +370,9 @@ func fromBytes(ty graph.Type, b []byte) (*tensor.Dense, error) {
 	if !ok || n*ty.DType.Size() != int64(len(b)) {
 		return nil, fmt.Errorf("expected %s (%d bytes), found %d bytes", ty, n*ty.DType.Size(), len(b))
 	}
+	// The elements are written before the tensor is made: a scalar
+	// tensor holds a copy of its element (host.New, host.Data).
 	data := host.MakeSlice(ty.DType, int(n))
-	if n > 0 {
-		copy(rawBytes(host.New(mustShape(ty), data)), b)
-	}
+	copy(sliceBytes(data), b)
 	return host.New(mustShape(ty), data), nil
 }

@@ -64,6 +64,9 @@ type Config struct {
 	// Combine chooses where the replicate pass combines values over the
 	// batch (replicate.CombineMode; default auto).
 	Combine replicate.CombineMode
+	// Ranks is the number of processes the replicas span (ranks.go):
+	// GPUs on each, Runtime.Comm connecting them; 0 or 1, this process.
+	Ranks int
 	// Loss names the output to minimise, a scalar; "" picks the model's
 	// only scalar float output.
 	Loss string
@@ -127,7 +130,7 @@ func New(g *graph.Graph, cfg Config) (*Trainer, error) {
 	t := &Trainer{cfg: cfg, model: g, training: tr, step: step, graph: step.graph}
 	_, t.bound = g.Batch()
 	if cfg.GPUs != nil {
-		rg, _, err := replicate.Rewrite(step.graph, replicate.Options{GPUs: cfg.GPUs, Merge: cfg.Merge, Split: cfg.Split, Available: cfg.Available, Combine: cfg.Combine})
+		rg, _, err := replicate.Rewrite(step.graph, replicate.Options{GPUs: cfg.GPUs, Merge: cfg.Merge, Split: cfg.Split, Available: cfg.Available, Combine: cfg.Combine, Ranks: cfg.Ranks})
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +252,7 @@ func (t *Trainer) upload(weights, moments map[string]*tensor.Dense) error {
 // read returns the value of param name of the step graph: read back from
 // the first device that holds it.
 func (t *Trainer) read(name string) (*tensor.Dense, error) {
-	return t.exec.Resident(t.holders[name][0])
+	return t.exec.Resident(t.localHolder(name))
 }
 
 // Weights returns a copy of every param of the model, by its name in the
@@ -306,6 +309,9 @@ func (t *Trainer) DeviceCopies() (map[string]map[graph.Device]*tensor.Dense, err
 	for param, entry := range entries {
 		out[entry] = map[graph.Device]*tensor.Dense{}
 		for _, h := range t.holders[param] {
+			if !t.onRank(t.graph.Lookup(h).Device) {
+				continue // another rank's (ranks.go)
+			}
 			v, err := t.exec.Resident(h)
 			if err != nil {
 				return nil, err
