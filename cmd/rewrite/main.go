@@ -23,6 +23,7 @@ import (
 
 	"multigpu/graph"
 	"multigpu/onnx"
+	"multigpu/runtime/backend"
 	"multigpu/tensorio"
 )
 
@@ -45,11 +46,27 @@ func main() {
 func runSafe(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
-			fmt.Fprintf(stderr, "rewrite: internal error (a bug; please report it with the command line): %s\n%s", clipLine(fmt.Sprint(r)), debug.Stack())
-			code = exitCrash
+			code = crash(stderr, r, debug.Stack())
 		}
 	}()
 	return run(args, stdin, stdout, stderr)
+}
+
+// crash reports the recovered panic r, with the stack of the goroutine
+// that panicked (stack, or a kernel's), and returns exit status 3.
+func crash(stderr io.Writer, r any, stack []byte) int {
+	if k, ok := r.(kernelPanic); ok {
+		r, stack = k.err, k.stack
+	}
+	fmt.Fprintf(stderr, "rewrite: internal error (a bug; please report it with the command line): %s\n%s", clipLine(fmt.Sprint(r)), stack)
+	return exitCrash
+}
+
+// kernelPanic carries a kernel's recovered panic (the run's error and the
+// kernel's stack) from report to runSafe.
+type kernelPanic struct {
+	err   error
+	stack []byte
 }
 
 // run is the whole command: it parses args, reads the model (from stdin
@@ -254,7 +271,14 @@ func writeWeights(o *options, weights map[string]*tensor.Dense) error {
 // report prints err on stderr. Errors located in the model are printed one
 // per line as file:line:col: message, like Go's own tools; others get the
 // command's name in front.
+//
+// A kernel's panic (backend.PanicError) is raised again here, so that
+// runSafe reports it as the bug it is, with exit status 3.
 func report(stderr io.Writer, err error) {
+	var pe *backend.PanicError
+	if errors.As(err, &pe) {
+		panic(kernelPanic{err, pe.Stack})
+	}
 	var list graph.ErrorList
 	var one *graph.Error
 	switch {

@@ -11,7 +11,9 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"multigpu/graph"
 	"multigpu/runtime"
+	"multigpu/runtime/backend"
 	"multigpu/runtime/host"
 	"multigpu/train"
 )
@@ -148,5 +150,25 @@ func TestManyOutputs(t *testing.T) {
 	m := writeModel(t, "many.graph", b.String())
 	if code, _, stderr := runCmd(t, "", m); code != 0 {
 		t.Fatalf("exit %d: %s", code, clipLine(stderr))
+	}
+}
+
+// A kernel's panic, recovered by the runtime as the run's error, is a bug
+// too: report raises it again, and it exits 3 with the kernel's stack.
+func TestKernelPanicIsACrash(t *testing.T) {
+	var errb bytes.Buffer
+	err := &backend.NodeError{Device: graph.GPUDevice(1), Node: "h.r1", Op: "matmul",
+		Err: &backend.PanicError{Value: "boom", Stack: []byte("goroutine 7 [running]:\nmultigpu/runtime/cpu.kernel")}}
+	code := func() (code int) {
+		defer func() {
+			if r := recover(); r != nil {
+				code = crash(&errb, r, nil)
+			}
+		}()
+		report(&errb, err)
+		return exitUsage
+	}()
+	if code != exitCrash || !strings.Contains(errb.String(), "internal error") || !strings.Contains(errb.String(), "%h.r1 (matmul): panic: boom") || !strings.Contains(errb.String(), "goroutine 7") {
+		t.Errorf("exit %d, stderr %q; want 3, the node, the panic and the kernel's stack", code, errb.String())
 	}
 }

@@ -147,6 +147,17 @@ type NodeError struct {
 	Err    error
 }
 
+// PanicError is a kernel's panic, recovered where it happened so that the
+// run fails like any other (buffers released, other devices stopped): a
+// bug, whatever the input. Stack is the kernel goroutine's stack.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+// Error returns "panic: VALUE".
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
 // Error returns "gpu:1: %h.r1 (matmul): message".
 func (e *NodeError) Error() string {
 	return fmt.Sprintf("%s: %%%s (%s): %v", e.Device, e.Node, e.Op, e.Err)

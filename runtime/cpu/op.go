@@ -3,6 +3,7 @@ package cpu
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"unsafe"
 
 	"multigpu/graph"
@@ -450,7 +451,7 @@ func (e *executable) runStep(i int) (err error) {
 	st, rs := &e.steps[i], e.rs
 	defer func() {
 		if r := recover(); r != nil {
-			err = e.fail(st, fmt.Errorf("panic: %v", r))
+			err = e.fail(st, &backend.PanicError{Value: r, Stack: debug.Stack()})
 		}
 	}()
 	if err := rs.ctx.Err(); err != nil {
