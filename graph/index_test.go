@@ -1,9 +1,6 @@
 package graph
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
 // indexLeaves are the leaves of the index op tests.
 const indexLeaves = `  input %x: f32[N,5,7]
@@ -19,9 +16,7 @@ const indexLeaves = `  input %x: f32[N,5,7]
 // TestIndexOpTypes checks the result types of gather, gather_grad,
 // expand, argmax and argmin, and what each refuses.
 func TestIndexOpTypes(t *testing.T) {
-	for _, c := range []struct {
-		stmt, want string
-	}{
+	checkOpTypes(t, indexLeaves, []opCase{
 		{"gather %table, %ids", "f32[N,4,8]"},
 		{"gather %table, %pos {axis=1}", "f32[10,4]"},
 		{"gather %table, %k", "f32[8]"},
@@ -40,20 +35,7 @@ func TestIndexOpTypes(t *testing.T) {
 		{"argmax %x {axis=1}", "i64[N,7]"},
 		{"argmin %x {axis=-1, keepdims=true}", "i64[N,5,1]"},
 		{"argmax %pos {axis=0}", "i64[]"},
-	} {
-		src := "graph g {\n" + indexLeaves + "  %y = " + c.stmt + "\n  output %y\n}\n"
-		g, err := Parse("g.graph", []byte(src))
-		if err != nil {
-			t.Errorf("%s: %v", c.stmt, err)
-			continue
-		}
-		if got := g.Lookup("y").Type.String(); got != c.want {
-			t.Errorf("%s: %s, want %s", c.stmt, got, c.want)
-		}
-	}
-	for _, c := range []struct {
-		stmt, want string
-	}{
+	}, []opCase{
 		{"gather %table, %x", "gather: expected i32 or i64 indices, found f32[N,5,7]"},
 		{"gather %k, %pos", "gather: expected data of rank 1 or more, found i64[]"},
 		{"gather %table, %pos {axis=2}", "expected axis in [-2, 1] for rank 2, found axis=2"},
@@ -70,13 +52,7 @@ func TestIndexOpTypes(t *testing.T) {
 		{"argmax %x", "argmax: missing attribute axis"},
 		{"argmax %flags {axis=0}", "argmax: expected a numeric operand, found bool[6,2]"},
 		{"argmin %x {axis=3}", "expected axis in [-3, 2] for rank 3, found axis=3"},
-	} {
-		src := "graph g {\n" + indexLeaves + "  %y = " + c.stmt + "\n  output %y\n}\n"
-		_, err := Parse("g.graph", []byte(src))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want %s", c.stmt, err, c.want)
-		}
-	}
+	})
 }
 
 // TestIndexOpBatchRules checks how the batch flows through the index ops:
@@ -135,11 +111,7 @@ func TestIndexOpBatchRules(t *testing.T) {
 		{"aN", BatchFlow{Kind: BatchCrossing}},
 	} {
 		n := g.Lookup(c.name)
-		axes := make([]int, len(n.Args))
-		for i, a := range n.Args {
-			axes[i] = a.Type.BatchAxis()
-		}
-		f := BatchRule(n, axes)
+		f := BatchRule(n, argBatchAxes(n))
 		if f.Kind != c.want.Kind || (f.Kind == BatchParallel && f.Axis != c.want.Axis) {
 			t.Errorf("%%%s (%s): %s on axis %d, want %s on axis %d", c.name, n.Op, f.Kind, f.Axis, c.want.Kind, c.want.Axis)
 		}

@@ -18,9 +18,7 @@ func TestLogicOpTypes(t *testing.T) {
   input %b: bool[N,1]
   param %c: bool[3]
 `
-	for _, c := range []struct {
-		stmt, want string
-	}{
+	checkOpTypes(t, leaves, []opCase{
 		{"pow %x, %w", "f32[N,3]"},
 		{"pow %s, %x", "f32[N,3]"},
 		{"erf %d", "f64[3]"},
@@ -41,20 +39,7 @@ func TestLogicOpTypes(t *testing.T) {
 		{"cast %b {to=f32}", "f32[N,1]"},
 		{"cast %l {to=bool}", "bool[N,3]"},
 		{"cast %d {to=f64}", "f64[3]"},
-	} {
-		src := "graph g {\n" + leaves + "  %y = " + c.stmt + "\n  output %y\n}\n"
-		g, err := Parse("g.graph", []byte(src))
-		if err != nil {
-			t.Errorf("%s: %v", c.stmt, err)
-			continue
-		}
-		if got := g.Lookup("y").Type.String(); got != c.want {
-			t.Errorf("%s: %s, want %s", c.stmt, got, c.want)
-		}
-	}
-	for _, c := range []struct {
-		stmt, want string
-	}{
+	}, []opCase{
 		{"pow %i, %j", "pow: expected floating-point operands of one element type, found i32[2,1,3] and i32[3]"},
 		{"pow %x, %d", "pow: expected floating-point operands of one element type, found f32[N,3] and f64[3]"},
 		{"erf %j", "erf: expected a floating-point operand, found i32[3]"},
@@ -70,13 +55,48 @@ func TestLogicOpTypes(t *testing.T) {
 		{"cast %x {to=f16}", "attribute to: expected one of f32, f64, i32, i64, bool, found f16"},
 		{"equal %i, %x", "equal: expected operands of one element type, found i32[2,1,3] and f32[N,3]"},
 		{"and %c, %b, %c", "and: expected 2 operands, found 3"},
-	} {
+	})
+}
+
+// opCase is one statement of an op test, %y = stmt, and what parsing it
+// should give: the type of %y, or a part of the error.
+type opCase struct {
+	stmt, want string
+}
+
+// checkOpTypes parses each statement as %y in a graph of leaves: each of
+// types must give %y the type it wants, each of refused an error holding
+// what it wants.
+func checkOpTypes(t *testing.T, leaves string, types, refused []opCase) {
+	t.Helper()
+	for _, c := range types {
+		src := "graph g {\n" + leaves + "  %y = " + c.stmt + "\n  output %y\n}\n"
+		g, err := Parse("g.graph", []byte(src))
+		if err != nil {
+			t.Errorf("%s: %v", c.stmt, err)
+			continue
+		}
+		if got := g.Lookup("y").Type.String(); got != c.want {
+			t.Errorf("%s: %s, want %s", c.stmt, got, c.want)
+		}
+	}
+	for _, c := range refused {
 		src := "graph g {\n" + leaves + "  %y = " + c.stmt + "\n  output %y\n}\n"
 		_, err := Parse("g.graph", []byte(src))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want %s", c.stmt, err, c.want)
 		}
 	}
+}
+
+// argBatchAxes is the batch axis of each of n's operands (-1 where one
+// has none), as BatchRule takes them.
+func argBatchAxes(n *Node) []int {
+	axes := make([]int, len(n.Args))
+	for i, a := range n.Args {
+		axes[i] = a.Type.BatchAxis()
+	}
+	return axes
 }
 
 // TestLogicOpBatchRules checks that the new elementwise ops are
@@ -115,11 +135,7 @@ func TestLogicOpBatchRules(t *testing.T) {
 		if n.IsLeaf() {
 			continue
 		}
-		axes := make([]int, len(n.Args))
-		for i, a := range n.Args {
-			axes[i] = a.Type.BatchAxis()
-		}
-		if f := BatchRule(n, axes); f.Kind != BatchParallel || f.Axis != 0 {
+		if f := BatchRule(n, argBatchAxes(n)); f.Kind != BatchParallel || f.Axis != 0 {
 			t.Errorf("%%%s (%s): %s on axis %d, want parallel on axis 0", n.Name, n.Op, f.Kind, f.Axis)
 		}
 	}
