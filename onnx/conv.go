@@ -122,8 +122,8 @@ func padAttr(pads []int64) graph.AttrValue {
 	return graph.Ints(pads...)
 }
 
-// liftInput reshapes a 1-D op's input [N,C,L] to [N,C,1,L]; 2-D inputs
-// are returned as they are.
+// liftInput reshapes a 1-D op's input [N,C,L] (or a 1-D convolution's
+// weights [O,I,K]) to [N,C,1,L]; 2-D inputs are returned as they are.
 func liftInput(c *nodeCtx, x *graph.Node) (*graph.Node, error) {
 	if x.Type.Rank() == 4 {
 		return x, nil
@@ -148,28 +148,37 @@ func checkSpatial(x *graph.Node, what string) error {
 	return nil
 }
 
-// convertConv maps Conv to conv2d, 1-D convolutions through a reshape to
-// height 1.
-func convertConv(c *nodeCtx) error {
-	x, err := c.in(0)
-	if err != nil {
-		return err
+// convOperands reads a convolution's input x and weights w, both of rank
+// 3 (1-D) or 4 (2-D), and the weights' concrete kernel; what names the
+// op in the error for another rank.
+func convOperands(c *nodeCtx, what string) (x, w *graph.Node, kernel []int64, err error) {
+	if x, err = c.in(0); err != nil {
+		return nil, nil, nil, err
 	}
-	w, err := c.in(1)
-	if err != nil {
-		return err
+	if w, err = c.in(1); err != nil {
+		return nil, nil, nil, err
 	}
-	if err := checkSpatial(x, "convolutions"); err != nil {
-		return err
+	if err := checkSpatial(x, what); err != nil {
+		return nil, nil, nil, err
 	}
-	r := x.Type.Rank()
-	if w.Type.Rank() != r {
-		return fmt.Errorf("expected weights of rank %d, found %s", r, w.Type)
+	if r := x.Type.Rank(); w.Type.Rank() != r {
+		return nil, nil, nil, fmt.Errorf("expected weights of rank %d, found %s", r, w.Type)
 	}
 	kernel, ok := concrete(w.Type.Shape[2:])
 	if !ok {
-		return fmt.Errorf("expected concrete weights, found %s", w.Type)
+		return nil, nil, nil, fmt.Errorf("expected concrete weights, found %s", w.Type)
 	}
+	return x, w, kernel, nil
+}
+
+// convertConv maps Conv to conv2d, 1-D convolutions through a reshape to
+// height 1.
+func convertConv(c *nodeCtx) error {
+	x, w, kernel, err := convOperands(c, "convolutions")
+	if err != nil {
+		return err
+	}
+	r := x.Type.Rank()
 	win, err := readWindow(c, x, kernel)
 	if err != nil {
 		return err
@@ -186,14 +195,11 @@ func convertConv(c *nodeCtx) error {
 		}
 		args = append(args, b)
 	}
-	if r == 3 {
-		if args[0], err = liftInput(c, x); err != nil {
-			return err
-		}
-		ws := w.Type.Shape
-		if args[1], err = c.reshape(w, []graph.Dim{ws[0], ws[1], graph.Const(1), ws[2]}); err != nil {
-			return err
-		}
+	if args[0], err = liftInput(c, x); err != nil {
+		return err
+	}
+	if args[1], err = liftInput(c, w); err != nil {
+		return err
 	}
 	win = win.lift2D()
 	y, err := c.op("conv2d", args, graph.Attrs{
@@ -440,26 +446,12 @@ func floorDiv(a, b int64) int64 {
 // size it, so the IR's end pad is whatever makes conv2d's shape rule give
 // back H. A bias B[M] is added as B reshaped to [M,1,1].
 func convertConvTranspose(c *nodeCtx) error {
-	x, err := c.in(0)
+	x, w, kernel, err := convOperands(c, "transposed convolutions")
 	if err != nil {
-		return err
-	}
-	w, err := c.in(1)
-	if err != nil {
-		return err
-	}
-	if err := checkSpatial(x, "transposed convolutions"); err != nil {
 		return err
 	}
 	r := x.Type.Rank()
 	sp := r - 2
-	if w.Type.Rank() != r {
-		return fmt.Errorf("expected weights of rank %d, found %s", r, w.Type)
-	}
-	kernel, ok := concrete(w.Type.Shape[2:])
-	if !ok {
-		return fmt.Errorf("expected concrete weights, found %s", w.Type)
-	}
 	in, ok := concrete(x.Type.Shape[2:])
 	if !ok || slices.ContainsFunc(x.Type.Shape[2:], func(d graph.Dim) bool { return d.Sym != "" }) {
 		return fmt.Errorf("expected concrete spatial dimensions, found %s", x.Type)
@@ -592,12 +584,9 @@ func convertConvTranspose(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	lw := w
-	if sp == 1 {
-		ws := w.Type.Shape
-		if lw, err = c.reshape(w, []graph.Dim{ws[0], ws[1], graph.Const(1), ws[2]}); err != nil {
-			return err
-		}
+	lw, err := liftInput(c, w)
+	if err != nil {
+		return err
 	}
 	y, err := c.op("conv2d_grad_input", []*graph.Node{lx, lw}, graph.Attrs{
 		{Name: "stride", Value: graph.Ints(win.strides...)},
