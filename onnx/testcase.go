@@ -155,38 +155,28 @@ func constantNamed(err error) string {
 // testInput returns the tensor a test's first data set gives the graph
 // input name, or nil.
 func testInput(dir, name string) *tensor.Dense {
-	data, err := os.ReadFile(filepath.Join(dir, "model.onnx"))
-	if err != nil {
-		return nil
-	}
-	mp, err := decodeModel(data)
-	if err != nil || mp.graph == nil {
-		return nil
-	}
-	tc, err := ReadTestCase(dir)
-	if err != nil {
-		return nil
-	}
-	inits := map[string]bool{}
-	for _, t := range mp.graph.initializers {
-		inits[t.name] = true
-	}
-	k := 0
-	for _, vi := range mp.graph.inputs {
-		if inits[vi.name] {
-			continue
-		}
-		if vi.name == name && k < len(tc.Sets[0].Inputs) {
-			return tc.Sets[0].Inputs[k]
-		}
-		k++
-	}
-	return nil
+	return firstInputs(dir)[name]
 }
 
 // integerInputs returns the integer inputs of a test's first data set by
 // ONNX input name, or nil.
 func integerInputs(dir string) map[string]*tensor.Dense {
+	out := map[string]*tensor.Dense{}
+	for name, t := range firstInputs(dir) {
+		if t.Dtype() == tensor.Int64 || t.Dtype() == tensor.Int32 {
+			out[name] = t
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// firstInputs returns the inputs of a test's first data set by ONNX input
+// name (the graph's inputs that are not initializers, in order), or nil
+// when the model or the data cannot be read.
+func firstInputs(dir string) map[string]*tensor.Dense {
 	data, err := os.ReadFile(filepath.Join(dir, "model.onnx"))
 	if err != nil {
 		return nil
@@ -203,20 +193,18 @@ func integerInputs(dir string) map[string]*tensor.Dense {
 	for _, t := range mp.graph.initializers {
 		inits[t.name] = true
 	}
-	var names []string
-	for _, vi := range mp.graph.inputs {
-		if !inits[vi.name] {
-			names = append(names, vi.name)
-		}
-	}
+	ins := tc.Sets[0].Inputs
 	out := map[string]*tensor.Dense{}
-	for i, t := range tc.Sets[0].Inputs {
-		if i < len(names) && (t.Dtype() == tensor.Int64 || t.Dtype() == tensor.Int32) {
-			out[names[i]] = t
+	k := 0
+	for _, vi := range mp.graph.inputs {
+		if inits[vi.name] {
+			continue
 		}
-	}
-	if len(out) == 0 {
-		return nil
+		if k >= len(ins) {
+			break
+		}
+		out[vi.name] = ins[k]
+		k++
 	}
 	return out
 }
