@@ -1337,11 +1337,7 @@ func foldGather(c *nodeCtx, in []*folded) ([]*folded, error) {
 	if err != nil {
 		return nil, err
 	}
-	axis, err := c.int("axis", 0)
-	if err != nil {
-		return nil, err
-	}
-	ax, err := normAxis(axis, len(a.shape), "axis")
+	ax, err := c.axis(0, len(a.shape))
 	if err != nil {
 		return nil, err
 	}

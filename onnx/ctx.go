@@ -74,6 +74,16 @@ func (c *nodeCtx) int(name string, def int64) (int64, error) {
 	return a.i, nil
 }
 
+// axis returns the INT attribute axis (def when absent) as an axis in
+// [0, rank), a negative one counting from the end.
+func (c *nodeCtx) axis(def int64, rank int) (int, error) {
+	a, err := c.int("axis", def)
+	if err != nil {
+		return 0, err
+	}
+	return normAxis(a, rank, "axis")
+}
+
 // float returns a FLOAT attribute, or def when absent.
 func (c *nodeCtx) float(name string, def float64) (float64, error) {
 	a, err := c.attr(name, attrTypeFloat)

@@ -501,11 +501,7 @@ func softmax(op string) func(c *nodeCtx) error {
 		if c.opset() < 13 {
 			def = 1
 		}
-		a, err := c.int("axis", def)
-		if err != nil {
-			return err
-		}
-		ax, err := normAxis(a, r, "axis")
+		ax, err := c.axis(def, r)
 		if err != nil {
 			return err
 		}

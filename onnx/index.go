@@ -41,11 +41,7 @@ func convertGatherData(c *nodeCtx) error {
 	if dt := idx.Type.DType; dt != graph.I32 && dt != graph.I64 {
 		return fmt.Errorf("expected int32 or int64 indices, found %s", idx.Type)
 	}
-	a, err := c.int("axis", 0)
-	if err != nil {
-		return err
-	}
-	ax, err := normAxis(a, data.Type.Rank(), "axis")
+	ax, err := c.axis(0, data.Type.Rank())
 	if err != nil {
 		return err
 	}
@@ -96,11 +92,7 @@ func argReduce(op string) *opDef {
 		if err != nil {
 			return err
 		}
-		a, err := c.int("axis", 0)
-		if err != nil {
-			return err
-		}
-		ax, err := normAxis(a, x.Type.Rank(), "axis")
+		ax, err := c.axis(0, x.Type.Rank())
 		if err != nil {
 			return err
 		}
@@ -341,11 +333,7 @@ func convertGatherElements(c *nodeCtx) error {
 		return fmt.Errorf("indices: %v", err)
 	}
 	r := data.Type.Rank()
-	a, err := c.int("axis", 0)
-	if err != nil {
-		return err
-	}
-	ax, err := normAxis(a, r, "axis")
+	ax, err := c.axis(0, r)
 	if err != nil {
 		return err
 	}

@@ -66,11 +66,7 @@ func convertLayerNorm(c *nodeCtx) error {
 		return err
 	}
 	r := x.Type.Rank()
-	a, err := c.int("axis", -1)
-	if err != nil {
-		return err
-	}
-	ax, err := normAxis(a, r, "axis")
+	ax, err := c.axis(-1, r)
 	if err != nil {
 		return err
 	}

@@ -423,11 +423,7 @@ func convertConcat(c *nodeCtx) error {
 	} else if !c.has("axis") {
 		return fmt.Errorf("missing attribute axis")
 	}
-	a, err := c.int("axis", def)
-	if err != nil {
-		return err
-	}
-	ax, err := normAxis(a, xs[0].Type.Rank(), "axis")
+	ax, err := c.axis(def, xs[0].Type.Rank())
 	if err != nil {
 		return err
 	}

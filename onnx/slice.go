@@ -41,11 +41,7 @@ func convertSplit(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	a, err := c.int("axis", 0)
-	if err != nil {
-		return err
-	}
-	ax, err := normAxis(a, x.Type.Rank(), "axis")
+	ax, err := c.axis(0, x.Type.Rank())
 	if err != nil {
 		return err
 	}
