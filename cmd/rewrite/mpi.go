@@ -76,14 +76,11 @@ func (j *rankJob) commFor(g *graph.Graph) runtime.Comm {
 }
 
 // joinRanks makes o one rank's part of job: the replicas on every rank
-// (--gpus on each). Training across ranks is not there yet.
+// (--gpus on each).
 func (o *options) joinRanks(job *rankJob) error {
 	o.job = job
 	if job == nil {
 		return nil
-	}
-	if o.train {
-		return fmt.Errorf("--train under mpirun (%d ranks): training across ranks is not supported yet; train in one process", job.size)
 	}
 	if o.rankTimeout < 0 {
 		return fmt.Errorf("--rank-timeout: expected a duration of 0 (no watchdog) or more, found %s", o.rankTimeout)

@@ -10,12 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"gorgonia.org/tensor"
-
 	"multigpu/graph"
 	"multigpu/passes/replicate"
 	"multigpu/runtime"
-	"multigpu/tensorio"
 	"multigpu/train"
 )
 
@@ -66,9 +63,9 @@ func (o *options) checkTrain() error {
 // returns the exit status: 2 when the model, data or weights are refused
 // before training starts, 1 when training fails.
 func trainModel(g *graph.Graph, o *options, stdout, stderr io.Writer) int {
-	arrays, err := tensorio.ReadArchiveLimit(o.data, int64(o.memoryLimit))
+	arrays, err := trainData(o)
 	if err != nil {
-		report(stderr, fmt.Errorf("--data: %w", err))
+		report(stderr, err)
 		return exitUsage
 	}
 	cfg := train.Config{
@@ -94,29 +91,23 @@ func trainModel(g *graph.Graph, o *options, stdout, stderr io.Writer) int {
 		cfg.GPUs, cfg.Merge, cfg.Split, cfg.Available = r.GPUs, r.Merge, r.Split, r.Available
 		where = fmt.Sprintf("%d GPUs", len(r.GPUs))
 	}
+	if across := o.trainAcross(&cfg, g); across != "" {
+		where = across
+	}
 	t, err := train.New(g, cfg)
 	if err != nil {
 		report(stderr, err)
 		return exitUsage
 	}
-	var weights map[string]*tensor.Dense
-	var ckpt *train.Checkpoint
-	if o.weights != "" {
-		// A checkpoint's training state, when beside it, resumes the
-		// optimizer's moments and the epoch count exactly.
-		if ckpt, err = train.LoadCheckpoint(o.weights, int64(o.memoryLimit)); err != nil {
-			report(stderr, fmt.Errorf("--weights: %w", err))
-			return exitUsage
-		}
-		if ckpt.Note != "" {
-			fmt.Fprintf(stderr, "rewrite: note: %s\n", ckpt.Note)
-		}
-		weights = ckpt.Weights
-	} else {
-		if weights, err = randomParams(g, o); err != nil {
-			report(stderr, err)
-			return exitUsage
-		}
+	// A checkpoint's training state, when beside it, resumes the
+	// optimizer's moments and the epoch count exactly.
+	weights, ckpt, err := trainWeights(g, o)
+	if err != nil {
+		report(stderr, err)
+		return exitUsage
+	}
+	if ckpt != nil && ckpt.Note != "" {
+		fmt.Fprintf(stderr, "rewrite: note: %s\n", ckpt.Note)
 	}
 	if err := t.SetWeights(weights); err != nil {
 		if o.weights != "" {
@@ -155,7 +146,7 @@ func trainModel(g *graph.Graph, o *options, stdout, stderr io.Writer) int {
 	defer stop()
 	total := t.Epochs() + o.epochs // epochs are numbered on from a resumed checkpoint
 	bar := newTrainBar(stderr)
-	fit := train.FitConfig{Epochs: o.epochs, Batch: int(o.batch), DropLast: o.dropLast, Checkpoint: o.saveWeights,
+	fit := train.FitConfig{Epochs: o.epochs, Batch: int(o.batch), DropLast: o.dropLast, Checkpoint: o.checkpointPath(),
 		EpochEnd: func(e train.Epoch) {
 			bar.clear()
 			fmt.Fprintf(stdout, "epoch %d/%d: loss %.6f (%d steps, %d samples, %.1fs)\n",
