@@ -241,6 +241,18 @@ func (m *Model) ONNXName(ir string) (string, bool) {
 	return s, ok
 }
 
+// ParamsOf returns m's weights for each param of g, by IR name: g is
+// m.Graph or another graph that names its params as m.Graph does (a
+// rewrite of it, the same model imported at another batch), and an
+// executor's SetParams takes exactly the params of its graph.
+func (m *Model) ParamsOf(g *graph.Graph) map[string]*tensor.Dense {
+	ps := make(map[string]*tensor.Dense, len(g.Params()))
+	for _, p := range g.Params() {
+		ps[p.Name] = m.Weights[p.Name]
+	}
+	return ps
+}
+
 // Bind pairs positional input tensors (as in the input_N.pb files of ONNX's
 // test data: one per ONNX graph input that is not an initializer, in
 // order) with the graph's inputs, checking their element types and shapes,

@@ -39,11 +39,7 @@ func checkRebatched(src []byte, opts onnx.Options, re *onnx.Model) error {
 		if err != nil {
 			return nil, err
 		}
-		ps := map[string]*tensor.Dense{}
-		for _, p := range g.Params() {
-			ps[p.Name] = re.Weights[p.Name]
-		}
-		if err := ex.SetParams(ps); err != nil {
+		if err := ex.SetParams(re.ParamsOf(g)); err != nil {
 			return nil, err
 		}
 		return ex.Run(context.Background(), in)

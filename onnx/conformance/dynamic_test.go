@@ -2,7 +2,9 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -13,20 +15,39 @@ import (
 	"multigpu/runtime"
 )
 
-// run runs g with the given params and inputs.
-func run(g *graph.Graph, params, inputs map[string]*tensor.Dense) (map[string]*tensor.Dense, error) {
+// run runs g, m's graph or a rewrite of it, with m's weights on the
+// inputs. A graph the CPU backend cannot compile (an op or element type
+// it lacks) is an errNoKernel.
+func run(g *graph.Graph, m *onnx.Model, inputs map[string]*tensor.Dense) (map[string]*tensor.Dense, error) {
 	ex, err := runtime.New(g, runtime.Options{})
 	if err != nil {
+		if strings.Contains(err.Error(), "not supported by the cpu backend") {
+			return nil, errNoKernel{err}
+		}
 		return nil, err
 	}
-	ps := map[string]*tensor.Dense{}
-	for _, p := range g.Params() {
-		ps[p.Name] = params[p.Name]
-	}
-	if err := ex.SetParams(ps); err != nil {
+	if err := ex.SetParams(m.ParamsOf(g)); err != nil {
 		return nil, err
 	}
 	return ex.Run(context.Background(), inputs)
+}
+
+// compareRun runs g as run does and compares its outputs, in order, with
+// want, within atol + rtol*|want|.
+func compareRun(g *graph.Graph, m *onnx.Model, feeds map[string]*tensor.Dense, want []*tensor.Dense, atol, rtol float64) error {
+	got, err := run(g, m, feeds)
+	if err != nil {
+		return err
+	}
+	if len(want) != len(g.Outputs) {
+		return fmt.Errorf("%d outputs, the test data has %d", len(g.Outputs), len(want))
+	}
+	for i, o := range g.Outputs {
+		if err := onnx.Compare(got[o.Name], want[i], atol, rtol); err != nil {
+			return fmt.Errorf("output %d (%%%s): %v", i, o.Name, err)
+		}
+	}
+	return nil
 }
 
 // TestImportedModelsRewritten imports the models under ../testdata (a
@@ -53,7 +74,7 @@ func TestImportedModelsRewritten(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := run(m.Graph, m.Weights, in)
+			want, err := run(m.Graph, m, in)
 			if err != nil {
 				t.Fatalf("%s, batch %d: %v", tc.file, b, err)
 			}
@@ -62,7 +83,7 @@ func TestImportedModelsRewritten(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: rewrite for %d GPUs: %v", tc.file, len(gpus), err)
 				}
-				got, err := run(g, m.Weights, in)
+				got, err := run(g, m, in)
 				if err != nil {
 					t.Fatalf("%s, batch %d, %d GPUs: %v", tc.file, b, len(gpus), err)
 				}

@@ -5,7 +5,6 @@
 package conformance
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,12 +15,8 @@ import (
 	"strings"
 	"testing"
 
-	"gorgonia.org/tensor"
-
-	"multigpu/graph"
 	"multigpu/onnx"
 	"multigpu/passes/replicate"
-	"multigpu/runtime"
 )
 
 // The repository's tests all accept -update (go test ./... -update); this
@@ -87,38 +82,6 @@ type errNoKernel struct{ err error }
 
 func (e errNoKernel) Error() string { return e.err.Error() }
 
-// runModel runs g with the model's weights on the bound inputs and compares
-// the outputs, in order, with want.
-func runModel(g *graph.Graph, weights map[string]*tensor.Dense, feeds map[string]*tensor.Dense, want []*tensor.Dense) error {
-	ex, err := runtime.New(g, runtime.Options{})
-	if err != nil {
-		if strings.Contains(err.Error(), "not supported by the cpu backend") {
-			return errNoKernel{err}
-		}
-		return err
-	}
-	params := map[string]*tensor.Dense{}
-	for _, p := range g.Params() {
-		params[p.Name] = weights[p.Name]
-	}
-	if err := ex.SetParams(params); err != nil {
-		return err
-	}
-	got, err := ex.Run(context.Background(), feeds)
-	if err != nil {
-		return err
-	}
-	if len(want) != len(g.Outputs) {
-		return fmt.Errorf("%d outputs, the test data has %d", len(g.Outputs), len(want))
-	}
-	for i, o := range g.Outputs {
-		if err := onnx.Compare(got[o.Name], want[i], conformanceAtol, conformanceRtol); err != nil {
-			return fmt.Errorf("output %d (%%%s): %v", i, o.Name, err)
-		}
-	}
-	return nil
-}
-
 // TestConformanceRun runs every model of the test data that imports on the
 // CPU runtime, as it is and, where its first input has a batch of 2 or more
 // on axis 0, rewritten for 2 and 3 GPUs with that axis (and axis 0 of every
@@ -161,7 +124,7 @@ func TestConformanceRun(t *testing.T) {
 		for _, ds := range tc.Sets {
 			feeds, err := r.model.Bind(ds.Inputs)
 			if err == nil {
-				err = runModel(r.model.Graph, r.model.Weights, feeds, ds.Outputs)
+				err = compareRun(r.model.Graph, r.model, feeds, ds.Outputs, conformanceAtol, conformanceRtol)
 			}
 			var nk errNoKernel
 			if errors.As(err, &nk) {
@@ -207,7 +170,7 @@ func TestConformanceRun(t *testing.T) {
 			for _, ds := range tc.Sets {
 				feeds, err := bm.Bind(ds.Inputs)
 				if err == nil {
-					err = runModel(g, bm.Weights, feeds, ds.Outputs)
+					err = compareRun(g, bm, feeds, ds.Outputs, conformanceAtol, conformanceRtol)
 				}
 				if err != nil {
 					good = false

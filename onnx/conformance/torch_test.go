@@ -1,13 +1,9 @@
 package conformance
 
 import (
-	"fmt"
 	"path/filepath"
 	"testing"
 
-	"gorgonia.org/tensor"
-
-	"multigpu/graph"
 	"multigpu/onnx"
 	"multigpu/passes/replicate"
 )
@@ -48,7 +44,7 @@ func TestTorchOps(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if err := compareRun(m.Graph, m.Weights, feeds, ds.Outputs); err != nil {
+		if err := compareRun(m.Graph, m, feeds, ds.Outputs, torchAtol, torchRtol); err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
@@ -66,28 +62,11 @@ func TestTorchOps(t *testing.T) {
 			}
 			feeds, err := bm.Bind(ds.Inputs)
 			if err == nil {
-				err = compareRun(g, bm.Weights, feeds, ds.Outputs)
+				err = compareRun(g, bm, feeds, ds.Outputs, torchAtol, torchRtol)
 			}
 			if err != nil {
 				t.Errorf("%s rewritten for %d GPUs: %v", name, len(gpus), err)
 			}
 		}
 	}
-}
-
-// compareRun runs g and compares its outputs, in order, with want.
-func compareRun(g *graph.Graph, weights, feeds map[string]*tensor.Dense, want []*tensor.Dense) error {
-	got, err := run(g, weights, feeds)
-	if err != nil {
-		return err
-	}
-	if len(want) != len(g.Outputs) {
-		return fmt.Errorf("%d outputs, the test data has %d", len(g.Outputs), len(want))
-	}
-	for i, o := range g.Outputs {
-		if err := onnx.Compare(got[o.Name], want[i], torchAtol, torchRtol); err != nil {
-			return fmt.Errorf("output %d (%%%s): %v", i, o.Name, err)
-		}
-	}
-	return nil
 }

@@ -143,7 +143,7 @@ func survey(e Entry, gpus [][]int) (r *result) {
 	}
 	// The original graph, against PyTorch.
 	orig := map[string]map[string]*tensor.Dense{}
-	ex, err := newExecutor(m.Graph, m.Weights)
+	ex, err := newExecutor(m.Graph, m)
 	for _, b := range batches {
 		if r.match[b] != nil {
 			continue
@@ -180,7 +180,7 @@ func survey(e Entry, gpus [][]int) (r *result) {
 					r.rewrite[len(g)] = err
 					break
 				}
-				if ex, err = newExecutor(rewritten, m.Weights); err != nil {
+				if ex, err = newExecutor(rewritten, m); err != nil {
 					r.same[k] = err
 					rewritten = nil
 					continue
@@ -242,17 +242,14 @@ func flopShare(g *graph.Graph) (float64, error) {
 	return float64(total-merge) / float64(total), nil
 }
 
-// newExecutor compiles g on the CPU backend with its params from weights.
-func newExecutor(g *graph.Graph, weights map[string]*tensor.Dense) (*runtime.Executor, error) {
+// newExecutor compiles g, m's graph or a rewrite of it, on the CPU backend
+// with its params from m's weights.
+func newExecutor(g *graph.Graph, m *onnx.Model) (*runtime.Executor, error) {
 	ex, err := runtime.New(g, runtime.Options{})
 	if err != nil {
 		return nil, err
 	}
-	ps := map[string]*tensor.Dense{}
-	for _, p := range g.Params() {
-		ps[p.Name] = weights[p.Name]
-	}
-	if err := ex.SetParams(ps); err != nil {
+	if err := ex.SetParams(m.ParamsOf(g)); err != nil {
 		return nil, err
 	}
 	return ex, nil

@@ -92,17 +92,14 @@ func readModels(t *testing.T) []*model {
 	return out
 }
 
-// run compiles g on the CPU backend and runs it.
-func run(g *graph.Graph, weights, feeds map[string]*tensor.Dense) (map[string]*tensor.Dense, error) {
+// run compiles g, m's graph or a rewrite of it, on the CPU backend with
+// m's weights and runs it.
+func run(g *graph.Graph, m *onnx.Model, feeds map[string]*tensor.Dense) (map[string]*tensor.Dense, error) {
 	ex, err := runtime.New(g, runtime.Options{})
 	if err != nil {
 		return nil, err
 	}
-	ps := map[string]*tensor.Dense{}
-	for _, p := range g.Params() {
-		ps[p.Name] = weights[p.Name]
-	}
-	if err := ex.SetParams(ps); err != nil {
+	if err := ex.SetParams(m.ParamsOf(g)); err != nil {
 		return nil, err
 	}
 	return ex.Run(context.Background(), feeds)
@@ -164,7 +161,7 @@ func checkModel(t *testing.T, im *onnx.Model, m *model) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := run(im.Graph, im.Weights, feeds)
+	got, err := run(im.Graph, im, feeds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +188,7 @@ func checkModel(t *testing.T, im *onnx.Model, m *model) {
 		if err != nil {
 			t.Fatalf("rewrite for %d GPUs: %v", len(gpus), err)
 		}
-		rgot, err := run(g, im.Weights, feeds)
+		rgot, err := run(g, im, feeds)
 		if err != nil {
 			t.Fatalf("rewritten for %d GPUs: %v", len(gpus), err)
 		}
@@ -236,7 +233,7 @@ func TestRNNSize(t *testing.T) {
 		}
 		feeds := map[string]*tensor.Dense{m.Inputs[0].IR: tensor.New(tensor.WithShape(seq, s[1], s[2]), tensor.WithBacking(xs))}
 		start = time.Now()
-		if _, err := run(m.Graph, m.Weights, feeds); err != nil {
+		if _, err := run(m.Graph, m, feeds); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("seq %d: %d IR nodes; import %v, compile and run (batch %d) %v",
