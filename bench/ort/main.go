@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,15 +80,16 @@ func main() {
 	only := flag.String("only", "", "comma-separated models to run (default: all)")
 	batches := flag.String("batch", "", "NAME=B,... batch sizes other than the defaults")
 	peak := flag.Bool("peak", false, "measure peak memory of MobileNetV2 at batch 64 per engine, each in a process of its own")
-	child := flag.String("child", "", "internal: run one engine (ours or ort) on -only for -runs runs and print VmHWM")
+	child := flag.String("child", "", "run one engine (ours or ort) on -only for -runs runs and print VmHWM")
+	profile := flag.String("cpuprofile", "", "with -child ours: write a CPU profile of the runs after the first to this file")
 	flag.Parse()
-	if err := run(*lib, *dir, *repo, *runs, *threadList, *only, *batches, *peak, *child); err != nil {
+	if err := run(*lib, *dir, *repo, *runs, *threadList, *only, *batches, *peak, *child, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "ort:", err)
 		os.Exit(1)
 	}
 }
 
-func run(lib, dir, repo string, runs int, threadList, only, batches string, peak bool, child string) error {
+func run(lib, dir, repo string, runs int, threadList, only, batches string, peak bool, child, profile string) error {
 	if lib == "" {
 		return fmt.Errorf("give -lib or ORT_LIB: the path of libonnxruntime.so.1")
 	}
@@ -124,7 +126,7 @@ func run(lib, dir, repo string, runs int, threadList, only, batches string, peak
 	}
 	defer ort.DestroyEnvironment()
 	if child != "" {
-		return runChild(child, all, only, dir, repo, runs, threads[0])
+		return runChild(child, all, only, dir, repo, runs, threads[0], profile)
 	}
 	fmt.Printf("| model | batch | threads | multigpu | ONNX Runtime | ratio |\n|---|---|---|---|---|---|\n")
 	for _, m := range all {
@@ -388,7 +390,7 @@ func peakMemory(lib, dir, repo string) error {
 
 // runChild runs one engine on the model named by only and prints the
 // process's VmHWM.
-func runChild(eng string, all []model, only, dir, repo string, runs, threads int) error {
+func runChild(eng string, all []model, only, dir, repo string, runs, threads int, profile string) error {
 	for _, m := range all {
 		if m.name != only {
 			continue
@@ -397,7 +399,18 @@ func runChild(eng string, all []model, only, dir, repo string, runs, threads int
 		if err != nil {
 			return err
 		}
-		for range runs {
+		for r := range runs {
+			if r == 1 && profile != "" {
+				f, err := os.Create(profile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			if eng == "ours" {
 				_, err = e.runOurs()
 			} else {

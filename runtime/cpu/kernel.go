@@ -26,6 +26,11 @@ type spec struct {
 	view    bool
 	arena   bool
 	scratch []int64
+	// inputs holds, for each operand, the index of the program input it
+	// is, or -1 when a step computes it; fuse is what the kernel folds in
+	// (fuse.go: a matmul or f32 conv2d only), nil for nothing.
+	inputs []int
+	fuse   *fusion
 }
 
 // kernelFn computes one node: operands in row-major order, result likewise

@@ -30,6 +30,10 @@ type runState struct {
 	// scratch is the running node's scratch, by the index its kernel
 	// asked for it (spec.scratch), each a []float32 in the arena.
 	scratch [][]float32
+	// inputs are the buffers of the program's inputs in this run, by
+	// input index (for kernels that keep what they derive from a param
+	// across runs: packCache).
+	inputs []*Buffer
 }
 
 // threads returns the pool of the run (nil: none).
@@ -47,6 +51,14 @@ func (rs *runState) chunks(n, grain int) int {
 		return 1
 	}
 	return par.Chunks(n, grain, 4*rs.pool.Threads())
+}
+
+// input returns the buffer of program input i in this run (nil: unknown).
+func (rs *runState) input(i int) *Buffer {
+	if rs == nil || i < 0 || i >= len(rs.inputs) {
+		return nil
+	}
+	return rs.inputs[i]
 }
 
 // check returns the run's context error, if any.
@@ -113,6 +125,11 @@ type step struct {
 	free          []int // values dead after this step (their references dropped)
 	outAny        any   // the slot as a []T, boxed once
 	scratchBufs   [][]float32
+	// alias >= 0: the node is folded into its producer's kernel (fuse.go)
+	// and its value is that of operand alias; dead: it is folded away
+	// and has no value.
+	alias int
+	dead  bool
 }
 
 // executable is a compiled program: its steps, driven in order, and the
@@ -144,7 +161,7 @@ var inPlaceOps = map[string]bool{
 // operand where an elementwise op is its last reader, and fresh memory
 // for what the program returns. Compiling is linear in the size of p.
 func (d *Device) Compile(p *backend.Program) (backend.Executable, error) {
-	rs := &runState{dev: d.place, before: p.BeforeNode, pool: d.pool, gemm: d.gemm}
+	rs := &runState{dev: d.place, before: p.BeforeNode, pool: d.pool, gemm: d.gemm, inputs: make([]*Buffer, len(p.Inputs))}
 	e := &executable{prog: p, rs: rs, nIn: len(p.Inputs)}
 	index := make(map[*graph.Node]int, len(p.Inputs)+len(p.Nodes))
 	shapes := make([][]int, 0, len(p.Inputs)+len(p.Nodes))
@@ -164,6 +181,7 @@ func (d *Device) Compile(p *backend.Program) (backend.Executable, error) {
 	}
 	e.steps = make([]step, len(p.Nodes))
 	specs := make([]*spec, len(p.Nodes))
+	fuse, extra, alias, dead := fusePlan(p)
 	for i, n := range p.Nodes {
 		if err := d.Check(n); err != nil {
 			return nil, nodeErr(n, err)
@@ -172,21 +190,41 @@ func (d *Device) Compile(p *backend.Program) (backend.Executable, error) {
 		if err != nil {
 			return nil, nodeErr(n, err)
 		}
-		s := &spec{node: n, dt: n.Type.DType, out: out, info: p.Info[n.Name]}
+		s := &spec{node: n, dt: n.Type.DType, out: out, info: p.Info[n.Name], fuse: fuse[i]}
 		st := &e.steps[i]
 		st.n, st.dt, st.elems = n, n.Type.DType, numel(out)
-		st.args = make([]int, len(n.Args))
-		st.ins = make([]any, len(n.Args))
-		for k, a := range n.Args {
+		st.alias, st.dead = alias[i], dead[i]
+		args := n.Args
+		if len(extra[i]) > 0 || fuse[i] != nil && fuse[i].transB {
+			args = append(append([]*graph.Node{}, n.Args...), extra[i]...)
+			if fuse[i].transB {
+				args[1] = n.Args[1].Args[0]
+			}
+		}
+		if st.dead {
+			args = nil
+		}
+		st.args = make([]int, len(args))
+		st.ins = make([]any, len(args))
+		for k, a := range args {
 			v, ok := index[a]
 			if !ok {
 				return nil, nodeErr(n, fmt.Errorf("operand %%%s is neither an input nor computed before", a.Name))
 			}
 			st.args[k] = v
 			s.in = append(s.in, shapes[v])
+			if v < e.nIn {
+				s.inputs = append(s.inputs, v)
+			} else {
+				s.inputs = append(s.inputs, -1)
+			}
 		}
-		if st.kern, err = build(s); err != nil {
-			return nil, nodeErr(n, err)
+		if st.alias >= 0 {
+			s.view = true
+		} else if !st.dead {
+			if st.kern, err = build(s); err != nil {
+				return nil, nodeErr(n, err)
+			}
 		}
 		specs[i] = s
 		index[n] = e.nIn + i
@@ -227,7 +265,7 @@ func (e *executable) plan(specs []*spec) {
 			last[root[a]] = i
 		}
 		if specs[i].view {
-			root[v] = root[st.args[0]]
+			root[v] = root[st.args[max(st.alias, 0)]]
 		}
 	}
 	for _, o := range e.outputs {
@@ -241,7 +279,7 @@ func (e *executable) plan(specs []*spec) {
 		v := e.nIn + i
 		s := specs[i]
 		st.slot, st.inPlace = -1, -1
-		owned := root[v] == v // not a view
+		owned := root[v] == v && !st.dead // not a view
 		if owned && s.arena && !escapes[v] {
 			if inPlaceOps[st.n.Op] {
 				for k, a := range st.args {
@@ -413,12 +451,14 @@ func (e *executable) Run(ctx context.Context, inputs []backend.Buffer, opts back
 	if len(inputs) != e.nIn {
 		return nil, fmt.Errorf("%s: program takes %d inputs, given %d", e.rs.dev, e.nIn, len(inputs))
 	}
+	defer clear(e.rs.inputs)
 	for i, b := range inputs {
 		cb, ok := b.(*Buffer)
 		if !ok {
 			return nil, fmt.Errorf("%s: input %%%s is a %T, not a cpu buffer", e.rs.dev, e.prog.Inputs[i].Name, b)
 		}
 		e.vals[i] = cb.data
+		e.rs.inputs[i] = cb
 	}
 	if e.arena == nil {
 		e.allocate()
@@ -461,6 +501,16 @@ func (e *executable) runStep(i int) (err error) {
 		if err := rs.before(rs.ctx, rs.dev, st.n); err != nil {
 			return e.fail(st, err)
 		}
+	}
+	if st.dead {
+		return nil
+	}
+	if st.alias >= 0 {
+		e.vals[e.nIn+i] = e.vals[st.args[st.alias]]
+		for _, v := range st.free {
+			e.vals[v] = nil
+		}
+		return nil
 	}
 	for k, a := range st.args {
 		st.ins[k] = e.vals[a]

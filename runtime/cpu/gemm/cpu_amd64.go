@@ -8,16 +8,27 @@ func xgetbv() uint32
 
 // tile12x32 is the AVX-512 micro-kernel: the 12 by 32 tile at c (rows ldc
 // float32s apart) = packed strips a (12 per k) times b (32 per k), each
-// element a chain of VFMADD231PS over k from zero.
+// element a chain of VFMADD231PS over k from zero (or from C, e.flags &
+// flagAcc), then e's epilogue.
 //
 //go:noescape
-func tile12x32(k int, a, b, c *float32, ldc int)
+func tile12x32(k int, a, b, c *float32, ldc int, e *tileEpi)
 
 // tile12x32avx2 is the AVX2 micro-kernel: tile12x32 in four blocks of 6
-// by 16, each element a chain of VFMADD231PS over k from zero.
+// by 16, each element a chain of VFMADD231PS over k from zero (or from C);
+// no epilogue.
 //
 //go:noescape
-func tile12x32avx2(k int, a, b, c *float32, ldc int)
+func tile12x32avx2(k int, a, b, c *float32, ldc int, e *tileEpi)
+
+// avx512 is whether the processor and the OS support AVX-512F, fixed when
+// the program starts (for the packing loops, which no Gemm selects).
+var avx512 = hasAVX512()
+
+// packRowsAVX512 is PackRows' loop: masked loads and stores per run.
+//
+//go:noescape
+func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg int)
 
 // hasAVX2 reports whether the processor and the OS support AVX2 and FMA.
 func hasAVX2() bool {
@@ -34,11 +45,11 @@ func hasAVX2() bool {
 	return ebx7&(1<<5) != 0
 }
 
-func tileAVX2(k int, a, b, c []float32, ldc int) {
+func tileAVX2(k int, a, b, c []float32, ldc int, e *tileEpi) {
 	_ = a[k*mr-1]
 	_ = b[k*nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
-	tile12x32avx2(k, &a[0], &b[0], &c[0], ldc)
+	tile12x32avx2(k, &a[0], &b[0], &c[0], ldc, e)
 }
 
 // hasAVX512 reports whether the processor and the OS support AVX-512F.
@@ -60,9 +71,9 @@ func hasAVX512() bool {
 	return ebx7&(1<<16) != 0 // AVX512F
 }
 
-func tileAVX512(k int, a, b, c []float32, ldc int) {
+func tileAVX512(k int, a, b, c []float32, ldc int, e *tileEpi) {
 	_ = a[k*mr-1]
 	_ = b[k*nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
-	tile12x32(k, &a[0], &b[0], &c[0], ldc)
+	tile12x32(k, &a[0], &b[0], &c[0], ldc, e)
 }

@@ -4,8 +4,14 @@ package gemm
 
 func hasAVX512() bool { return false }
 
-func tileAVX512(k int, a, b, c []float32, ldc int) { tilePortable(k, a, b, c, ldc) }
+const avx512 = false
+
+func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg int) {
+	panic("gemm: no AVX-512")
+}
+
+func tileAVX512(k int, a, b, c []float32, ldc int, e *tileEpi) { tilePortable(k, a, b, c, ldc, e) }
 
 func hasAVX2() bool { return false }
 
-func tileAVX2(k int, a, b, c []float32, ldc int) { tilePortable(k, a, b, c, ldc) }
+func tileAVX2(k int, a, b, c []float32, ldc int, e *tileEpi) { tilePortable(k, a, b, c, ldc, e) }

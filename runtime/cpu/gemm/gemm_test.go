@@ -176,3 +176,148 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 }
+
+// A product computed from operands packed beforehand (PackA, PackAPerm,
+// PackB from a matrix and from its transpose, B packed once into
+// BScratch) has the bits of the plain product, at every thread count.
+func TestPackedOperands(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, kern := range Kernels() {
+		for _, sh := range [][3]int{{1, 1, 1}, {13, 33, 300}, {64, 100, 520}, {30, 7, 257}} {
+			m, n, k := sh[0], sh[1], sh[2]
+			a, b := randSlice(r, m*k), randSlice(r, k*n)
+			ref := product(New(kern, nil), m, n, k, a, b)
+			bt := make([]float32, n*k) // B transposed
+			for kk := range k {
+				for j := range n {
+					bt[j*k+kk] = b[kk*n+j]
+				}
+			}
+			// A with its columns reversed, and the permutation undoing it.
+			ar, perm := make([]float32, m*k), make([]int, k)
+			for i := range m {
+				for kk := range k {
+					ar[i*k+k-1-kk] = a[i*k+kk]
+				}
+			}
+			for kk := range k {
+				perm[kk] = k - 1 - kk
+			}
+			for _, threads := range []int{1, 2, 3} {
+				pool := par.New(threads)
+				pool.Open()
+				g := New(kern, pool)
+				pa := make([]float32, PackSize(m, k))
+				PackA(pa, m, k, a, k)
+				pap := make([]float32, PackSize(m, k))
+				PackAPerm(pap, m, k, ar, k, perm)
+				pb := make([]float32, PackBSize(k, n))
+				PackB(pb, k, n, &Cols{Data: b, Ld: n})
+				pbt := make([]float32, PackBSize(k, n))
+				PackB(pbt, k, n, &Trans{Data: bt, Ld: k})
+				cols := Matrix(b, n)
+				cases := map[string]Product{
+					"packed A":            {PackedA: pa, B: &cols},
+					"packed A (permuted)": {PackedA: pap, B: &cols},
+					"packed B":            {A: a, Lda: k, Scratch: make([]float32, PackSize(m, k)), PackedB: pb},
+					"packed B (trans)":    {A: a, Lda: k, Scratch: make([]float32, PackSize(m, k)), PackedB: pbt},
+					"B scratch":           {PackedA: pa, B: &cols, BScratch: make([]float32, PackBSize(k, n))},
+				}
+				for name, p := range cases {
+					c := make([]float32, m*n)
+					p.M, p.N, p.K, p.C = m, n, k, Matrix(c, n)
+					g.NewOp().Compute(&p)
+					for i := range c {
+						if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+							t.Fatalf("%s %v, %d threads, %s: element %d = %g, want %g", kern, sh, threads, name, i, c[i], ref[i])
+						}
+					}
+				}
+				pool.Close()
+			}
+		}
+	}
+}
+
+// The epilogue gives the bits of the separate ops (a rounded sum with the
+// bias per row or per column, relu, the IR's maximum and minimum with a
+// scalar, NaN included), on every kernel and at edges of tiles.
+func TestEpilogue(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	nan := float32(math.NaN())
+	for _, kern := range Kernels() {
+		g := New(kern, nil)
+		for _, sh := range [][3]int{{13, 33, 5}, {24, 64, 300}, {5, 3, 0}} {
+			m, n, k := sh[0], sh[1], sh[2]
+			a, b := randSlice(r, m*k), randSlice(r, k*n)
+			if m*k > 0 {
+				a[0] = nan // NaNs in the first row
+			}
+			plain := product(g, m, n, k, a, b)
+			rowBias, colBias := randSlice(r, m), randSlice(r, n)
+			for _, e := range []Epilogue{
+				{Bias: rowBias}, {ColBias: colBias, Relu: true}, {Relu: true},
+				{Bias: rowBias, Max: true, Lo: 0, Min: true, Hi: 0.5}, {Max: true, Lo: -0.25},
+				{Min: true, Hi: nan}, {Max: true, Lo: nan, Bias: rowBias},
+			} {
+				c := make([]float32, m*n)
+				cols := Matrix(b, n)
+				p := Product{M: m, N: n, K: k, A: a, Lda: k, Scratch: make([]float32, PackSize(m, k)), B: &cols,
+					C: Matrix(c, n), Epi: e}
+				g.NewOp().Compute(&p)
+				for i := range m {
+					for j := range n {
+						v := plain[i*n+j]
+						if e.Bias != nil {
+							v += e.Bias[i]
+						}
+						if e.ColBias != nil {
+							v += e.ColBias[j]
+						}
+						if e.Relu && !(v > 0 || v != v) {
+							v = 0
+						}
+						if e.Max && !(v >= e.Lo || v != v) {
+							v = e.Lo
+						}
+						if e.Min && !(v <= e.Hi || v != v) {
+							v = e.Hi
+						}
+						if got := c[i*n+j]; math.Float32bits(got) != math.Float32bits(v) {
+							t.Fatalf("%s %v %+v: C[%d,%d] = %g, want %g", kern, sh, e, i, j, got, v)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// PackRows copies the runs of each row into their lanes and leaves the
+// other lanes alone.
+func TestPackRows(t *testing.T) {
+	src := make([]float32, 500)
+	for i := range src {
+		src[i] = float32(i)
+	}
+	const rows, ld = 5, 90
+	dst := make([]float32, rows*nr)
+	for i := range dst {
+		dst[i] = -1
+	}
+	segs := []Seg{{Off: 3, Lane: 0, Len: 17}, {Off: 40, Lane: 17, Len: 9}, {Off: 60, Lane: 28, Len: 3}}
+	PackRows(dst, src, ld, rows, segs)
+	for r := range rows {
+		for lane := range nr {
+			want := float32(-1)
+			for _, s := range segs {
+				if lane >= s.Lane && lane < s.Lane+s.Len {
+					want = src[r*ld+s.Off+lane-s.Lane]
+				}
+			}
+			if got := dst[r*nr+lane]; got != want {
+				t.Fatalf("row %d lane %d = %g, want %g", r, lane, got, want)
+			}
+		}
+	}
+}
