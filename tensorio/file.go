@@ -18,6 +18,12 @@ import (
 // ext is the lower-cased extension of path, with its dot.
 func ext(path string) string { return strings.ToLower(filepath.Ext(path)) }
 
+// archiveExtError is the error for an archive path whose extension is
+// neither .npz nor .safetensors.
+func archiveExtError(path string) error {
+	return fmt.Errorf("%s: unknown archive extension %q: want .npz or .safetensors", path, filepath.Ext(path))
+}
+
 // ReadFile reads one tensor from a file: a NumPy .npy file, or, for a .pb
 // extension, an ONNX TensorProto whose name is dropped. Unlike ReadNPY it
 // checks that nothing follows the array. Errors name the file.
@@ -105,7 +111,7 @@ func ReadArchive(path string) (map[string]*tensor.Dense, error) { return ReadArc
 func ReadArchiveLimit(path string, limit int64) (map[string]*tensor.Dense, error) {
 	e := ext(path)
 	if e != ".npz" && e != ".safetensors" {
-		return nil, fmt.Errorf("%s: unknown archive extension %q: want .npz or .safetensors", path, filepath.Ext(path))
+		return nil, archiveExtError(path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -162,16 +168,7 @@ func describeMode(m fs.FileMode) string {
 // on the names and tensors (see WriteNPZ and WriteSafetensors), so equal
 // inputs give equal files.
 func WriteArchive(path string, ts map[string]*tensor.Dense) error {
-	var write func(io.Writer, map[string]*tensor.Dense) error
-	switch ext(path) {
-	case ".npz":
-		write = WriteNPZ
-	case ".safetensors":
-		write = WriteSafetensors
-	default:
-		return fmt.Errorf("%s: unknown archive extension %q: want .npz or .safetensors", path, filepath.Ext(path))
-	}
-	return AtomicWrite(path, func(w io.Writer) error { return write(w, ts) })
+	return WriteArchiveMeta(path, ts, nil)
 }
 
 // AtomicWrite replaces the file at path with what write writes, so that

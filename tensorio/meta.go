@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"gorgonia.org/tensor"
 )
@@ -25,7 +24,7 @@ func WriteArchiveMeta(path string, ts map[string]*tensor.Dense, meta map[string]
 	case ".safetensors":
 		write = WriteSafetensorsMeta
 	default:
-		return fmt.Errorf("%s: unknown archive extension %q: want .npz or .safetensors", path, filepath.Ext(path))
+		return archiveExtError(path)
 	}
 	return AtomicWrite(path, func(w io.Writer) error { return write(w, ts, meta) })
 }
@@ -50,7 +49,7 @@ func ReadArchiveMeta(path string) (map[string]string, error) {
 	case ".safetensors":
 		meta, err = readSafetensorsMeta(f, fi.Size())
 	default:
-		return nil, fmt.Errorf("%s: unknown archive extension %q: want .npz or .safetensors", path, filepath.Ext(path))
+		return nil, archiveExtError(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
