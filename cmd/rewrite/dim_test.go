@@ -101,26 +101,18 @@ const (
 	onnxInt64 = 7
 )
 
-func TestDimFlag(t *testing.T) {
-	dir := t.TempDir()
-	relu := []pbuf{node("r", "Relu", []string{"x"}, []string{"y"})}
-	named := writeONNX(t, dir, "named.onnx", graphPB("g", relu, nil, []pbuf{valueInfo("x", onnxFloat, "batch", "sequence", 4)}, "y"))
-	unnamed := writeONNX(t, dir, "unnamed.onnx", graphPB("g", relu, nil, []pbuf{valueInfo("x", onnxFloat, "batch", 4, nil)}, "y"))
-	for _, tc := range []struct {
-		args []string
-		code int
-		want string // in stdout when the exit is 0, else in stderr
-	}{
-		{[]string{named}, exitUsage, `dimension 1 is named "sequence", and only the batch axis may be dynamic: bind it with --dim sequence=SIZE`},
-		{[]string{named, "--dim", "sequence=128"}, exitOK, "input %x: f32[N,128,4]"},
-		{[]string{named, "--dim", "sequence=128", "--gpus", "2"}, exitOK, "f32[N.0,128,4] @gpu:0"},
-		{[]string{named, "--dim", "seq=128"}, exitUsage, `dimension "seq" is given a size, but no input has a dimension of that name (named dimensions: "batch", "sequence")`},
-		{[]string{unnamed}, exitUsage, "dimension 2 is dynamic, and only the batch axis may be dynamic: bind it with --dim x:2=SIZE"},
-		{[]string{unnamed, "--dim", "x:2=5"}, exitOK, "input %x: f32[N,4,5]"},
-		{[]string{unnamed, "--dim=x:-1=5"}, exitOK, "input %x: f32[N,4,5]"},
-		{[]string{unnamed, "--dim", "x:2=0"}, exitUsage, "expected NAME=SIZE (a named dimension) or INPUT:AXIS=SIZE (an axis of an input), SIZE a positive integer"},
-		{[]string{unnamed, "--dim", "x:2=5", "--dim", "x:2=6"}, exitUsage, "axis 2 of input x given twice"},
-	} {
+// runCase is a command line and what it should give: its exit code and a
+// part of its stdout when the exit is 0, else of its stderr.
+type runCase struct {
+	args []string
+	code int
+	want string
+}
+
+// checkRuns runs each case's command line and checks its exit and output.
+func checkRuns(t *testing.T, cases []runCase) {
+	t.Helper()
+	for _, tc := range cases {
 		code, stdout, stderr := runCmd(t, "", tc.args...)
 		out := stdout
 		if tc.code != exitOK {
@@ -130,6 +122,24 @@ func TestDimFlag(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d with %q:\n%s%s", tc.args, code, tc.code, tc.want, stdout, stderr)
 		}
 	}
+}
+
+func TestDimFlag(t *testing.T) {
+	dir := t.TempDir()
+	relu := []pbuf{node("r", "Relu", []string{"x"}, []string{"y"})}
+	named := writeONNX(t, dir, "named.onnx", graphPB("g", relu, nil, []pbuf{valueInfo("x", onnxFloat, "batch", "sequence", 4)}, "y"))
+	unnamed := writeONNX(t, dir, "unnamed.onnx", graphPB("g", relu, nil, []pbuf{valueInfo("x", onnxFloat, "batch", 4, nil)}, "y"))
+	checkRuns(t, []runCase{
+		{[]string{named}, exitUsage, `dimension 1 is named "sequence", and only the batch axis may be dynamic: bind it with --dim sequence=SIZE`},
+		{[]string{named, "--dim", "sequence=128"}, exitOK, "input %x: f32[N,128,4]"},
+		{[]string{named, "--dim", "sequence=128", "--gpus", "2"}, exitOK, "f32[N.0,128,4] @gpu:0"},
+		{[]string{named, "--dim", "seq=128"}, exitUsage, `dimension "seq" is given a size, but no input has a dimension of that name (named dimensions: "batch", "sequence")`},
+		{[]string{unnamed}, exitUsage, "dimension 2 is dynamic, and only the batch axis may be dynamic: bind it with --dim x:2=SIZE"},
+		{[]string{unnamed, "--dim", "x:2=5"}, exitOK, "input %x: f32[N,4,5]"},
+		{[]string{unnamed, "--dim=x:-1=5"}, exitOK, "input %x: f32[N,4,5]"},
+		{[]string{unnamed, "--dim", "x:2=0"}, exitUsage, "expected NAME=SIZE (a named dimension) or INPUT:AXIS=SIZE (an axis of an input), SIZE a positive integer"},
+		{[]string{unnamed, "--dim", "x:2=5", "--dim", "x:2=6"}, exitUsage, "axis 2 of input x given twice"},
+	})
 	// --dim is for ONNX models.
 	saved := filepath.Join(dir, "m.graph")
 	if code, _, stderr := runCmd(t, "", named, "--dim", "sequence=3", "-o", saved); code != exitOK {
@@ -149,11 +159,7 @@ func TestValueFlag(t *testing.T) {
 		node("eq", "Equal", []string{"sr", "rate"}, []string{"cond"}),
 		node("if", "If", []string{"cond"}, []string{"y"}, graphAttr("then_branch", then), graphAttr("else_branch", els)),
 	}, []pbuf{rate}, []pbuf{valueInfo("x", onnxFloat, "N", 3), valueInfo("sr", onnxInt64)}, "y"))
-	for _, tc := range []struct {
-		args []string
-		code int
-		want string
-	}{
+	checkRuns(t, []runCase{
 		{[]string{model}, exitUsage, `node "if" (If, opset 13): the condition "cond" is computed at run time from input "sr" (i64[]), so the If cannot be folded at import time; bind it with --value sr=V`},
 		{[]string{model, "--value", "sr=16000"}, exitOK, "%y = relu %x : f32[N,3]"},
 		{[]string{model, "--value", "sr=8000"}, exitOK, "%y = neg %x : f32[N,3]"},
@@ -161,14 +167,5 @@ func TestValueFlag(t *testing.T) {
 		{[]string{model, "--value", "sr=8000.5"}, exitUsage, `the value for input "sr": expected an integer for i64, found 8000.5`},
 		{[]string{model, "--value", "rate=1"}, exitUsage, `a value is given for "rate", which is not an input of the model`},
 		{[]string{model, "--value", "sr"}, exitUsage, "expected NAME=V (a scalar input and its value, a number)"},
-	} {
-		code, stdout, stderr := runCmd(t, "", tc.args...)
-		out := stdout
-		if tc.code != exitOK {
-			out = stderr
-		}
-		if code != tc.code || !strings.Contains(out, tc.want) {
-			t.Errorf("%v: exit %d, want %d with %q:\n%s%s", tc.args, code, tc.code, tc.want, stdout, stderr)
-		}
-	}
+	})
 }

@@ -15,7 +15,6 @@ import (
 
 	"gorgonia.org/tensor"
 
-	"multigpu/graph"
 	"multigpu/runtime"
 	"multigpu/runtime/host"
 	"multigpu/tensorio"
@@ -44,10 +43,7 @@ type reference struct {
 }
 
 func newReference(t *testing.T, arrays map[string]*tensor.Dense, opt string, lr float64) *reference {
-	g, err := graph.Parse(mlpClassifier, mustRead(t, mlpClassifier))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := parseFile(t, mlpClassifier)
 	tr, err := train.New(g, train.Config{Optimizer: train.Optimizer{Kind: opt, LR: lr}, Seed: 1})
 	if err != nil {
 		t.Fatal(err)

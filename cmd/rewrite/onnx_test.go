@@ -141,13 +141,10 @@ func requireONNXTest(t *testing.T, name string) string {
 	return dir
 }
 
+// parseFile parses the .graph file at path.
 func parseFile(t *testing.T, path string) *graph.Graph {
 	t.Helper()
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := graph.Parse(path, src)
+	g, err := graph.Parse(path, mustRead(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,14 +70,7 @@ func TestCheckEveryModel(t *testing.T) {
 // returns the --input flags that give them.
 func integerInputs(t *testing.T, path string, batch int64) []string {
 	t.Helper()
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := graph.Parse(path, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := parseFile(t, path)
 	rows := runtime.IndexRows(g, batch)
 	var args []string
 	for _, in := range g.Inputs() {
