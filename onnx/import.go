@@ -3,6 +3,7 @@ package onnx
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -376,26 +377,30 @@ func strip(err error) error {
 	return err
 }
 
+// namedInput returns the graph input that is not an initializer whose
+// ONNX or IR name is k, or nil.
+func (im *importer) namedInput(gp *graphProto, k string) *valueInfo {
+	for _, vi := range gp.inputs {
+		if v := im.values[vi.name]; !v.init && (vi.name == k || v.ir == k) {
+			return vi
+		}
+	}
+	return nil
+}
+
 // inputs adds the graph inputs that are not initializers, marking the
 // batch.
 func (im *importer) inputs(gp *graphProto) error {
 	axes := map[string]int{}
 	for k, ax := range im.opts.BatchAxes {
-		found := false
-		for _, vi := range gp.inputs {
-			v := im.values[vi.name]
-			if !v.init && (vi.name == k || v.ir == k) {
-				if _, dup := axes[vi.name]; dup {
-					return fmt.Errorf("onnx: batch axis of input %q given twice", vi.name)
-				}
-				axes[vi.name] = ax
-				found = true
-				break
-			}
-		}
-		if !found {
+		vi := im.namedInput(gp, k)
+		if vi == nil {
 			return fmt.Errorf("onnx: batch axis given for %q, which is not an input of the model (inputs: %s)", k, im.inputList(gp))
 		}
+		if _, dup := axes[vi.name]; dup {
+			return fmt.Errorf("onnx: batch axis of input %q given twice", vi.name)
+		}
+		axes[vi.name] = ax
 	}
 	consts, err := im.scalarConstants(gp)
 	if err != nil {
@@ -487,20 +492,9 @@ func (im *importer) scalarConstants(gp *graphProto) (map[string]*tensor.Dense, e
 	for k, d := range im.opts.Constants {
 		out[k] = d
 	}
-	keys := make([]string, 0, len(im.opts.Scalars))
-	for k := range im.opts.Scalars {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(im.opts.Scalars)) {
 		x := im.opts.Scalars[k]
-		var vi *valueInfo
-		for _, in := range gp.inputs {
-			if v := im.values[in.name]; !v.init && (in.name == k || v.ir == k) {
-				vi = in
-				break
-			}
-		}
+		vi := im.namedInput(gp, k)
 		if vi == nil {
 			return nil, fmt.Errorf("onnx: a value is given for %q, which is not an input of the model (inputs: %s)", k, im.inputList(gp))
 		}
@@ -577,19 +571,8 @@ func scalarTensor(vi *valueInfo, x float64) (*tensor.Dense, error) {
 // non-negative axis.
 func (im *importer) inputDims(gp *graphProto) (map[string]map[int]int64, error) {
 	out := map[string]map[int]int64{}
-	keys := make([]string, 0, len(im.opts.InputDims))
-	for k := range im.opts.InputDims {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		var vi *valueInfo
-		for _, in := range gp.inputs {
-			if v := im.values[in.name]; !v.init && (in.name == k || v.ir == k) {
-				vi = in
-				break
-			}
-		}
+	for _, k := range slices.Sorted(maps.Keys(im.opts.InputDims)) {
+		vi := im.namedInput(gp, k)
 		if vi == nil {
 			return nil, fmt.Errorf("onnx: a dimension size is given for %q, which is not an input of the model (inputs: %s)", k, im.inputList(gp))
 		}
