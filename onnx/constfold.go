@@ -980,21 +980,10 @@ func foldCast(c *nodeCtx, in []*folded) ([]*folded, error) {
 func foldShapeOf(c *nodeCtx, in []*folded) ([]*folded, error) {
 	a := in[0]
 	r := int64(len(a.shape))
-	start, err := c.int("start", 0)
+	start, end, err := shapeRange(c, r)
 	if err != nil {
 		return nil, err
 	}
-	end, err := c.int("end", r)
-	if err != nil {
-		return nil, err
-	}
-	clamp := func(v int64) int64 {
-		if v < 0 {
-			v += r
-		}
-		return min(max(v, 0), r)
-	}
-	start, end = clamp(start), clamp(end)
 	if start >= end {
 		return nil, errSkip
 	}

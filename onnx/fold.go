@@ -140,6 +140,25 @@ var folders = map[string]func(c *nodeCtx) (bool, error){
 	"Expand":          foldSymExpand,
 }
 
+// shapeRange returns the range [start, end) of the dimensions of a rank r
+// input that Shape's start and end (opset 15) take: negative values count
+// from the end, and both are clamped to [0, r].
+func shapeRange(c *nodeCtx, r int64) (start, end int64, err error) {
+	if start, err = c.int("start", 0); err != nil {
+		return 0, 0, err
+	}
+	if end, err = c.int("end", r); err != nil {
+		return 0, 0, err
+	}
+	clamp := func(v int64) int64 {
+		if v < 0 {
+			v += r
+		}
+		return min(max(v, 0), r)
+	}
+	return clamp(start), clamp(end), nil
+}
+
 // convertShape folds Shape to the vector of its input's dimensions, the
 // batch as a symbol; start and end (opset 15) take a range of them.
 func convertShape(c *nodeCtx) error {
@@ -148,21 +167,10 @@ func convertShape(c *nodeCtx) error {
 		return err
 	}
 	r := int64(x.Type.Rank())
-	start, err := c.int("start", 0)
+	start, end, err := shapeRange(c, r)
 	if err != nil {
 		return err
 	}
-	end, err := c.int("end", r)
-	if err != nil {
-		return err
-	}
-	clamp := func(v int64) int64 {
-		if v < 0 {
-			v += r
-		}
-		return min(max(v, 0), r)
-	}
-	start, end = clamp(start), clamp(end)
 	if start >= end {
 		return fmt.Errorf("an empty shape slice [%d, %d) has no IR type", start, end)
 	}
