@@ -309,19 +309,7 @@ func TestCorpus(t *testing.T) {
 // onePerFamily picks one model per family: the first expected to pass, or
 // the family's first.
 func onePerFamily(models []Entry) []Entry {
-	var out []Entry
-	index := map[string]int{}
-	for _, e := range models {
-		i, ok := index[e.Family]
-		switch {
-		case !ok:
-			index[e.Family] = len(out)
-			out = append(out, e)
-		case out[i].Expect != "pass" && e.Expect == "pass":
-			out[i] = e
-		}
-	}
-	return out
+	return PerFamily(models, func(e, kept Entry) bool { return kept.Expect != "pass" && e.Expect == "pass" })
 }
 
 func clip(s string, n int) string {

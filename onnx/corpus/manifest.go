@@ -196,3 +196,22 @@ func CompareOutputs(m *onnx.Model, got, want map[string]*tensor.Dense, atol, rto
 	}
 	return nil
 }
+
+// PerFamily keeps one model of each family, in the order of the families'
+// first models: the family's first, replaced by a later one e wherever
+// better(e, kept) holds.
+func PerFamily(models []Entry, better func(e, kept Entry) bool) []Entry {
+	var out []Entry
+	index := map[string]int{}
+	for _, e := range models {
+		i, ok := index[e.Family]
+		switch {
+		case !ok:
+			index[e.Family] = len(out)
+			out = append(out, e)
+		case better(e, out[i]):
+			out[i] = e
+		}
+	}
+	return out
+}
