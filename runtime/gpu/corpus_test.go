@@ -75,19 +75,7 @@ func TestCorpus(t *testing.T) {
 // smallestPerFamily keeps the smallest model (in bytes) of each family, in
 // the order of the families' first models.
 func smallestPerFamily(models []corpus.Entry) []corpus.Entry {
-	var out []corpus.Entry
-	index := map[string]int{}
-	for _, e := range models {
-		i, ok := index[e.Family]
-		switch {
-		case !ok:
-			index[e.Family] = len(out)
-			out = append(out, e)
-		case e.Bytes < out[i].Bytes:
-			out[i] = e
-		}
-	}
-	return out
+	return corpus.PerFamily(models, func(e, kept corpus.Entry) bool { return e.Bytes < kept.Bytes })
 }
 
 // corpusModel runs one corpus model on the emulated GPUs (TestCorpus).
