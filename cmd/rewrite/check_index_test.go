@@ -50,8 +50,8 @@ func TestCheckIndexInputs(t *testing.T) {
 }
 `)
 	code, _, stderr := runCmd(t, "", counts, "--gpus", "2", "--check")
-	if want := "input %n is i64[N,2] and indexes no gather: --check draws random integers only for gather indices; give its values with --input n=FILE"; code != exitUsage || !strings.Contains(stderr, want) {
-		t.Errorf("integer input that indexes nothing: exit %d, %q; want %q", code, stderr, want)
+	if want := "input %n (i64[N,2]) indexes no gather: --check draws it in {0, 1}, as an attention mask; give other values with --input n=FILE"; code != exitOK || !strings.Contains(stderr, want) {
+		t.Errorf("integer input that indexes nothing: exit %d, %q; want a note %q", code, stderr, want)
 	}
 	dir := t.TempDir()
 	n := filepath.Join(dir, "n.npy")

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -311,9 +313,9 @@ type checkResult struct {
 // same seeded random inputs and weights and compare every output; inputs
 // that are given (--input, an ONNX model's per-sample constants) get their
 // values instead, and the batch is theirs unless --batch says otherwise.
-// Random integers are drawn only for inputs that index (runtime.IndexRows:
-// in [0, rows)); another integer input must be given. It returns whether
-// they agree.
+// Random integers are drawn for inputs that index in [0, rows)
+// (runtime.IndexRows), and in {0, 1} for other integer inputs (attention
+// masks, with a note). It returns whether they agree.
 func checkModel(src, out *graph.Graph, m *model, o *options, stdout, stderr io.Writer) (bool, error) {
 	given, err := o.job.shareTensors("--input", func() (map[string]*tensor.Dense, error) { return m.inputs(o) })
 	if err != nil {
@@ -334,12 +336,14 @@ func checkModel(src, out *graph.Graph, m *model, o *options, stdout, stderr io.W
 		batch = int64(2*o.replicas() + 1)
 	}
 	rows := runtime.IndexRows(src, batch)
+	var masks []*graph.Node
 	for _, in := range src.Inputs() {
 		_, isGiven := given[in.Name]
 		_, indexes := rows[in.Name]
 		if dt := in.Type.DType; (dt == graph.I32 || dt == graph.I64) && !isGiven && !indexes {
-			return false, fmt.Errorf("input %%%s is %s and indexes no gather: --check draws random integers only for gather indices; give its values with --input %s=FILE",
+			fmt.Fprintf(stderr, "rewrite: note: input %%%s (%s) indexes no gather: --check draws it in {0, 1}, as an attention mask; give other values with --input %s=FILE\n",
 				in.Name, in.Type, in.Name)
+			masks = append(masks, in)
 		}
 	}
 	params := m.weights
@@ -365,6 +369,9 @@ func checkModel(src, out *graph.Graph, m *model, o *options, stdout, stderr io.W
 	inputs, err := runtime.RandomInputs(src, batch, o.seed)
 	if err != nil {
 		return false, err
+	}
+	for _, in := range masks {
+		inputs[in.Name] = randomMask(inputs[in.Name], o.seed, in.Name)
 	}
 	for name, d := range given {
 		inputs[name] = d
@@ -577,4 +584,27 @@ func (p *progress) line() string {
 func (p *progress) stop() {
 	close(p.quit)
 	p.wg.Wait()
+}
+
+// randomMask returns a tensor like t (of i32 or i64) holding zeros and ones
+// drawn from seed and the input's name.
+func randomMask(t *tensor.Dense, seed uint64, name string) *tensor.Dense {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	r := rand.New(rand.NewPCG(seed, h.Sum64()))
+	switch d := host.Data(t).(type) {
+	case []int64:
+		out := make([]int64, len(d))
+		for i := range out {
+			out[i] = int64(r.IntN(2))
+		}
+		return host.New(host.Shape(t), out)
+	case []int32:
+		out := make([]int32, len(d))
+		for i := range out {
+			out[i] = int32(r.IntN(2))
+		}
+		return host.New(host.Shape(t), out)
+	}
+	return t
 }
