@@ -144,6 +144,10 @@ func convF32(s *spec, win window, o, groups int) kernelFn {
 	if !pointwise && !depthwise {
 		t.src = newConvSource(win, cg, chunk)
 	}
+	if depthwise {
+		t.dw = newPhases(win)
+		t.dwOffs = t.dw.offsets(t.dw.plane)
+	}
 	switch {
 	case depthwise:
 		s.scratch = nil
@@ -168,6 +172,7 @@ func convF32(s *spec, win window, o, groups int) kernelFn {
 			return nil, err
 		}
 		t.epi.ColBias = nil
+		t.vepi = vec.Epi{Relu: t.epi.Relu, Max: t.epi.Max, Min: t.epi.Min, Lo: t.epi.Lo, Hi: t.epi.Hi}
 		if depthwise {
 			t.pieces = win.n * o
 			rs.threads().Run(&t.job, t.pieces, depthwiseTask{t})
@@ -243,6 +248,9 @@ type convTask struct {
 	cache                     packCache // the packed filters
 	cols                      gemm.Cols
 	src                       *convSource
+	dw                        *phases // of a depthwise convolution
+	dwOffs                    []int
+	vepi                      vec.Epi // the folded ops, for vec.WindowSum
 	x, w, out, bias           []float32
 	n0, ns, g                 int // the chunk of samples and the group planesTask lays out
 	pieces                    int
@@ -262,35 +270,136 @@ func (t *convTask) packFilters(pa, w []float32) {
 	}
 }
 
+// phases lays out one channel of an image zero-padded (or padded with
+// another value) and split into the phases of the stride that some tap
+// of the window uses: phase (ph, pw) holds padded rows ph, ph+sh, ... and
+// columns pw, pw+sw, ..., so that the pixels a tap sees along a row of
+// the output are contiguous, at q = oh*wq + ow plus the tap's offset.
+type phases struct {
+	win      window
+	hq, wq   int   // a phase plane's height and width
+	plane    int   // hq*wq
+	slots    []int // by phase ph*sw+pw: its index among the planes, or -1
+	nslots   int
+	tap      [][3]int // by tap (kh, kw): its slot, row and column offsets
+	hp, wp   int      // the padded image's size
+	maxShift int      // the largest column offset of a tap
+}
+
+func newPhases(win window) *phases {
+	p := &phases{win: win, hp: win.h + win.pt + win.pb, wp: win.w + win.pl + win.pr}
+	p.hq, p.wq = (p.hp+win.sh-1)/win.sh, (p.wp+win.sw-1)/win.sw
+	p.plane = p.hq * p.wq
+	p.slots = make([]int, win.sh*win.sw)
+	for i := range p.slots {
+		p.slots[i] = -1
+	}
+	for kh := range win.kh {
+		for kw := range win.kw {
+			ph, qh := (kh*win.dh)%win.sh, (kh*win.dh)/win.sh
+			pw, qw := (kw*win.dw)%win.sw, (kw*win.dw)/win.sw
+			if p.slots[ph*win.sw+pw] < 0 {
+				p.slots[ph*win.sw+pw] = p.nslots
+				p.nslots++
+			}
+			p.tap = append(p.tap, [3]int{p.slots[ph*win.sw+pw], qh, qw})
+			p.maxShift = max(p.maxShift, qw)
+		}
+	}
+	return p
+}
+
+// offsets returns each tap's offset for output (0, 0) when the planes lie
+// slotStep apart.
+func (p *phases) offsets(slotStep int) []int {
+	offs := make([]int, len(p.tap))
+	for i, t := range p.tap {
+		offs[i] = t[0]*slotStep + t[1]*p.wq + t[2]
+	}
+	return offs
+}
+
+// fill lays out img (one channel, h by w) into the planes at dst, slotStep
+// apart, padding with pad.
+func (p *phases) fill(dst []float32, slotStep int, img []float32, pad float32) {
+	win := p.win
+	for ph := range win.sh {
+		for pw := range win.sw {
+			slot := p.slots[ph*win.sw+pw]
+			if slot < 0 {
+				continue
+			}
+			pl := dst[slot*slotStep:][:p.plane]
+			for qh := range p.hq {
+				row := pl[qh*p.wq : (qh+1)*p.wq]
+				r := qh*win.sh + ph // padded row
+				ih := r - win.pt
+				if r >= p.hp || ih < 0 || ih >= win.h {
+					fillValue(row, pad)
+					continue
+				}
+				src := img[ih*win.w : (ih+1)*win.w]
+				if win.sw == 1 {
+					// Padded column q is iw = q - pl.
+					lo := min(win.pl, p.wq)
+					hi := min(p.wq, win.pl+win.w)
+					fillValue(row[:lo], pad)
+					copy(row[lo:hi], src)
+					fillValue(row[hi:], pad)
+					continue
+				}
+				// Columns q whose padded column c = q*sw + pw is in the
+				// image: pl <= c < min(wp, pl+w).
+				lo := min(p.wq, max(0, (win.pl-pw+win.sw-1)/win.sw))
+				hi := max(lo, min(p.wq, (min(p.wp, win.pl+win.w)-pw+win.sw-1)/win.sw))
+				fillValue(row[:lo], pad)
+				off := pw - win.pl
+				if win.sw == 2 && hi > lo {
+					vec.Every2(row[lo:hi], src[lo*2+off:])
+				} else {
+					for q := lo; q < hi; q++ {
+						row[q] = src[q*win.sw+off]
+					}
+				}
+				fillValue(row[hi:], pad)
+			}
+		}
+	}
+}
+
+func fillValue(s []float32, v float32) {
+	if v == 0 {
+		clear(s)
+		return
+	}
+	for i := range s {
+		s[i] = v
+	}
+}
+
 // convSource is the B of a convolution's product (a gemm.Source): row
 // tap*cg + c, column (sample*OH + oh)*OW + ow holds the input pixel that
 // tap (kh, kw) of the window at (oh, ow) sees in channel c. It reads the
-// planes: the samples zero-padded, each channel split into the phases of
-// the stride that some tap uses (phase (ph, pw) holds padded rows ph,
-// ph+sh, ... and columns pw, pw+sw, ...), so that the pixels a tap sees
-// along a row of the output are contiguous; or, without padding and
-// stride, the samples themselves (direct).
+// planes of phases (each sample's channels' planes, slot-major), or,
+// without padding and stride, the samples themselves (direct).
 type convSource struct {
-	planes      []float32
-	direct      bool
-	cg          int
-	win         window
-	hq, wq      int   // a phase plane's height and width
-	plane       int   // channel step
-	sample      int   // sample step
-	slots       []int // by phase ph*sw+pw: its index in a sample's planes, or -1
-	nslots      int
-	tapOff      []int // by tap: offset of its pixel for output (0, 0), channel 0
-	planesSize  int   // float32s of the planes of a chunk
-	ow, ohw     int
-	chunkSample int
+	planes     []float32
+	direct     bool
+	ph         *phases
+	cg         int
+	wq         int   // a row of the planes
+	plane      int   // channel step
+	sample     int   // sample step
+	tapOff     []int // by tap: offset of its pixel for output (0, 0), channel 0
+	planesSize int   // float32s of the planes of a chunk
+	ow, ohw    int
 }
 
 func newConvSource(win window, cg, chunk int) *convSource {
-	cs := &convSource{win: win, cg: cg, ow: win.ow, ohw: win.oh * win.ow}
+	cs := &convSource{cg: cg, ow: win.ow, ohw: win.oh * win.ow}
 	cs.direct = win.sh == 1 && win.sw == 1 && win.pt == 0 && win.pl == 0 && win.pb == 0 && win.pr == 0
 	if cs.direct {
-		cs.hq, cs.wq, cs.plane, cs.sample = win.h, win.w, win.h*win.w, win.c*win.h*win.w
+		cs.wq, cs.plane, cs.sample = win.w, win.h*win.w, win.c*win.h*win.w
 		for kh := range win.kh {
 			for kw := range win.kw {
 				cs.tapOff = append(cs.tapOff, kh*win.dh*win.w+kw*win.dw)
@@ -298,31 +407,10 @@ func newConvSource(win window, cg, chunk int) *convSource {
 		}
 		return cs
 	}
-	hp, wp := win.h+win.pt+win.pb, win.w+win.pl+win.pr
-	cs.hq, cs.wq = (hp+win.sh-1)/win.sh, (wp+win.sw-1)/win.sw
-	cs.plane = cs.hq * cs.wq
-	cs.slots = make([]int, win.sh*win.sw)
-	for i := range cs.slots {
-		cs.slots[i] = -1
-	}
-	for kh := range win.kh {
-		for kw := range win.kw {
-			ph := (kh * win.dh) % win.sh
-			pw := (kw * win.dw) % win.sw
-			if cs.slots[ph*win.sw+pw] < 0 {
-				cs.slots[ph*win.sw+pw] = cs.nslots
-				cs.nslots++
-			}
-		}
-	}
-	for kh := range win.kh {
-		for kw := range win.kw {
-			ph, qh := (kh*win.dh)%win.sh, (kh*win.dh)/win.sh
-			pw, qw := (kw*win.dw)%win.sw, (kw*win.dw)/win.sw
-			cs.tapOff = append(cs.tapOff, cs.slots[ph*win.sw+pw]*cg*cs.plane+qh*cs.wq+qw)
-		}
-	}
-	cs.sample = cs.nslots * cg * cs.plane
+	cs.ph = newPhases(win)
+	cs.wq, cs.plane = cs.ph.wq, cs.ph.plane
+	cs.tapOff = cs.ph.offsets(cg * cs.plane)
+	cs.sample = cs.ph.nslots * cg * cs.plane
 	cs.planesSize = chunk * cs.sample
 	return cs
 }
@@ -362,8 +450,7 @@ func (cs *convSource) Pack(dst []float32, j0, j1, k0, k1 int) {
 const nr = 32
 
 // planesTask lays out the planes of channel i%cg of sample n0+i/cg (of
-// group g): the channel zero-padded, split into the phases of the stride
-// some tap uses.
+// group g) for convSource.
 type planesTask struct{ *convTask }
 
 // Do lays out piece i.
@@ -371,111 +458,48 @@ func (t planesTask) Do(i int, _ *par.Scratch) {
 	win, cs := t.win, t.src
 	s, c := i/t.cg, i%t.cg
 	img := t.x[((t.n0+s)*win.c+t.g*t.cg+c)*win.h*win.w:][:win.h*win.w]
-	base := s*cs.sample + c*cs.plane
-	hp, wp := win.h+win.pt+win.pb, win.w+win.pl+win.pr
-	for ph := range win.sh {
-		for pw := range win.sw {
-			slot := cs.slots[ph*win.sw+pw]
-			if slot < 0 {
-				continue
-			}
-			pl := cs.planes[base+slot*t.cg*cs.plane:][:cs.plane]
-			for qh := range cs.hq {
-				row := pl[qh*cs.wq : (qh+1)*cs.wq]
-				r := qh*win.sh + ph // padded row
-				ih := r - win.pt
-				if r >= hp || ih < 0 || ih >= win.h {
-					clear(row)
-					continue
-				}
-				src := img[ih*win.w : (ih+1)*win.w]
-				if win.sw == 1 {
-					// Padded columns q: iw = q - pl.
-					lo := min(win.pl, cs.wq)
-					hi := min(cs.wq, win.pl+win.w)
-					clear(row[:lo])
-					copy(row[lo:hi], src)
-					clear(row[hi:])
-					continue
-				}
-				for q := range row {
-					iw := q*win.sw + pw - win.pl
-					if q*win.sw+pw < wp && iw >= 0 && iw < win.w {
-						row[q] = src[iw]
-					} else {
-						row[q] = 0
-					}
-				}
-			}
-		}
-	}
+	cs.ph.fill(cs.planes[s*cs.sample+c*cs.plane:], t.cg*cs.plane, img, 0)
 }
 
 // depthwiseTask computes plane i (sample i/o, channel i%o) of a depthwise
-// convolution directly: each result element sums the products of its
-// window's taps inside the image, in (kh, kw) order (vec.Axpy along rows
-// at unit stride), then the epilogue (the bias, the folded ops).
+// convolution directly: the channel's phases (zero-padded) in the
+// thread's scratch, then each result element the chain over the window's
+// taps in (kh, kw) order (vec.WindowSum, on a grid as wide as the planes'
+// rows, whose columns past OW are dropped), then the epilogue (the bias,
+// the folded ops).
 type depthwiseTask struct{ *convTask }
 
 // Do computes plane i.
-func (t depthwiseTask) Do(i int, _ *par.Scratch) {
-	win := t.win
+func (t depthwiseTask) Do(i int, sc *par.Scratch) {
+	win, ph := t.win, t.dw
 	c := i % t.o
 	img := t.x[i*win.h*win.w:][:win.h*win.w]
-	w := t.w[c*win.kh*win.kw:][:win.kh*win.kw]
 	out := t.out[i*t.hw:][:t.hw]
-	for oh := 0; oh < win.oh; oh++ {
-		h0 := oh*win.sh - win.pt
-		row := out[oh*win.ow : (oh+1)*win.ow]
-		clear(row)
-		for kh := 0; kh < win.kh; kh++ {
-			ih := h0 + kh*win.dh
-			if ih < 0 || ih >= win.h {
-				continue
-			}
-			src := img[ih*win.w : (ih+1)*win.w]
-			for kw := 0; kw < win.kw; kw++ {
-				wv := w[kh*win.kw+kw]
-				off := kw*win.dw - win.pl
-				// Columns ow whose iw = ow*sw + off is inside the image.
-				lo := 0
-				if off < 0 {
-					lo = min(win.ow, (-off+win.sw-1)/win.sw)
-				}
-				hi := lo
-				if win.w-off > 0 {
-					hi = max(lo, min(win.ow, (win.w-off+win.sw-1)/win.sw))
-				}
-				if hi <= lo {
-					continue
-				}
-				if win.sw == 1 {
-					vec.Axpy(row[lo:hi], src[lo+off:hi+off], wv)
-					continue
-				}
-				for ow := lo; ow < hi; ow++ {
-					row[ow] += float32(wv * src[ow*win.sw+off])
-				}
-			}
-		}
-		t.epilogue(row, c)
-	}
-}
-
-// epilogue applies the bias of channel c and the folded ops to row, as
-// the separate ops would (vec's loops).
-func (t *convTask) epilogue(row []float32, c int) {
+	planes := ph.nslots * ph.plane
+	grid := win.oh * ph.wq
+	buf := sc.F32(planes + ph.wq + grid)
+	src, tmp := buf[:planes+ph.wq], buf[planes+ph.wq:]
+	ph.fill(src, ph.plane, img, 0)
+	clear(src[planes:])
+	e := t.vepi
 	if t.bias != nil {
-		vec.AddScalar(row, row, t.bias[c])
+		e.HasBias, e.Bias = true, t.bias[c]
 	}
-	if t.epi.Relu {
-		vec.Relu(row, row)
+	w := t.w[c*win.kh*win.kw:][:win.kh*win.kw]
+	if ph.wq == win.ow {
+		vec.WindowSum(out, src, t.dwOffs, w, e)
+		return
 	}
-	if t.epi.Max {
-		vec.MaxScalar(row, row, t.epi.Lo)
+	if win.ow >= 32 {
+		// Row by row, straight into the result.
+		for oh := range win.oh {
+			vec.WindowSum(out[oh*win.ow:(oh+1)*win.ow], src[oh*ph.wq:], t.dwOffs, w, e)
+		}
+		return
 	}
-	if t.epi.Min {
-		vec.MinScalar(row, row, t.epi.Hi)
+	vec.WindowSum(tmp, src, t.dwOffs, w, e)
+	for oh := range win.oh {
+		copy(out[oh*win.ow:(oh+1)*win.ow], tmp[oh*ph.wq:])
 	}
 }
 
@@ -517,6 +541,10 @@ func poolKernel(s *spec) (kernelFn, error) {
 	kernel := n.IntsAttr("kernel", nil)
 	win := newWindow(s.in[0], kernel, n.IntsAttr("stride", kernel), n.IntsAttr("pad", []int{0, 0}), []int{1, 1}, s.out)
 	isMax := n.Op == "maxpool2d"
+	if isMax && s.dt == graph.F32 && (win.oh-1)*win.sh+win.kh <= win.h+win.pt+win.pb &&
+		(win.ow-1)*win.sw+win.kw <= win.w+win.pl+win.pr {
+		return maxpoolF32(s, win), nil
+	}
 	return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 		return poolT[float32](win, isMax), poolT[float64](win, isMax)
 	})
@@ -558,5 +586,56 @@ func poolT[T float](win window, isMax bool) kernelFn {
 			}
 		}
 		return out, nil
+	}
+}
+
+// maxpoolF32 is f32 max pooling in parallel over planes: each channel's
+// phases padded with -Inf (which no maximum takes over a value, so
+// padded positions take no part) in the thread's scratch, then each
+// result the IR's maximum over the window's taps in (kh, kw) order
+// (vec.WindowMax).
+func maxpoolF32(s *spec, win window) kernelFn {
+	s.arena = true
+	t := &poolTask{win: win, ph: newPhases(win)}
+	t.offs = t.ph.offsets(t.ph.plane)
+	return func(ins []any, rs *runState) (any, error) {
+		x := ins[0].([]float32)
+		out := newOut[float32](rs, win.n*win.c*win.oh*win.ow)
+		t.x, t.out = x, out
+		rs.threads().Run(&t.job, win.n*win.c, t)
+		t.x, t.out = nil, nil
+		return ret(rs, out), nil
+	}
+}
+
+// poolTask is the state of one f32 max pooling's parallel loop.
+type poolTask struct {
+	win    window
+	ph     *phases
+	offs   []int
+	x, out []float32
+	job    par.Job
+}
+
+// Do pools plane i.
+func (t *poolTask) Do(i int, sc *par.Scratch) {
+	win, ph := t.win, t.ph
+	img := t.x[i*win.h*win.w:][:win.h*win.w]
+	hw := win.oh * win.ow
+	out := t.out[i*hw:][:hw]
+	planes := ph.nslots * ph.plane
+	grid := win.oh * ph.wq
+	buf := sc.F32(planes + ph.wq + grid)
+	src, tmp := buf[:planes+ph.wq], buf[planes+ph.wq:]
+	inf := float32(math.Inf(-1))
+	ph.fill(src, ph.plane, img, inf)
+	fillValue(src[planes:], inf)
+	if ph.wq == win.ow {
+		vec.WindowMax(out, src, t.offs)
+		return
+	}
+	vec.WindowMax(tmp, src, t.offs)
+	for oh := range win.oh {
+		copy(out[oh*win.ow:(oh+1)*win.ow], tmp[oh*ph.wq:])
 	}
 }

@@ -88,22 +88,20 @@ func (c *Cols) Pack(dst []float32, j0, j1, k0, k1 int) {
 		jj := j0 + t*nr
 		cols := min(nr, j1-jj)
 		d := dst[t*nr*kb : (t+1)*nr*kb]
-		if cols == nr && c.run(jj, j1) >= nr {
-			base := c.at(k0, jj)
-			for kk := range kb {
-				*(*[nr]float32)(d[kk*nr:]) = *(*[nr]float32)(c.Data[base+kk*c.Ld:])
-			}
-			continue
+		if cols < nr {
+			clear(d)
 		}
-		clear(d)
+		// The strip's columns as runs within groups, the same for every
+		// row.
+		var segs [nr]Seg
+		ns, base := 0, c.at(k0, jj)
 		for j := 0; j < cols; {
 			w := min(c.run(jj+j, j1), cols-j)
-			base := c.at(k0, jj+j)
-			for kk := range kb {
-				copy(d[kk*nr+j:kk*nr+j+w], c.Data[base+kk*c.Ld:][:w])
-			}
+			segs[ns] = Seg{Off: c.at(k0, jj+j) - base, Lane: j, Len: w}
+			ns++
 			j += w
 		}
+		PackRows(d, c.Data[base:], c.Ld, kb, segs[:ns])
 	}
 }
 

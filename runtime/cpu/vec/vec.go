@@ -6,6 +6,8 @@
 // does not depend on what else is computed with it).
 package vec
 
+import "math"
+
 // Fast reports whether the assembly loops run on this processor.
 func Fast() bool { return hasAVX512 }
 
@@ -105,5 +107,125 @@ func Axpy(dst, x []float32, a float32) {
 	}
 	for i := done; i < n; i++ {
 		dst[i] += float32(a * x[i])
+	}
+}
+
+// Epi is what WindowSum does to each result after its last tap, in this
+// order: add Bias (when HasBias; a rounded sum), relu (x if x > 0 or NaN,
+// else +0), the IR's maximum with Lo (Max: x if x >= Lo or x is NaN,
+// else Lo), its minimum with Hi (Min: x if x <= Hi or x is NaN, else Hi).
+type Epi struct {
+	HasBias, Relu, Max, Min bool
+	Bias, Lo, Hi            float32
+}
+
+// winEpi is an Epi as windowSumAVX512 reads it: flags at 0 (2 bias, 4
+// relu, 8 max, 16 min), bias at 8, lo at 12, hi at 16.
+type winEpi struct {
+	flags        int
+	bias, lo, hi float32
+}
+
+// checkWindow panics unless every src[offs[t]+q], q < n, is in range.
+func checkWindow(n int, src []float32, offs []int) {
+	for _, o := range offs {
+		if o < 0 || n > 0 && o+n > len(src) {
+			panic("vec: window outside its source")
+		}
+	}
+}
+
+// WindowSum sets dst[q], for q < len(dst), to the sum over taps t in
+// order of w[t]*src[offs[t]+q], from +0, then applies e: with AVX-512 one
+// chain of fused multiply-adds per element (every element, under a mask
+// at the end), elsewhere a rounded product and a rounded sum per tap.
+func WindowSum(dst, src []float32, offs []int, w []float32, e Epi) {
+	n := len(dst)
+	w = w[:len(offs)]
+	checkWindow(n, src, offs)
+	if n == 0 {
+		return
+	}
+	slow := !hasAVX512 || len(offs) == 0 || e.Max && e.Lo != e.Lo || e.Min && e.Hi != e.Hi
+	if !slow {
+		we := winEpi{bias: e.Bias, lo: e.Lo, hi: e.Hi}
+		if e.HasBias {
+			we.flags |= 2
+		}
+		if e.Relu {
+			we.flags |= 4
+		}
+		if e.Max {
+			we.flags |= 8
+		}
+		if e.Min {
+			we.flags |= 16
+		}
+		windowSumAVX512(&dst[0], &src[0], n, &offs[0], &w[0], len(offs), &we)
+		return
+	}
+	if hasAVX512 && len(offs) > 0 {
+		windowSumAVX512(&dst[0], &src[0], n, &offs[0], &w[0], len(offs), &winEpi{})
+	} else {
+		for q := range dst {
+			var acc float32
+			for t, o := range offs {
+				acc += float32(w[t] * src[o+q])
+			}
+			dst[q] = acc
+		}
+	}
+	if e.HasBias {
+		AddScalar(dst, dst, e.Bias)
+	}
+	if e.Relu {
+		Relu(dst, dst)
+	}
+	if e.Max {
+		MaxScalar(dst, dst, e.Lo)
+	}
+	if e.Min {
+		MinScalar(dst, dst, e.Hi)
+	}
+}
+
+// WindowMax sets dst[q], for q < len(dst), to the IR's maximum over taps
+// t in order, from -Inf, of src[offs[t]+q]: acc if acc >= v or acc is
+// NaN, else v.
+func WindowMax(dst, src []float32, offs []int) {
+	n := len(dst)
+	checkWindow(n, src, offs)
+	if n == 0 {
+		return
+	}
+	if hasAVX512 && len(offs) > 0 {
+		windowMaxAVX512(&dst[0], &src[0], n, &offs[0], len(offs))
+		return
+	}
+	for q := range dst {
+		acc := float32(math.Inf(-1))
+		for _, o := range offs {
+			if v := src[o+q]; !(acc >= v || acc != acc) {
+				acc = v
+			}
+		}
+		dst[q] = acc
+	}
+}
+
+// Every2 sets dst[i] = src[2*i] for i < len(dst) (src holds at least
+// 2*len(dst)-1 elements).
+func Every2(dst, src []float32) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	_ = src[2*n-2]
+	if hasAVX512 {
+		every2AVX512(&dst[0], &src[0], n)
+		return
+	}
+	for i := range dst {
+		dst[i] = src[2*i]
 	}
 }

@@ -37,3 +37,12 @@ func addScalarAVX512(dst, x *float32, n int, y float32)
 
 //go:noescape
 func axpyAVX512(dst, x *float32, n int, a float32)
+
+//go:noescape
+func windowSumAVX512(dst, src *float32, n int, offs *int, w *float32, taps int, e *winEpi)
+
+//go:noescape
+func windowMaxAVX512(dst, src *float32, n int, offs *int, taps int)
+
+//go:noescape
+func every2AVX512(dst, src *float32, n int)

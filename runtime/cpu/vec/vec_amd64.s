@@ -126,3 +126,261 @@ axpy_loop:
 	JNZ axpy_loop
 	VZEROUPPER
 	RET
+
+// func windowSumAVX512(dst, src *float32, n int, offs *int, w *float32, taps int, e *winEpi)
+// dst[q] = chain over taps t of VFMADD231PS w[t]*src[offs[t]+q] from +0,
+// then e (flags 2: + bias, 4: relu, 8: max(lo, x), 16: min(hi, x)); 64
+// elements a pass, then 16 at a time under a mask.
+TEXT ·windowSumAVX512(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ offs+24(FP), R8
+	MOVQ w+32(FP), R9
+	MOVQ taps+40(FP), R10
+	MOVQ e+48(FP), R11
+	MOVQ 0(R11), R12
+	VBROADCASTSS 8(R11), Z28
+	VBROADCASTSS 12(R11), Z29
+	VBROADCASTSS 16(R11), Z30
+	VPXORD Z31, Z31, Z31
+ws_big:
+	CMPQ CX, $64
+	JLT ws_small
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ R8, R13
+	MOVQ R9, R14
+	MOVQ R10, DX
+ws_tapb:
+	MOVQ (R13), AX
+	LEAQ (SI)(AX*4), BX
+	VBROADCASTSS (R14), Z4
+	VFMADD231PS (BX), Z4, Z0
+	VFMADD231PS 64(BX), Z4, Z1
+	VFMADD231PS 128(BX), Z4, Z2
+	VFMADD231PS 192(BX), Z4, Z3
+	ADDQ $8, R13
+	ADDQ $4, R14
+	DECQ DX
+	JNZ ws_tapb
+	TESTQ $2, R12
+	JZ wsbr
+	VADDPS Z28, Z0, Z0
+	VADDPS Z28, Z1, Z1
+	VADDPS Z28, Z2, Z2
+	VADDPS Z28, Z3, Z3
+wsbr:
+	TESTQ $4, R12
+	JZ wsbx
+	VMAXPS Z0, Z31, Z0
+	VADDPS Z31, Z0, Z0
+	VMAXPS Z1, Z31, Z1
+	VADDPS Z31, Z1, Z1
+	VMAXPS Z2, Z31, Z2
+	VADDPS Z31, Z2, Z2
+	VMAXPS Z3, Z31, Z3
+	VADDPS Z31, Z3, Z3
+wsbx:
+	TESTQ $8, R12
+	JZ wsbn
+	VMAXPS Z0, Z29, Z0
+	VMAXPS Z1, Z29, Z1
+	VMAXPS Z2, Z29, Z2
+	VMAXPS Z3, Z29, Z3
+wsbn:
+	TESTQ $16, R12
+	JZ wsbs
+	VMINPS Z0, Z30, Z0
+	VMINPS Z1, Z30, Z1
+	VMINPS Z2, Z30, Z2
+	VMINPS Z3, Z30, Z3
+wsbs:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ $256, DI
+	ADDQ $256, SI
+	SUBQ $64, CX
+	JMP ws_big
+ws_small:
+	TESTQ CX, CX
+	JLE ws_done
+	MOVL $0xffff, AX
+	CMPQ CX, $16
+	JGE ws_mask
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+ws_mask:
+	KMOVW AX, K1
+	VPXORD Z0, Z0, Z0
+	MOVQ R8, R13
+	MOVQ R9, R14
+	MOVQ R10, DX
+ws_taps:
+	MOVQ (R13), AX
+	LEAQ (SI)(AX*4), BX
+	VBROADCASTSS (R14), Z4
+	VMOVUPS.Z (BX), K1, Z5
+	VFMADD231PS Z5, Z4, Z0
+	ADDQ $8, R13
+	ADDQ $4, R14
+	DECQ DX
+	JNZ ws_taps
+	TESTQ $2, R12
+	JZ wssr
+	VADDPS Z28, Z0, Z0
+wssr:
+	TESTQ $4, R12
+	JZ wssx
+	VMAXPS Z0, Z31, Z0
+	VADDPS Z31, Z0, Z0
+wssx:
+	TESTQ $8, R12
+	JZ wssn
+	VMAXPS Z0, Z29, Z0
+wssn:
+	TESTQ $16, R12
+	JZ wsss
+	VMINPS Z0, Z30, Z0
+wsss:
+	VMOVUPS Z0, K1, (DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP ws_small
+ws_done:
+	VZEROUPPER
+	RET
+
+// func windowMaxAVX512(dst, src *float32, n int, offs *int, taps int)
+// dst[q] = the IR's maximum over taps t, in order from -Inf, of
+// src[offs[t]+q]: acc if acc >= v or acc is NaN, else v. VMAXPS with v
+// first gives v > acc ? v : acc; where v is NaN and acc is not, v.
+TEXT ·windowMaxAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ offs+24(FP), R8
+	MOVQ taps+32(FP), R10
+	MOVL $0xff800000, AX
+	VPBROADCASTD AX, Z30
+wm_loop:
+	TESTQ CX, CX
+	JLE wm_done
+	MOVL $0xffff, AX
+	CMPQ CX, $16
+	JGE wm_mask
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+wm_mask:
+	KMOVW AX, K1
+	VMOVAPS Z30, Z0
+	MOVQ R8, R13
+	MOVQ R10, DX
+wm_taps:
+	MOVQ (R13), AX
+	LEAQ (SI)(AX*4), BX
+	VMOVUPS.Z (BX), K1, Z5
+	VCMPPS $3, Z5, Z5, K2
+	VCMPPS $7, Z0, Z0, K2, K3
+	VMAXPS Z0, Z5, Z0
+	VMOVAPS Z5, K3, Z0
+	ADDQ $8, R13
+	DECQ DX
+	JNZ wm_taps
+	VMOVUPS Z0, K1, (DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP wm_loop
+wm_done:
+	VZEROUPPER
+	RET
+
+DATA every2idx<>+0(SB)/4, $0
+DATA every2idx<>+4(SB)/4, $2
+DATA every2idx<>+8(SB)/4, $4
+DATA every2idx<>+12(SB)/4, $6
+DATA every2idx<>+16(SB)/4, $8
+DATA every2idx<>+20(SB)/4, $10
+DATA every2idx<>+24(SB)/4, $12
+DATA every2idx<>+28(SB)/4, $14
+DATA every2idx<>+32(SB)/4, $16
+DATA every2idx<>+36(SB)/4, $18
+DATA every2idx<>+40(SB)/4, $20
+DATA every2idx<>+44(SB)/4, $22
+DATA every2idx<>+48(SB)/4, $24
+DATA every2idx<>+52(SB)/4, $26
+DATA every2idx<>+56(SB)/4, $28
+DATA every2idx<>+60(SB)/4, $30
+GLOBL every2idx<>(SB), RODATA, $64
+
+// func every2AVX512(dst, src *float32, n int)
+// dst[i] = src[2i] for i < n, reading src[:2n-1] only (masked at the end).
+TEXT ·every2AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VMOVDQU32 every2idx<>(SB), Z2
+e2_loop:
+	CMPQ CX, $16
+	JLE e2_tail
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VPERMT2PS Z1, Z2, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP e2_loop
+e2_tail:
+	TESTQ CX, CX
+	JLE e2_done
+	// 2n-1 source elements: the first min(2n-1, 16) and the rest.
+	MOVQ CX, BX
+	SHLQ $1, BX
+	DECQ BX
+	MOVQ BX, DX
+	CMPQ DX, $16
+	JLE e2_m0
+	MOVQ $16, DX
+e2_m0:
+	MOVL $1, AX
+	MOVQ DX, R8
+	MOVQ CX, R9
+	MOVQ R8, CX
+	SHLL CX, AX
+	DECL AX
+	CMPQ R8, $16
+	JLT e2_k1
+	MOVL $0xffff, AX
+e2_k1:
+	KMOVW AX, K1
+	SUBQ R8, BX
+	MOVL $1, AX
+	MOVQ BX, CX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K2
+	MOVQ R9, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	CMPQ CX, $16
+	JLT e2_k3
+	MOVL $0xffff, AX
+e2_k3:
+	KMOVW AX, K3
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z 64(SI), K2, Z1
+	VPERMT2PS Z1, Z2, Z0
+	VMOVUPS Z0, K3, (DI)
+e2_done:
+	VZEROUPPER
+	RET

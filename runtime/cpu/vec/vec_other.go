@@ -10,3 +10,8 @@ func minScalarAVX512(dst, x *float32, n int, y float32) {}
 func addAVX512(dst, a, b *float32, n int)               {}
 func addScalarAVX512(dst, x *float32, n int, y float32) {}
 func axpyAVX512(dst, x *float32, n int, a float32)      {}
+
+func windowSumAVX512(dst, src *float32, n int, offs *int, w *float32, taps int, e *winEpi) {}
+func windowMaxAVX512(dst, src *float32, n int, offs *int, taps int)                        {}
+
+func every2AVX512(dst, src *float32, n int) {}

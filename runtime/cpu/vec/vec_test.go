@@ -3,6 +3,7 @@ package vec
 import (
 	"flag"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"testing"
 )
@@ -98,6 +99,99 @@ func TestLoopsMatchDefinitions(t *testing.T) {
 			if !same(acc[i], want) && !math.IsInf(float64(want), 0) {
 				t.Fatalf("Axpy element %d of %d: %g, want %g", i, n, acc[i], want)
 			}
+		}
+	}
+}
+
+// fma32 is a float32 fused multiply-add, a*b+c rounded once.
+func fma32(a, b, c float32) float32 {
+	if a != a || b != b || c != c || math.IsInf(float64(a), 0) || math.IsInf(float64(b), 0) || math.IsInf(float64(c), 0) {
+		return float32(math.FMA(float64(a), float64(b), float64(c)))
+	}
+	p := new(big.Float).SetPrec(200).SetFloat64(float64(a))
+	p.Mul(p, new(big.Float).SetFloat64(float64(b)))
+	p.Add(p, new(big.Float).SetFloat64(float64(c)))
+	if p.Sign() == 0 {
+		// The sign of an exact zero: +0 unless both are -0.
+		return float32(math.FMA(float64(a), float64(b), float64(c)))
+	}
+	f, _ := new(big.Float).SetPrec(24).SetMode(big.ToNearestEven).Set(p).Float32()
+	return f
+}
+
+// WindowSum gives, per element, its chain of fused multiply-adds over the
+// taps (with AVX-512; rounded products and sums elsewhere) and then the
+// epilogue's bits, at lengths around the vector widths; WindowMax the
+// IR's maximum in tap order, NaN included.
+func TestWindows(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 7, 16, 17, 63, 64, 65, 130} {
+		src := values(n+40, r)
+		offs := []int{0, 1, 2, 17, 18, 19, 34, 35, 36}
+		w := values(len(offs), r)
+		for _, e := range []Epi{{}, {HasBias: true, Bias: 0.5, Relu: true}, {Max: true, Lo: 0, Min: true, Hi: 6},
+			{Max: true, Lo: float32(math.NaN())}, {HasBias: true, Bias: -1, Min: true, Hi: -0.5}} {
+			dst := make([]float32, n)
+			WindowSum(dst, src, offs, w, e)
+			for q := range dst {
+				var acc float32
+				for k, o := range offs {
+					if Fast() {
+						acc = fma32(w[k], src[o+q], acc)
+					} else {
+						acc += float32(w[k] * src[o+q])
+					}
+				}
+				if e.HasBias {
+					acc += e.Bias
+				}
+				if e.Relu && !(acc > 0 || acc != acc) {
+					acc = 0
+				}
+				if e.Max && !(acc >= e.Lo || acc != acc) {
+					acc = e.Lo
+				}
+				if e.Min && !(acc <= e.Hi || acc != acc) {
+					acc = e.Hi
+				}
+				if !same(dst[q], acc) {
+					t.Fatalf("n %d %+v: WindowSum[%d] = %g, want %g", n, e, q, dst[q], acc)
+				}
+			}
+		}
+		dst := make([]float32, n)
+		WindowMax(dst, src, offs)
+		for q := range dst {
+			acc := float32(math.Inf(-1))
+			for _, o := range offs {
+				if v := src[o+q]; !(acc >= v || acc != acc) {
+					acc = v
+				}
+			}
+			if math.Float32bits(dst[q]) != math.Float32bits(acc) {
+				t.Fatalf("n %d: WindowMax[%d] = %g, want %g", n, q, dst[q], acc)
+			}
+		}
+	}
+}
+
+// Every2 takes every other element, reading no further than it must.
+func TestEvery2(t *testing.T) {
+	for n := range 70 {
+		src := make([]float32, 2*n+1)
+		for i := range src {
+			src[i] = float32(i)
+		}
+		dst := make([]float32, n+1)
+		dst[n] = -1
+		Every2(dst[:n], src[:max(2*n-1, 0)])
+		for i := range n {
+			if dst[i] != float32(2*i) {
+				t.Fatalf("n %d: dst[%d] = %g", n, i, dst[i])
+			}
+		}
+		if dst[n] != -1 {
+			t.Fatalf("n %d: wrote past the end", n)
 		}
 	}
 }
