@@ -14,14 +14,19 @@ import (
 // indexList returns integer indices (i32 or i64) as int64s, each checked
 // against rows and made non-negative (negative ones count from the end).
 func indexList(data any, rows, axis int) ([]int64, error) {
+	return indexListInto(nil, data, rows, axis)
+}
+
+// indexListInto is indexList into buf's memory when it holds enough.
+func indexListInto(buf []int64, data any, rows, axis int) ([]int64, error) {
 	var out []int64
 	switch d := data.(type) {
 	case []int64:
-		out = append([]int64(nil), d...)
+		out = append(buf[:0], d...)
 	case []int32:
-		out = make([]int64, len(d))
-		for i, v := range d {
-			out[i] = int64(v)
+		out = buf[:0]
+		for _, v := range d {
+			out = append(out, int64(v))
 		}
 	default:
 		return nil, fmt.Errorf("expected i32 or i64 indices, found %T", data)
@@ -45,30 +50,33 @@ func gatherKernel(s *spec) (kernelFn, error) {
 		return nil, err
 	}
 	outer, rows, inner := split3(s.in[0], ax)
-	return func(ins []any, _ *runState) (any, error) {
-		idx, err := indexList(ins[1], rows, ax)
+	s.arena = true
+	var buf []int64 // the indices, kept across runs
+	return func(ins []any, rs *runState) (any, error) {
+		idx, err := indexListInto(buf, ins[1], rows, ax)
 		if err != nil {
 			return nil, err
 		}
+		buf = idx
 		switch d := ins[0].(type) {
 		case []float32:
-			return gatherT(d, idx, outer, rows, inner), nil
+			return ret(rs, gatherT(rs, d, idx, outer, rows, inner)), nil
 		case []float64:
-			return gatherT(d, idx, outer, rows, inner), nil
+			return ret(rs, gatherT(rs, d, idx, outer, rows, inner)), nil
 		case []int32:
-			return gatherT(d, idx, outer, rows, inner), nil
+			return ret(rs, gatherT(rs, d, idx, outer, rows, inner)), nil
 		case []int64:
-			return gatherT(d, idx, outer, rows, inner), nil
+			return ret(rs, gatherT(rs, d, idx, outer, rows, inner)), nil
 		case []bool:
-			return gatherT(d, idx, outer, rows, inner), nil
+			return ret(rs, gatherT(rs, d, idx, outer, rows, inner)), nil
 		}
 		return nil, fmt.Errorf("gather of %T", ins[0])
 	}, nil
 }
 
-func gatherT[T any](data []T, idx []int64, outer, rows, inner int) []T {
+func gatherT[T any](rs *runState, data []T, idx []int64, outer, rows, inner int) []T {
 	k := len(idx)
-	out := make([]T, outer*k*inner)
+	out := newOut[T](rs, outer*k*inner)
 	for o := 0; o < outer; o++ {
 		for j, r := range idx {
 			src := data[(o*rows+int(r))*inner:][:inner]

@@ -82,8 +82,9 @@ func build(s *spec) (kernelFn, error) {
 		}
 		outer, size, inner := split3(s.in[0], ax)
 		log := n.Op == "log_softmax"
+		s.arena = true
 		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
-			return softmaxKernel[float32](outer, size, inner, log), softmaxKernel[float64](outer, size, inner, log)
+			return softmaxF32(outer, size, inner, log), softmaxKernel[float64](outer, size, inner, log)
 		})
 	case "sum", "mean", "max", "min":
 		axes, err := n.ReduceAxes(len(s.in[0]))
@@ -91,6 +92,7 @@ func build(s *spec) (kernelFn, error) {
 			return nil, err
 		}
 		r := newReducer(s.in[0], axes)
+		s.arena = true
 		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 			return reduceKernel[float32](n.Op, r), reduceKernel[float64](n.Op, r)
 		})
@@ -347,6 +349,12 @@ type odometer struct {
 
 func newOdometer(shape []int, str [][]int) *odometer {
 	return &odometer{shape: shape, str: str, idx: make([]int, len(shape)), off: make([]int, len(str))}
+}
+
+// reset goes back to the first row.
+func (o *odometer) reset() {
+	clear(o.idx)
+	clear(o.off)
 }
 
 // next advances to the next row; it reports false after the last.

@@ -24,13 +24,14 @@ func zip2[A, B, R any](as, bs, os []int, f func(A, B) R) kernelFn {
 	n := numel(os)
 	last := shape[len(shape)-1]
 	sa, sb := str[0][len(shape)-1], str[1][len(shape)-1]
-	return func(ins []any, _ *runState) (any, error) {
+	od := newOdometer(shape, str)
+	return func(ins []any, rs *runState) (any, error) {
 		a, b := ins[0].([]A), ins[1].([]B)
-		out := make([]R, n)
+		out := newOut[R](rs, n)
 		if n == 0 {
-			return out, nil
+			return ret(rs, out), nil
 		}
-		od := newOdometer(shape, str)
+		od.reset()
 		for pos := 0; ; pos += last {
 			ia, ib := od.off[0], od.off[1]
 			row := out[pos : pos+last]
@@ -43,7 +44,7 @@ func zip2[A, B, R any](as, bs, os []int, f func(A, B) R) kernelFn {
 				break
 			}
 		}
-		return out, nil
+		return ret(rs, out), nil
 	}
 }
 
@@ -55,13 +56,14 @@ func whereT[T any](cs, as, bs, os []int) kernelFn {
 	n := numel(os)
 	last := shape[len(shape)-1]
 	sc, sa, sb := str[0][len(shape)-1], str[1][len(shape)-1], str[2][len(shape)-1]
-	return func(ins []any, _ *runState) (any, error) {
+	od := newOdometer(shape, str)
+	return func(ins []any, rs *runState) (any, error) {
 		c, a, b := ins[0].([]bool), ins[1].([]T), ins[2].([]T)
-		out := make([]T, n)
+		out := newOut[T](rs, n)
 		if n == 0 {
-			return out, nil
+			return ret(rs, out), nil
 		}
-		od := newOdometer(shape, str)
+		od.reset()
 		for pos := 0; ; pos += last {
 			ic, ia, ib := od.off[0], od.off[1], od.off[2]
 			row := out[pos : pos+last]
@@ -79,20 +81,39 @@ func whereT[T any](cs, as, bs, os []int) kernelFn {
 				break
 			}
 		}
-		return out, nil
+		return ret(rs, out), nil
 	}
 }
 
 // powKernel is a^b, evaluated in float64 and rounded once.
+// In f32, an exponent of one element equal to 2 is x*x: the float64 square
+// of a float32 is exact, so rounding it once gives float32's product.
 func powKernel(s *spec) (kernelFn, error) {
+	s.arena = true
+	square := numel(s.in[1]) == 1 && numel(s.in[0]) == numel(s.out)
 	return floatKernel(s.dt, func() (kernelFn, kernelFn) {
-		return zip2(s.in[0], s.in[1], s.out, func(a, b float32) float32 { return float32(math.Pow(float64(a), float64(b))) }),
-			zip2(s.in[0], s.in[1], s.out, math.Pow)
+		f32 := zip2(s.in[0], s.in[1], s.out, func(a, b float32) float32 { return float32(math.Pow(float64(a), float64(b))) })
+		if square {
+			general := f32
+			f32 = func(ins []any, rs *runState) (any, error) {
+				if ins[1].([]float32)[0] != 2 {
+					return general(ins, rs)
+				}
+				x := ins[0].([]float32)
+				out := newOut[float32](rs, len(x))
+				for i, v := range x {
+					out[i] = v * v
+				}
+				return ret(rs, out), nil
+			}
+		}
+		return f32, zip2(s.in[0], s.in[1], s.out, math.Pow)
 	})
 }
 
 // whereKernel picks where's kernel for the element type of a and b.
 func whereKernel(s *spec) (kernelFn, error) {
+	s.arena = true
 	in := s.in
 	switch s.dt {
 	case graph.F32:
@@ -112,6 +133,7 @@ func whereKernel(s *spec) (kernelFn, error) {
 // comparisonKernel returns the kernel of a comparison op (equal, less, ...)
 // on operands of element type dt.
 func comparisonKernel(s *spec) (kernelFn, error) {
+	s.arena = true
 	op, as, bs := s.node.Op, s.in[0], s.in[1]
 	switch dt := s.node.Args[0].Type.DType; dt {
 	case graph.F32:
@@ -156,13 +178,14 @@ func logicKernel(s *spec) (kernelFn, error) {
 	var f func(a, b bool) bool
 	switch s.node.Op {
 	case "not":
-		return func(ins []any, _ *runState) (any, error) {
+		s.arena = true
+		return func(ins []any, rs *runState) (any, error) {
 			x := ins[0].([]bool)
-			out := make([]bool, len(x))
+			out := newOut[bool](rs, len(x))
 			for i, v := range x {
 				out[i] = !v
 			}
-			return out, nil
+			return ret(rs, out), nil
 		}, nil
 	case "and":
 		f = func(a, b bool) bool { return a && b }
@@ -173,6 +196,7 @@ func logicKernel(s *spec) (kernelFn, error) {
 	default:
 		return nil, fmt.Errorf("no logic op %s", s.node.Op)
 	}
+	s.arena = true
 	return zip2(s.in[0], s.in[1], s.out, f), nil
 }
 
@@ -183,20 +207,36 @@ func logicKernel(s *spec) (kernelFn, error) {
 // or 1.
 func castKernel(s *spec) (kernelFn, error) {
 	from, to := s.node.Args[0].Type.DType, s.dt
-	return func(ins []any, _ *runState) (any, error) { return castData(ins[0], from, to) }, nil
+	s.arena = from != graph.Bool
+	return func(ins []any, rs *runState) (any, error) { return castInto(rs, ins[0], from, to) }, nil
+}
+
+// castInto is castData into the running node's planned buffer.
+func castInto(rs *runState, data any, from, to graph.DType) (any, error) {
+	switch d := data.(type) {
+	case []float32:
+		return castFrom(rs, d, to, true)
+	case []float64:
+		return castFrom(rs, d, to, true)
+	case []int32:
+		return castFrom(rs, d, to, false)
+	case []int64:
+		return castFrom(rs, d, to, false)
+	}
+	return castData(data, from, to)
 }
 
 // castData returns data (a slice of element type from) converted to to.
 func castData(data any, from, to graph.DType) (any, error) {
 	switch d := data.(type) {
 	case []float32:
-		return castFrom(d, to, true)
+		return castFrom(nil, d, to, true)
 	case []float64:
-		return castFrom(d, to, true)
+		return castFrom(nil, d, to, true)
 	case []int32:
-		return castFrom(d, to, false)
+		return castFrom(nil, d, to, false)
 	case []int64:
-		return castFrom(d, to, false)
+		return castFrom(nil, d, to, false)
 	case []bool:
 		out := host.MakeSlice(to, len(d))
 		if b, ok := out.([]bool); ok {
@@ -213,50 +253,49 @@ func castData(data any, from, to graph.DType) (any, error) {
 	return nil, fmt.Errorf("cast of %s: unexpected data %T", from, data)
 }
 
-// castFrom converts numbers to the element type to; float says whether
-// S is a floating-point type (whose conversion to integers saturates).
-func castFrom[S number](d []S, to graph.DType, float bool) (any, error) {
+// castFrom converts numbers to the element type to, into rs's planned
+// buffer when it has one; float says whether S is a floating-point type
+// (whose conversion to integers saturates).
+func castFrom[S number](rs *runState, d []S, to graph.DType, float bool) (any, error) {
 	switch to {
 	case graph.F32:
-		return convert[S, float32](d), nil
+		return ret(rs, convert(newOut[float32](rs, len(d)), d)), nil
 	case graph.F64:
-		return convert[S, float64](d), nil
+		return ret(rs, convert(newOut[float64](rs, len(d)), d)), nil
 	case graph.I32:
 		if float {
-			return saturate[S, int32](d, math.MinInt32), nil
+			return ret(rs, saturate(newOut[int32](rs, len(d)), d, math.MinInt32)), nil
 		}
-		return convert[S, int32](d), nil
+		return ret(rs, convert(newOut[int32](rs, len(d)), d)), nil
 	case graph.I64:
 		if float {
-			return saturate[S, int64](d, math.MinInt64), nil
+			return ret(rs, saturate(newOut[int64](rs, len(d)), d, math.MinInt64)), nil
 		}
-		return convert[S, int64](d), nil
+		return ret(rs, convert(newOut[int64](rs, len(d)), d)), nil
 	case graph.Bool:
-		out := make([]bool, len(d))
+		out := newOut[bool](rs, len(d))
 		for i, v := range d {
 			out[i] = v != 0
 		}
-		return out, nil
+		return ret(rs, out), nil
 	}
 	return nil, fmt.Errorf("no cast to %s", to)
 }
 
-// convert applies Go's conversion D(v) to every element.
-func convert[S, D number](d []S) []D {
-	out := make([]D, len(d))
+// convert sets out[i] to Go's conversion D(d[i]) and returns out.
+func convert[S, D number](out []D, d []S) []D {
 	for i, v := range d {
 		out[i] = D(v)
 	}
 	return out
 }
 
-// saturate converts floats to the integer type D, whose smallest value is
-// lo (-2^31 or -2^63): truncation toward zero, lo and -lo-1 for values
-// beyond the range, 0 for NaN. (Go leaves out-of-range conversions to the
-// machine; CUDA's saturate, as here.)
-func saturate[S number, D int32 | int64](d []S, lo int64) []D {
+// saturate sets out to the floats d converted to the integer type D,
+// whose smallest value is lo (-2^31 or -2^63): truncation toward zero, lo
+// and -lo-1 for values beyond the range, 0 for NaN. (Go leaves
+// out-of-range conversions to the machine; CUDA's saturate, as here.)
+func saturate[S number, D int32 | int64](out []D, d []S, lo int64) []D {
 	low, limit := float64(lo), -float64(lo) // limit = 2^31 or 2^63, just past the largest
-	out := make([]D, len(d))
 	for i, v := range d {
 		f := float64(v)
 		switch {

@@ -3,6 +3,8 @@ package cpu
 import (
 	"math"
 
+	"multigpu/runtime/cpu/par"
+	"multigpu/runtime/cpu/vec"
 	"multigpu/runtime/host"
 )
 
@@ -49,14 +51,15 @@ func reduceKernel[T float](op string, r *reducer) kernelFn {
 	}
 	last := r.shape[len(r.shape)-1]
 	so := r.str[1][len(r.shape)-1]
-	return func(ins []any, _ *runState) (any, error) {
+	od := newOdometer(r.shape, r.str)
+	return func(ins []any, rs *runState) (any, error) {
 		x := ins[0].([]T)
-		out := make([]T, r.outN)
+		out := newOut[T](rs, r.outN)
 		for i := range out {
 			out[i] = init
 		}
 		if r.n > 0 {
-			od := newOdometer(r.shape, r.str)
+			od.reset()
 			for {
 				row := x[od.off[0] : od.off[0]+last]
 				o := od.off[1]
@@ -76,7 +79,7 @@ func reduceKernel[T float](op string, r *reducer) kernelFn {
 				out[i] /= c
 			}
 		}
-		return out, nil
+		return ret(rs, out), nil
 	}
 }
 
@@ -120,9 +123,9 @@ func accumulateRow[T float](op string, acc, row []T) {
 // [outer, size, inner]: e = exp(x - max), y = e / sum(e), or
 // y = (x - max) - log(sum(e)).
 func softmaxKernel[T float](outer, size, inner int, log bool) kernelFn {
-	return func(ins []any, _ *runState) (any, error) {
+	return func(ins []any, rs *runState) (any, error) {
 		x := ins[0].([]T)
-		out := make([]T, len(x))
+		out := newOut[T](rs, len(x))
 		m := make([]T, inner)
 		s := make([]T, inner)
 		for o := 0; o < outer; o++ {
@@ -165,6 +168,118 @@ func softmaxKernel[T float](outer, size, inner int, log bool) kernelFn {
 				}
 			}
 		}
-		return out, nil
+		return ret(rs, out), nil
+	}
+}
+
+// softmaxF32 is softmaxKernel in f32, with the same bits, in parallel
+// over chunks of the outer axis: e = exp(x - max) by vec.Exp (float64
+// evaluation rounded once, as math.Exp), the sums in order of the softmax
+// axis from -0.
+func softmaxF32(outer, size, inner int, log bool) kernelFn {
+	t := &softmaxTask{outer: outer, size: size, inner: inner, log: log}
+	return func(ins []any, rs *runState) (any, error) {
+		x := ins[0].([]float32)
+		out := newOut[float32](rs, len(x))
+		if len(x) == 0 {
+			return ret(rs, out), nil
+		}
+		t.x, t.out = x, out
+		t.pieces = rs.chunks(outer, max(1, (1<<14)/max(size*inner, 1)))
+		rs.threads().Run(&t.job, t.pieces, t)
+		t.x, t.out = nil, nil
+		return ret(rs, out), nil
+	}
+}
+
+// softmaxTask is one f32 softmax's parallel loop over the outer axis.
+type softmaxTask struct {
+	outer, size, inner int
+	log                bool
+	x, out             []float32
+	pieces             int
+	job                par.Job
+}
+
+// Do computes the softmax of piece i's outer indices.
+func (t *softmaxTask) Do(i int, sc *par.Scratch) {
+	per := (t.outer + t.pieces - 1) / t.pieces
+	size, inner := t.size, t.inner
+	buf := sc.F32(max(2*inner, size))
+	m, s := buf[:inner], buf[inner:2*inner]
+	for o := i * per; o < min(t.outer, (i+1)*per); o++ {
+		base := o * size * inner
+		x, out := t.x[base:base+size*inner], t.out[base:base+size*inner]
+		if inner == 1 {
+			mx := float32(math.Inf(-1))
+			for _, v := range x {
+				mx = maximum(mx, v)
+			}
+			for k, v := range x {
+				out[k] = v - mx
+			}
+			if t.log {
+				e := buf[:size]
+				vec.Exp(e, out)
+				sum := float32(math.Copysign(0, -1))
+				for _, v := range e {
+					sum += v
+				}
+				ls := float32(math.Log(float64(sum)))
+				for k := range out {
+					out[k] -= ls
+				}
+				continue
+			}
+			vec.Exp(out, out)
+			sum := float32(math.Copysign(0, -1))
+			for _, e := range out {
+				sum += e
+			}
+			for k := range out {
+				out[k] /= sum
+			}
+			continue
+		}
+		for j := range m {
+			m[j] = float32(math.Inf(-1))
+			s[j] = float32(math.Copysign(0, -1))
+		}
+		for k := range size {
+			for j, v := range x[k*inner : (k+1)*inner] {
+				m[j] = maximum(m[j], v)
+			}
+		}
+		for k := range size {
+			row, dst := x[k*inner:(k+1)*inner], out[k*inner:(k+1)*inner]
+			for j, v := range row {
+				dst[j] = v - m[j]
+			}
+			vec.Exp(dst, dst)
+			for j, e := range dst {
+				s[j] += e
+			}
+			if t.log {
+				// dst holds e; put back x - max for the result.
+				for j, v := range row {
+					dst[j] = v - m[j]
+				}
+			}
+		}
+		if t.log {
+			for j := range s {
+				s[j] = float32(math.Log(float64(s[j])))
+			}
+		}
+		for k := range size {
+			dst := out[k*inner : (k+1)*inner]
+			for j := range dst {
+				if t.log {
+					dst[j] -= s[j]
+				} else {
+					dst[j] /= s[j]
+				}
+			}
+		}
 	}
 }

@@ -40,6 +40,8 @@ const (
 	aBlock = 64 << 10
 	// bBlock is the float32s of one piece's block of packed B.
 	bBlock = 128 << 10
+	// minFlops is the least work worth a piece of its own (about 10 µs).
+	minFlops = 1 << 20
 )
 
 // Cols is a float32 matrix with rows Ld elements apart whose columns come
@@ -417,35 +419,44 @@ func (o *Op) Compute(p *Product) {
 		return
 	}
 	mstrips := (m + mr - 1) / mr
+	// Pieces of at least minFlops each: a helper woken for less costs
+	// more than it saves.
+	threads, pool := o.threads(), o.g.pool
+	if flops := 2 * float64(m) * float64(n) * float64(k); flops < 2*minFlops {
+		threads, pool = 1, nil // on the caller, with the Op's own scratch
+	}
 	if p.PackedA != nil {
 		o.a = p.PackedA[:PackSize(m, k)]
 	} else {
 		o.a = p.Scratch[:PackSize(m, k)]
-		pieces := par.Chunks(mstrips, 4, 4*o.threads())
+		pieces := 1
+		if threads > 1 && m*k >= 1<<16 {
+			pieces = par.Chunks(mstrips, 4, 4*threads)
+		}
 		o.pack = packTask{a: p.A, lda: p.Lda, m: m, k: k, dst: o.a, pieces: pieces}
-		o.g.pool.Run(&o.packJob, pieces, &o.pack)
+		pool.Run(&o.packJob, pieces, &o.pack)
 	}
 	nstrips := (n + nr - 1) / nr
 	kb := min(kc, k)
 	o.strips = max(1, min(nstrips, bBlock/(nr*kb)))
-	want := 4 * o.threads()
-	if p.PackedB == nil && o.threads() > 1 && (nstrips+o.strips-1)/o.strips < want && len(p.BScratch) >= PackBSize(k, n) {
+	want := 4 * threads
+	if p.PackedB == nil && threads > 1 && (nstrips+o.strips-1)/o.strips < want && len(p.BScratch) >= PackBSize(k, n) {
 		// Blocks shared by several chunks of A: pack B once.
 		o.p.PackedB = p.BScratch[:PackBSize(k, n)]
 		o.bpack = bpackTask{src: p.B, dst: o.p.PackedB, n: n, k: k, pieces: par.Chunks(nstrips, 1, want)}
-		o.g.pool.Run(&o.packJob, o.bpack.pieces, &o.bpack)
+		pool.Run(&o.packJob, o.bpack.pieces, &o.bpack)
 		o.bpack = bpackTask{}
 	}
-	if o.p.PackedB != nil && o.threads() > 1 {
+	if o.p.PackedB != nil && threads > 1 {
 		// Nothing to pack per block: smaller blocks, more pieces.
 		o.strips = max(1, min(o.strips, (nstrips+want-1)/want))
 	}
 	o.blocks = (nstrips + o.strips - 1) / o.strips
 	o.mchunks = 1
-	if o.threads() > 1 && o.blocks < want {
+	if threads > 1 && o.blocks < want {
 		o.mchunks = min(mstrips, (want+o.blocks-1)/o.blocks)
 	}
-	o.g.pool.Run(&o.job, o.blocks*o.mchunks, o)
+	pool.Run(&o.job, o.blocks*o.mchunks, o)
 }
 
 func (o *Op) threads() int {

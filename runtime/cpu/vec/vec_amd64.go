@@ -46,3 +46,6 @@ func windowMaxAVX512(dst, src *float32, n int, offs *int, taps int)
 
 //go:noescape
 func every2AVX512(dst, src *float32, n int)
+
+//go:noescape
+func expAVX512(dst, x *float32, n int)

@@ -15,3 +15,5 @@ func windowSumAVX512(dst, src *float32, n int, offs *int, w *float32, taps int, 
 func windowMaxAVX512(dst, src *float32, n int, offs *int, taps int)                        {}
 
 func every2AVX512(dst, src *float32, n int) {}
+
+func expAVX512(dst, x *float32, n int) {}

@@ -195,3 +195,34 @@ func TestEvery2(t *testing.T) {
 		}
 	}
 }
+
+// Exp is float32(math.Exp(float64(x))): over the whole range and the
+// special values, at lengths around the vector width.
+func TestExp(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	xs := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 88.72, 88.73, 89, -87.3, -103.9, -104, -150, 200, -200, 1e30, -1e30,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-30, -1e-30, 0.5, -0.3465736, 0.3465736}
+	for range 1 << 20 {
+		xs = append(xs, float32(r.Float64()*220-115))
+	}
+	for range 1 << 16 {
+		xs = append(xs, float32(r.NormFloat64()*1e-3))
+	}
+	diff := 0
+	for _, n := range []int{len(xs), 1, 15, 17} {
+		dst := make([]float32, n)
+		Exp(dst, xs[:n])
+		for i, v := range dst {
+			want := float32(math.Exp(float64(xs[i])))
+			if !same(v, want) {
+				diff++
+				if diff < 5 {
+					t.Errorf("Exp(%g) = %g (%#x), want %g (%#x)", xs[i], v, math.Float32bits(v), want, math.Float32bits(want))
+				}
+			}
+		}
+	}
+	if diff > 0 {
+		t.Errorf("%d of %d differ", diff, len(xs))
+	}
+}
