@@ -87,11 +87,16 @@ func convT[T float](win window, o, groups int, hasBias bool,
 	}
 }
 
-// colsBudget is the most float32s of packed patch columns convF32 lays
-// out for one product: several samples' worth when they fit, so that each
-// product is wide, and about what the last-level cache share of a core
-// holds.
-const colsBudget = 1 << 20
+// planesBudget is the most float32s of phase planes convF32 lays out for
+// one product: as many samples as fit, so that each product is wide and
+// reads the filters once. colsBudget is the most float32s of packed patch
+// columns it gives the gemm to pack B once into when several threads
+// share its blocks (about what the last-level cache share of a core
+// holds).
+const (
+	planesBudget = 4 << 20
+	colsBudget   = 1 << 20
+)
 
 // convF32 is the f32 convolution on the backend's gemm. The filters are
 // the product's A, packed once and kept while the weight is the same
@@ -123,7 +128,16 @@ func convF32(s *spec, win window, o, groups int) kernelFn {
 	pointwise := win.kh == 1 && win.kw == 1 && win.sh == 1 && win.sw == 1 && win.pt == 0 && win.pl == 0 &&
 		win.pb == 0 && win.pr == 0 && groups == 1
 	depthwise := cg == 1 && og == 1 && groups > 1
-	chunk := max(1, min(win.n, colsBudget/max(gemm.PackBSize(kk, hw), 1)))
+	chunk := win.n
+	if !pointwise && !depthwise {
+		if per := newConvSource(win, cg, 1).planesSize; per > 0 {
+			chunk = max(1, min(win.n, planesBudget/per))
+		}
+	}
+	bscratch := gemm.PackBSize(kk, chunk*hw)
+	if bscratch > colsBudget {
+		bscratch = 0 // blocks enough for every thread without it
+	}
 	t := &convTask{win: win, o: o, groups: groups, cg: cg, og: og, kk: kk, hw: hw, chunk: chunk, fuse: f, biasArg: bias}
 	// The filters' columns in patch order: tap-major.
 	taps := win.kh * win.kw
@@ -154,7 +168,7 @@ func convF32(s *spec, win window, o, groups int) kernelFn {
 	case pointwise:
 		s.scratch = []int64{int64(packA)}
 	default:
-		s.scratch = []int64{int64(packA), int64(t.src.planesSize), int64(gemm.PackBSize(kk, chunk*hw))}
+		s.scratch = []int64{int64(packA), int64(t.src.planesSize), int64(bscratch)}
 	}
 	return func(ins []any, rs *runState) (any, error) {
 		x, w := ins[0].([]float32), ins[1].([]float32)
@@ -206,7 +220,7 @@ func convF32(s *spec, win window, o, groups int) kernelFn {
 		}
 		cs := t.src
 		planes := scratchF32(rs, 1, cs.planesSize)
-		bscratch := scratchF32(rs, 2, gemm.PackBSize(kk, chunk*hw))
+		bscratch := scratchF32(rs, 2, bscratch)
 		defer func() { cs.planes = nil }()
 		for n0 := 0; n0 < win.n; n0 += chunk {
 			if err := rs.check(); err != nil {
@@ -391,6 +405,7 @@ type convSource struct {
 	plane      int   // channel step
 	sample     int   // sample step
 	tapOff     []int // by tap: offset of its pixel for output (0, 0), channel 0
+	rowOff     []int // by row of B (tap*cg + c): offset of its pixel for output (0, 0)
 	planesSize int   // float32s of the planes of a chunk
 	ow, ohw    int
 }
@@ -405,6 +420,7 @@ func newConvSource(win window, cg, chunk int) *convSource {
 				cs.tapOff = append(cs.tapOff, kh*win.dh*win.w+kw*win.dw)
 			}
 		}
+		cs.rows()
 		return cs
 	}
 	cs.ph = newPhases(win)
@@ -412,7 +428,18 @@ func newConvSource(win window, cg, chunk int) *convSource {
 	cs.tapOff = cs.ph.offsets(cg * cs.plane)
 	cs.sample = cs.ph.nslots * cg * cs.plane
 	cs.planesSize = chunk * cs.sample
+	cs.rows()
 	return cs
+}
+
+// rows sets cs.rowOff from cs.tapOff.
+func (cs *convSource) rows() {
+	cs.rowOff = make([]int, 0, len(cs.tapOff)*cs.cg)
+	for _, off := range cs.tapOff {
+		for c := range cs.cg {
+			cs.rowOff = append(cs.rowOff, off+c*cs.plane)
+		}
+	}
 }
 
 // Pack packs a block of B (gemm.Source).
@@ -437,12 +464,7 @@ func (cs *convSource) Pack(dst []float32, j0, j1, k0, k1 int) {
 			ns++
 			j += n
 		}
-		for k := k0; k < k1; {
-			tap, c := k/cs.cg, k%cs.cg
-			n := min(k1-k, cs.cg-c)
-			gemm.PackRows(d[(k-k0)*nr:], cs.planes[cs.tapOff[tap]+c*cs.plane:], cs.plane, n, segs[:ns])
-			k += n
-		}
+		gemm.PackRowsAt(d, cs.planes, cs.rowOff[k0:k1], segs[:ns])
 	}
 }
 

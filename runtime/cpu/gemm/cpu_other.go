@@ -15,3 +15,7 @@ func tileAVX512(k int, a, b, c []float32, ldc int, e *tileEpi) { tilePortable(k,
 func hasAVX2() bool { return false }
 
 func tileAVX2(k int, a, b, c []float32, ldc int, e *tileEpi) { tilePortable(k, a, b, c, ldc, e) }
+
+func packRowsAtAVX512(dst, src *float32, offs *int, rows int, segs *segMask, nseg int) {
+	panic("gemm: no AVX-512")
+}

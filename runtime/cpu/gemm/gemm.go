@@ -42,6 +42,8 @@ const (
 	bBlock = 128 << 10
 	// minFlops is the least work worth a piece of its own (about 10 µs).
 	minFlops = 1 << 20
+	// stageMax is the most float32s of a piece's staged tiles of C.
+	stageMax = 256 << 10
 )
 
 // Cols is a float32 matrix with rows Ld elements apart whose columns come
@@ -288,6 +290,44 @@ func PackRows(dst, src []float32, ld, rows int, segs []Seg) {
 	}
 }
 
+// PackRowsAt is PackRows with row r of the source at src[offs[r]:]
+// instead of r*ld (a convolution's rows, one per tap and channel).
+func PackRowsAt(dst, src []float32, offs []int, segs []Seg) {
+	rows := len(offs)
+	if rows <= 0 || len(segs) == 0 {
+		return
+	}
+	if len(segs) > nr {
+		panic("gemm: more runs than lanes in a strip")
+	}
+	_ = dst[(rows-1)*nr+nr-1]
+	hi, lo := 0, 0
+	for _, o := range offs {
+		hi, lo = max(hi, o), min(lo, o)
+	}
+	var ms [nr]segMask
+	for i, sg := range segs {
+		if sg.Lane < 0 || sg.Len < 0 || sg.Lane+sg.Len > nr || sg.Off < 0 || lo < 0 {
+			panic("gemm: run outside the strip")
+		}
+		if sg.Len > 0 {
+			_ = src[hi+sg.Off+sg.Len-1]
+		}
+		ms[i] = segMask{off: sg.Off, lane: sg.Lane,
+			m0: uint16(1<<min(sg.Len, 16) - 1), m1: uint16(1<<max(sg.Len-16, 0) - 1)}
+	}
+	if avx512 {
+		packRowsAtAVX512(&dst[0], &src[0], &offs[0], rows, &ms[0], len(segs))
+		return
+	}
+	for r, o := range offs {
+		d, s := dst[r*nr:r*nr+nr], src[o:]
+		for _, sg := range segs {
+			copy(d[sg.Lane:sg.Lane+sg.Len], s[sg.Off:sg.Off+sg.Len])
+		}
+	}
+}
+
 // PackB packs the k by n B of src into dst, of PackBSize(k, n) float32s,
 // for Product.PackedB: strip t of nr columns at t*nr*k, holding for each
 // k the nr values of its columns.
@@ -526,8 +566,22 @@ func (o *Op) Do(i int, s *par.Scratch) {
 	if p.PackedB == nil {
 		need += strips * nr * kbMax
 	}
+	// Over several blocks of K, the piece's tiles of C live in a staging
+	// area (whole tiles, rows lds apart) until the last block, copied to
+	// C once, so that edge tiles are not copied in and out per block.
+	ldS := strips * nr
+	stageN := (s1 - s0) * mr * ldS
+	stage := k > kc && stageN <= stageMax
+	if stage {
+		need += stageN
+	}
 	buf := s.F32(need)
 	tmp, padBias, padCol, pbuf := buf[:mr*nr], buf[mr*nr:mr*nr+mr], buf[mr*nr+mr:mr*nr+mr+nr], buf[mr*nr+mr+nr:]
+	var stg []float32
+	if stage {
+		stg = pbuf[len(pbuf)-stageN:]
+		pbuf = pbuf[:len(pbuf)-stageN]
+	}
 	sub := max(1, aBlock/(mr*kbMax))
 	c := &p.C
 	e := o.epi
@@ -580,6 +634,14 @@ func (o *Op) Do(i int, s *par.Scratch) {
 							e.bias = &padBias[0]
 						}
 					}
+					if stage {
+						out := stg[(st-s0)*mr*ldS+t*nr:]
+						o.g.tile(kb, pa, pbt, out, ldS, &e)
+						if last && o.slowEpi {
+							o.slowEpilogue(out, ldS, i0, jj, rows, cols)
+						}
+						continue
+					}
 					if rows == mr && direct {
 						out := c.Data[c.at(i0, jj):]
 						o.g.tile(kb, pa, pbt, out, c.Ld, &e)
@@ -596,6 +658,19 @@ func (o *Op) Do(i int, s *par.Scratch) {
 						o.slowEpilogue(tmp, nr, i0, jj, rows, cols)
 					}
 					o.edge(tmp, i0, jj, rows, cols, true)
+				}
+			}
+		}
+	}
+	if stage {
+		for st := s0; st < s1; st++ {
+			i0 := st * mr
+			for r := range min(mr, m-i0) {
+				row := stg[((st-s0)*mr+r)*ldS:][:j1-j0]
+				for j := 0; j < j1-j0; {
+					w := min(c.run(j0+j, n), j1-j0-j)
+					copy(c.Data[c.at(i0+r, j0+j):][:w], row[j:j+w])
+					j += w
 				}
 			}
 		}
