@@ -298,6 +298,10 @@ type phases struct {
 	tap      [][3]int // by tap (kh, kw): its slot, row and column offsets
 	hp, wp   int      // the padded image's size
 	maxShift int      // the largest column offset of a tap
+	// cols holds, by column phase pw, the columns [lo, hi) of a phase
+	// row that are in the image (padded column q*sw + pw in [pl, pl+w))
+	// and the image column of q = lo.
+	cols [][3]int
 }
 
 func newPhases(win window) *phases {
@@ -320,6 +324,11 @@ func newPhases(win window) *phases {
 			p.maxShift = max(p.maxShift, qw)
 		}
 	}
+	for pw := range win.sw {
+		lo := min(p.wq, max(0, (win.pl-pw+win.sw-1)/win.sw))
+		hi := max(lo, min(p.wq, (win.pl+win.w-pw+win.sw-1)/win.sw))
+		p.cols = append(p.cols, [3]int{lo, hi, lo*win.sw + pw - win.pl})
+	}
 	return p
 }
 
@@ -334,49 +343,40 @@ func (p *phases) offsets(slotStep int) []int {
 }
 
 // fill lays out img (one channel, h by w) into the planes at dst, slotStep
-// apart, padding with pad.
+// apart, padding with pad: every plane set to pad first (when the image
+// is padded at all), then each image row copied into the phase row it
+// falls in, column phases split by vec.Every2 at stride 2.
 func (p *phases) fill(dst []float32, slotStep int, img []float32, pad float32) {
 	win := p.win
-	for ph := range win.sh {
-		for pw := range win.sw {
+	padded := p.hp != win.h || p.wp != win.w || p.hq*win.sh != p.hp || p.wq*win.sw != p.wp
+	if padded {
+		for slot := range p.nslots {
+			fillValue(dst[slot*slotStep:][:p.plane], pad)
+		}
+	}
+	ph, qh := win.pt%win.sh, win.pt/win.sh // padded row ih+pt's phase and row in it
+	for ih := range win.h {
+		src := img[ih*win.w : (ih+1)*win.w]
+		for pw, cols := range p.cols {
 			slot := p.slots[ph*win.sw+pw]
-			if slot < 0 {
+			lo, hi, off := cols[0], cols[1], cols[2]
+			if slot < 0 || hi <= lo {
 				continue
 			}
-			pl := dst[slot*slotStep:][:p.plane]
-			for qh := range p.hq {
-				row := pl[qh*p.wq : (qh+1)*p.wq]
-				r := qh*win.sh + ph // padded row
-				ih := r - win.pt
-				if r >= p.hp || ih < 0 || ih >= win.h {
-					fillValue(row, pad)
-					continue
+			row := dst[slot*slotStep+qh*p.wq:][:p.wq]
+			switch win.sw {
+			case 1:
+				copy(row[lo:hi], src[off:])
+			case 2:
+				vec.Every2(row[lo:hi], src[off:])
+			default:
+				for q := lo; q < hi; q++ {
+					row[q] = src[off+(q-lo)*win.sw]
 				}
-				src := img[ih*win.w : (ih+1)*win.w]
-				if win.sw == 1 {
-					// Padded column q is iw = q - pl.
-					lo := min(win.pl, p.wq)
-					hi := min(p.wq, win.pl+win.w)
-					fillValue(row[:lo], pad)
-					copy(row[lo:hi], src)
-					fillValue(row[hi:], pad)
-					continue
-				}
-				// Columns q whose padded column c = q*sw + pw is in the
-				// image: pl <= c < min(wp, pl+w).
-				lo := min(p.wq, max(0, (win.pl-pw+win.sw-1)/win.sw))
-				hi := max(lo, min(p.wq, (min(p.wp, win.pl+win.w)-pw+win.sw-1)/win.sw))
-				fillValue(row[:lo], pad)
-				off := pw - win.pl
-				if win.sw == 2 && hi > lo {
-					vec.Every2(row[lo:hi], src[lo*2+off:])
-				} else {
-					for q := lo; q < hi; q++ {
-						row[q] = src[q*win.sw+off]
-					}
-				}
-				fillValue(row[hi:], pad)
 			}
+		}
+		if ph++; ph == win.sh {
+			ph, qh = 0, qh+1
 		}
 	}
 }
@@ -510,13 +510,6 @@ func (t depthwiseTask) Do(i int, sc *par.Scratch) {
 	w := t.w[c*win.kh*win.kw:][:win.kh*win.kw]
 	if ph.wq == win.ow {
 		vec.WindowSum(out, src, t.dwOffs, w, e)
-		return
-	}
-	if win.ow >= 32 {
-		// Row by row, straight into the result.
-		for oh := range win.oh {
-			vec.WindowSum(out[oh*win.ow:(oh+1)*win.ow], src[oh*ph.wq:], t.dwOffs, w, e)
-		}
 		return
 	}
 	vec.WindowSum(tmp, src, t.dwOffs, w, e)
