@@ -207,7 +207,34 @@ func (t *softmaxTask) Do(i int, sc *par.Scratch) {
 	size, inner := t.size, t.inner
 	buf := sc.F32(max(2*inner, size))
 	m, s := buf[:inner], buf[inner:2*inner]
-	for o := i * per; o < min(t.outer, (i+1)*per); o++ {
+	o0, o1 := i*per, min(t.outer, (i+1)*per)
+	if inner == 1 && !t.log && o1 > o0 {
+		// Rows along the last axis: x - max for every row of the piece,
+		// one Exp over them all, then each row's sum and quotients.
+		x, out := t.x[o0*size:o1*size], t.out[o0*size:o1*size]
+		for r := 0; r < len(x); r += size {
+			mx := float32(math.Inf(-1))
+			for _, v := range x[r : r+size] {
+				mx = maximum(mx, v)
+			}
+			for k, v := range x[r : r+size] {
+				out[r+k] = v - mx
+			}
+		}
+		vec.Exp(out, out)
+		for r := 0; r < len(out); r += size {
+			row := out[r : r+size]
+			sum := float32(math.Copysign(0, -1))
+			for _, e := range row {
+				sum += e
+			}
+			for k := range row {
+				row[k] /= sum
+			}
+		}
+		return
+	}
+	for o := o0; o < o1; o++ {
 		base := o * size * inner
 		x, out := t.x[base:base+size*inner], t.out[base:base+size*inner]
 		if inner == 1 {
