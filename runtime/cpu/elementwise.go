@@ -299,8 +299,12 @@ func (t *unaryTask[T]) Do(i int, _ *par.Scratch) {
 		vec.Relu(any(out).([]float32), x32)
 		return
 	}
-	if x32, ok := any(x).([]float32); ok && t.op == "exp" {
-		vec.Exp(any(out).([]float32), x32)
+	if x32, ok := any(x).([]float32); ok && (t.op == "exp" || t.op == "erf") {
+		if t.op == "exp" {
+			vec.Exp(any(out).([]float32), x32)
+		} else {
+			vec.Erf(any(out).([]float32), x32)
+		}
 		return
 	}
 	switch t.op {

@@ -248,3 +248,22 @@ func Exp(dst, x []float32) {
 		dst[i] = float32(math.Exp(float64(v)))
 	}
 }
+
+// Erf sets dst[i] = float32(math.Erf(float64(x[i]))): with AVX-512 Go's
+// algorithm in float64, vectorized (its exps by Exp's series, so a result
+// a hair from halfway between two float32s may round the other way),
+// elsewhere math.Erf.
+func Erf(dst, x []float32) {
+	n := len(dst)
+	x = x[:n]
+	if n == 0 {
+		return
+	}
+	if hasAVX512 {
+		erfAVX512(&dst[0], &x[0], n)
+		return
+	}
+	for i, v := range x {
+		dst[i] = float32(math.Erf(float64(v)))
+	}
+}

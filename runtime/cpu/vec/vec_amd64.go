@@ -49,3 +49,6 @@ func every2AVX512(dst, src *float32, n int)
 
 //go:noescape
 func expAVX512(dst, x *float32, n int)
+
+//go:noescape
+func erfAVX512(dst, x *float32, n int)

@@ -502,3 +502,368 @@ exp_mask:
 exp_done:
 	VZEROUPPER
 	RET
+
+DATA erfconst<>+0(SB)/8, $0x3feb0ac160000000 // erx
+DATA erfconst<>+8(SB)/8, $0x3fc06eba8214db68 // pp0
+DATA erfconst<>+16(SB)/8, $0xbfd4cd7d691cb913 // pp1
+DATA erfconst<>+24(SB)/8, $0xbf9d2a51dbd7194f // pp2
+DATA erfconst<>+32(SB)/8, $0xbf77a291236668e4 // pp3
+DATA erfconst<>+40(SB)/8, $0xbef8ead6120016ac // pp4
+DATA erfconst<>+48(SB)/8, $0x3fd97779cddadc09 // qq1
+DATA erfconst<>+56(SB)/8, $0x3fb0a54c5536ceba // qq2
+DATA erfconst<>+64(SB)/8, $0x3f74d022c4d36b0f // qq3
+DATA erfconst<>+72(SB)/8, $0x3f215dc9221c1a10 // qq4
+DATA erfconst<>+80(SB)/8, $0xbed09c4342a26120 // qq5
+DATA erfconst<>+88(SB)/8, $0xbf6359b8bef77538 // pa0
+DATA erfconst<>+96(SB)/8, $0x3fda8d00ad92b34d // pa1
+DATA erfconst<>+104(SB)/8, $0xbfd7d240fbb8c3f1 // pa2
+DATA erfconst<>+112(SB)/8, $0x3fd45fca805120e4 // pa3
+DATA erfconst<>+120(SB)/8, $0xbfbc63983d3e28ec // pa4
+DATA erfconst<>+128(SB)/8, $0x3fa22a36599795eb // pa5
+DATA erfconst<>+136(SB)/8, $0xbf61bf380a96073f // pa6
+DATA erfconst<>+144(SB)/8, $0x3fbb3e6618eee323 // qa1
+DATA erfconst<>+152(SB)/8, $0x3fe14af092eb6f33 // qa2
+DATA erfconst<>+160(SB)/8, $0x3fb2635cd99fe9a7 // qa3
+DATA erfconst<>+168(SB)/8, $0x3fc02660e763351f // qa4
+DATA erfconst<>+176(SB)/8, $0x3f8bedc26b51dd1c // qa5
+DATA erfconst<>+184(SB)/8, $0x3f888b545735151d // qa6
+DATA erfconst<>+192(SB)/8, $0xbf843412600d6435 // ra0
+DATA erfconst<>+200(SB)/8, $0xbfe63416e4ba7360 // ra1
+DATA erfconst<>+208(SB)/8, $0xc0251e0441b0e726 // ra2
+DATA erfconst<>+216(SB)/8, $0xc04f300ae4cba38d // ra3
+DATA erfconst<>+224(SB)/8, $0xc0644cb184282266 // ra4
+DATA erfconst<>+232(SB)/8, $0xc067135cebccabb2 // ra5
+DATA erfconst<>+240(SB)/8, $0xc054526557e4d2f2 // ra6
+DATA erfconst<>+248(SB)/8, $0xc023a0efc69ac25c // ra7
+DATA erfconst<>+256(SB)/8, $0x4033a6b9bd707687 // sa1
+DATA erfconst<>+264(SB)/8, $0x4061350c526ae721 // sa2
+DATA erfconst<>+272(SB)/8, $0x407b290dd58a1a71 // sa3
+DATA erfconst<>+280(SB)/8, $0x40842b1921ec2868 // sa4
+DATA erfconst<>+288(SB)/8, $0x407ad02157700314 // sa5
+DATA erfconst<>+296(SB)/8, $0x405b28a3ee48ae2c // sa6
+DATA erfconst<>+304(SB)/8, $0x401a47ef8e484a93 // sa7
+DATA erfconst<>+312(SB)/8, $0xbfaeeff2ee749a62 // sa8
+DATA erfconst<>+320(SB)/8, $0xbf84341239e86f4a // rb0
+DATA erfconst<>+328(SB)/8, $0xbfe993ba70c285de // rb1
+DATA erfconst<>+336(SB)/8, $0xc031c209555f995a // rb2
+DATA erfconst<>+344(SB)/8, $0xc064145d43c5ed98 // rb3
+DATA erfconst<>+352(SB)/8, $0xc083ec881375f228 // rb4
+DATA erfconst<>+360(SB)/8, $0xc09004616a2e5992 // rb5
+DATA erfconst<>+368(SB)/8, $0xc07e384e9bdc383f // rb6
+DATA erfconst<>+376(SB)/8, $0x403e568b261d5190 // sb1
+DATA erfconst<>+384(SB)/8, $0x40745cae221b9f0a // sb2
+DATA erfconst<>+392(SB)/8, $0x409802eb189d5118 // sb3
+DATA erfconst<>+400(SB)/8, $0x40a8ffb7688c246a // sb4
+DATA erfconst<>+408(SB)/8, $0x40a3f219cedf3be6 // sb5
+DATA erfconst<>+416(SB)/8, $0x407da874e79fe763 // sb6
+DATA erfconst<>+424(SB)/8, $0xc03670e242712d62 // sb7
+DATA erfconst<>+432(SB)/8, $0x3ff0000000000000 // one
+DATA erfconst<>+440(SB)/8, $0x0 // zero
+DATA erfconst<>+448(SB)/8, $0x3feb000000000000 // c084
+DATA erfconst<>+456(SB)/8, $0x3ff4000000000000 // c125
+DATA erfconst<>+464(SB)/8, $0x4018000000000000 // c6
+DATA erfconst<>+472(SB)/8, $0x4006db6db6db6db7 // c1o035
+DATA erfconst<>+480(SB)/8, $0x3fe2000000000000 // c05625
+DATA erfconst<>+488(SB)/8, $0x7fffffffffffffff // absmask
+DATA erfconst<>+496(SB)/8, $0xffffffff00000000 // hi32
+DATA erfconst<>+504(SB)/8, $0x8000000000000000 // signbit
+DATA erfconst<>+512(SB)/8, $0x3ff71547652b82fe // log2e
+DATA erfconst<>+520(SB)/8, $0x3fe62e42f0000000 // ln2hi
+DATA erfconst<>+528(SB)/8, $0x3e5df473de000000 // ln2lo
+DATA erfconst<>+536(SB)/8, $0x3ff0000000000000 // e0
+DATA erfconst<>+544(SB)/8, $0x3ff0000000000000 // e1
+DATA erfconst<>+552(SB)/8, $0x3fe0000000000000 // e2
+DATA erfconst<>+560(SB)/8, $0x3fc5555555555555 // e3
+DATA erfconst<>+568(SB)/8, $0x3fa5555555555555 // e4
+DATA erfconst<>+576(SB)/8, $0x3f81111111111111 // e5
+DATA erfconst<>+584(SB)/8, $0x3f56c16c16c16c17 // e6
+DATA erfconst<>+592(SB)/8, $0x3f2a01a01a01a01a // e7
+DATA erfconst<>+600(SB)/8, $0x3efa01a01a01a01a // e8
+DATA erfconst<>+608(SB)/8, $0x3ec71de3a556c734 // e9
+DATA erfconst<>+616(SB)/8, $0x3e927e4fb7789f5c // e10
+DATA erfconst<>+624(SB)/8, $0x3e5ae64567f544e4 // e11
+DATA erfconst<>+632(SB)/8, $0x3e21eed8eff8d898 // e12
+DATA erfconst<>+640(SB)/8, $0x3de6124613a86d09 // e13
+GLOBL erfconst<>(SB), RODATA, $648
+
+// func erfAVX512(dst, x *float32, n int)
+// dst[i] = float32(math.Erf(float64(x[i]))): Go's algorithm (FreeBSD's
+// s_erf.c) in float64, every branch evaluated with its separately rounded
+// products and sums (as Go computes them) and blended by |x|, the exps of
+// erfc's branch by the series of expAVX512; 8 elements a pass, masked.
+TEXT ·erfAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+erf_loop:
+	TESTQ CX, CX
+	JLE erf_done
+	MOVL $0xff, AX
+	CMPQ CX, $8
+	JGE erf_mask
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+erf_mask:
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Y0
+	VCVTPS2PD Y0, Z0
+	VBROADCASTSD erfconst<>+488(SB), Z30
+	VANDPD Z30, Z0, Z1
+	VMULPD Z1, Z1, Z2
+	VBROADCASTSD erfconst<>+40(SB), Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+32(SB), Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+24(SB), Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+16(SB), Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+8(SB), Z31
+	VADDPD Z31, Z3, Z3
+	VBROADCASTSD erfconst<>+80(SB), Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+72(SB), Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+64(SB), Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+56(SB), Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+48(SB), Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+432(SB), Z31
+	VADDPD Z31, Z4, Z4
+	VDIVPD Z4, Z3, Z3
+	VMULPD Z3, Z1, Z3
+	VADDPD Z3, Z1, Z5
+	VBROADCASTSD erfconst<>+432(SB), Z31
+	VSUBPD Z31, Z1, Z2
+	VBROADCASTSD erfconst<>+136(SB), Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+128(SB), Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+120(SB), Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+112(SB), Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+104(SB), Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+96(SB), Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+88(SB), Z31
+	VADDPD Z31, Z3, Z3
+	VBROADCASTSD erfconst<>+184(SB), Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+176(SB), Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+168(SB), Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+160(SB), Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+152(SB), Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+144(SB), Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+432(SB), Z31
+	VADDPD Z31, Z4, Z4
+	VDIVPD Z4, Z3, Z3
+	VBROADCASTSD erfconst<>+0(SB), Z31
+	VADDPD Z3, Z31, Z6
+	VMULPD Z1, Z1, Z2
+	VBROADCASTSD erfconst<>+432(SB), Z31
+	VDIVPD Z2, Z31, Z2
+	VBROADCASTSD erfconst<>+472(SB), Z31
+	VCMPPD $1, Z31, Z1, K2
+	VBROADCASTSD erfconst<>+440(SB), Z3
+	VBROADCASTSD erfconst<>+248(SB), K2, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+368(SB), Z31
+	VBROADCASTSD erfconst<>+240(SB), K2, Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+360(SB), Z31
+	VBROADCASTSD erfconst<>+232(SB), K2, Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+352(SB), Z31
+	VBROADCASTSD erfconst<>+224(SB), K2, Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+344(SB), Z31
+	VBROADCASTSD erfconst<>+216(SB), K2, Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+336(SB), Z31
+	VBROADCASTSD erfconst<>+208(SB), K2, Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+328(SB), Z31
+	VBROADCASTSD erfconst<>+200(SB), K2, Z31
+	VADDPD Z31, Z3, Z3
+	VMULPD Z2, Z3, Z3
+	VBROADCASTSD erfconst<>+320(SB), Z31
+	VBROADCASTSD erfconst<>+192(SB), K2, Z31
+	VADDPD Z31, Z3, Z3
+	VBROADCASTSD erfconst<>+440(SB), Z4
+	VBROADCASTSD erfconst<>+312(SB), K2, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+424(SB), Z31
+	VBROADCASTSD erfconst<>+304(SB), K2, Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+416(SB), Z31
+	VBROADCASTSD erfconst<>+296(SB), K2, Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+408(SB), Z31
+	VBROADCASTSD erfconst<>+288(SB), K2, Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+400(SB), Z31
+	VBROADCASTSD erfconst<>+280(SB), K2, Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+392(SB), Z31
+	VBROADCASTSD erfconst<>+272(SB), K2, Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+384(SB), Z31
+	VBROADCASTSD erfconst<>+264(SB), K2, Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+376(SB), Z31
+	VBROADCASTSD erfconst<>+256(SB), K2, Z31
+	VADDPD Z31, Z4, Z4
+	VMULPD Z2, Z4, Z4
+	VBROADCASTSD erfconst<>+432(SB), Z31
+	VBROADCASTSD erfconst<>+432(SB), K2, Z31
+	VADDPD Z31, Z4, Z4
+	VDIVPD Z4, Z3, Z3
+	VBROADCASTSD erfconst<>+496(SB), Z31
+	VANDPD Z31, Z1, Z7
+	VMULPD Z7, Z7, Z8
+	VXORPD Z9, Z9, Z9
+	VSUBPD Z8, Z9, Z8
+	VBROADCASTSD erfconst<>+480(SB), Z31
+	VSUBPD Z31, Z8, Z8
+	VSUBPD Z1, Z7, Z9
+	VADDPD Z1, Z7, Z10
+	VMULPD Z10, Z9, Z9
+	VADDPD Z3, Z9, Z9
+	VBROADCASTSD erfconst<>+512(SB), Z12
+	VMULPD Z12, Z8, Z12
+	VRNDSCALEPD $0, Z12, Z12
+	VMOVAPD Z8, Z13
+	VBROADCASTSD erfconst<>+520(SB), Z14
+	VFNMADD231PD Z14, Z12, Z13
+	VBROADCASTSD erfconst<>+528(SB), Z14
+	VFNMADD231PD Z14, Z12, Z13
+	VBROADCASTSD erfconst<>+640(SB), Z11
+	VBROADCASTSD erfconst<>+632(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VBROADCASTSD erfconst<>+624(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VBROADCASTSD erfconst<>+616(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VBROADCASTSD erfconst<>+608(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VBROADCASTSD erfconst<>+600(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VBROADCASTSD erfconst<>+592(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VBROADCASTSD erfconst<>+584(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VBROADCASTSD erfconst<>+576(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VBROADCASTSD erfconst<>+568(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VBROADCASTSD erfconst<>+560(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VBROADCASTSD erfconst<>+552(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VBROADCASTSD erfconst<>+544(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VBROADCASTSD erfconst<>+536(SB), Z14
+	VFMADD213PD Z14, Z13, Z11
+	VSCALEFPD Z12, Z11, Z11
+	VBROADCASTSD erfconst<>+512(SB), Z12
+	VMULPD Z12, Z9, Z12
+	VRNDSCALEPD $0, Z12, Z12
+	VMOVAPD Z9, Z13
+	VBROADCASTSD erfconst<>+520(SB), Z14
+	VFNMADD231PD Z14, Z12, Z13
+	VBROADCASTSD erfconst<>+528(SB), Z14
+	VFNMADD231PD Z14, Z12, Z13
+	VBROADCASTSD erfconst<>+640(SB), Z15
+	VBROADCASTSD erfconst<>+632(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VBROADCASTSD erfconst<>+624(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VBROADCASTSD erfconst<>+616(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VBROADCASTSD erfconst<>+608(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VBROADCASTSD erfconst<>+600(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VBROADCASTSD erfconst<>+592(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VBROADCASTSD erfconst<>+584(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VBROADCASTSD erfconst<>+576(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VBROADCASTSD erfconst<>+568(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VBROADCASTSD erfconst<>+560(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VBROADCASTSD erfconst<>+552(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VBROADCASTSD erfconst<>+544(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VBROADCASTSD erfconst<>+536(SB), Z14
+	VFMADD213PD Z14, Z13, Z15
+	VSCALEFPD Z12, Z15, Z15
+	VMULPD Z15, Z11, Z11
+	VDIVPD Z1, Z11, Z11
+	VBROADCASTSD erfconst<>+432(SB), Z31
+	VSUBPD Z11, Z31, Z11
+	VMOVAPD Z31, Z16
+	VBROADCASTSD erfconst<>+464(SB), Z30
+	VCMPPD $1, Z30, Z1, K3
+	VMOVAPD Z11, K3, Z16
+	VBROADCASTSD erfconst<>+456(SB), Z30
+	VCMPPD $1, Z30, Z1, K3
+	VMOVAPD Z6, K3, Z16
+	VBROADCASTSD erfconst<>+448(SB), Z30
+	VCMPPD $1, Z30, Z1, K3
+	VMOVAPD Z5, K3, Z16
+	VBROADCASTSD erfconst<>+504(SB), Z30
+	VANDPD Z30, Z0, Z17
+	VXORPD Z17, Z16, Z16
+	VCMPPD $3, Z0, Z0, K3
+	VMOVAPD Z0, K3, Z16
+	VCVTPD2PS Z16, Y16
+	VMOVUPS Y16, K1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP erf_loop
+erf_done:
+	VZEROUPPER
+	RET

@@ -17,3 +17,5 @@ func windowMaxAVX512(dst, src *float32, n int, offs *int, taps int)             
 func every2AVX512(dst, src *float32, n int) {}
 
 func expAVX512(dst, x *float32, n int) {}
+
+func erfAVX512(dst, x *float32, n int) {}

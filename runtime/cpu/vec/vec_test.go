@@ -226,3 +226,34 @@ func TestExp(t *testing.T) {
 		t.Errorf("%d of %d differ", diff, len(xs))
 	}
 }
+
+// Erf is float32(math.Erf(float64(x))) over every branch of the
+// algorithm and the special values.
+func TestErf(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	xs := []float32{0, float32(math.Copysign(0, -1)), 0.84375, -0.84375, 1.25, -1.25, 2.857143, 6, -6, 3.9, 10, -10,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-30, -1e-38, 1e-45, 0.5, 1, 2, 3, 4, 5}
+	for range 1 << 20 {
+		xs = append(xs, float32(r.Float64()*14-7))
+	}
+	for range 1 << 16 {
+		xs = append(xs, float32(r.NormFloat64()*1e-4))
+	}
+	diff := 0
+	for _, n := range []int{len(xs), 1, 7, 9} {
+		dst := make([]float32, n)
+		Erf(dst, xs[:n])
+		for i, v := range dst {
+			want := float32(math.Erf(float64(xs[i])))
+			if !same(v, want) {
+				diff++
+				if diff < 5 {
+					t.Errorf("Erf(%g) = %g (%#x), want %g (%#x)", xs[i], v, math.Float32bits(v), want, math.Float32bits(want))
+				}
+			}
+		}
+	}
+	if diff > 0 {
+		t.Errorf("%d of %d differ", diff, len(xs))
+	}
+}
