@@ -95,7 +95,7 @@ func convT[T float](win window, o, groups int, hasBias bool,
 // holds).
 const (
 	planesBudget = 4 << 20
-	colsBudget   = 1 << 20
+	colsBudget   = 4 << 20
 )
 
 // convF32 is the f32 convolution on the backend's gemm. The filters are
@@ -135,8 +135,8 @@ func convF32(s *spec, win window, o, groups int) kernelFn {
 		}
 	}
 	bscratch := gemm.PackBSize(kk, chunk*hw)
-	if bscratch > colsBudget {
-		bscratch = 0 // blocks enough for every thread without it
+	if bscratch > colsBudget || s.threads <= 1 {
+		bscratch = 0 // one thread, or too big: each piece packs its own block
 	}
 	t := &convTask{win: win, o: o, groups: groups, cg: cg, og: og, kk: kk, hw: hw, chunk: chunk, fuse: f, biasArg: bias}
 	// The filters' columns in patch order: tap-major.

@@ -31,6 +31,8 @@ type spec struct {
 	// (fuse.go: a matmul or f32 conv2d only), nil for nothing.
 	inputs []int
 	fuse   *fusion
+	// threads is the number of threads of the device's pool.
+	threads int
 }
 
 // kernelFn computes one node: operands in row-major order, result likewise

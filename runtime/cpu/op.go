@@ -190,7 +190,7 @@ func (d *Device) Compile(p *backend.Program) (backend.Executable, error) {
 		if err != nil {
 			return nil, nodeErr(n, err)
 		}
-		s := &spec{node: n, dt: n.Type.DType, out: out, info: p.Info[n.Name], fuse: fuse[i]}
+		s := &spec{node: n, dt: n.Type.DType, out: out, info: p.Info[n.Name], fuse: fuse[i], threads: d.Threads()}
 		st := &e.steps[i]
 		st.n, st.dt, st.elems = n, n.Type.DType, numel(out)
 		st.alias, st.dead = alias[i], dead[i]
