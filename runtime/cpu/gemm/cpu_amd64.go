@@ -12,14 +12,14 @@ func xgetbv() uint32
 // flagAcc), then e's epilogue.
 //
 //go:noescape
-func tile12x32(k int, a, b, c *float32, ldc int, e *tileEpi)
+func tile12x32(k int, a, b, c *float32, ldc int, e *tileEpi, ldb int)
 
 // tile12x32avx2 is the AVX2 micro-kernel: tile12x32 in four blocks of 6
 // by 16, each element a chain of VFMADD231PS over k from zero (or from C);
 // no epilogue.
 //
 //go:noescape
-func tile12x32avx2(k int, a, b, c *float32, ldc int, e *tileEpi)
+func tile12x32avx2(k int, a, b, c *float32, ldc int, e *tileEpi, ldb int)
 
 // avx512 is whether the processor and the OS support AVX-512F, fixed when
 // the program starts (for the packing loops, which no Gemm selects).
@@ -50,11 +50,11 @@ func hasAVX2() bool {
 	return ebx7&(1<<5) != 0
 }
 
-func tileAVX2(k int, a, b, c []float32, ldc int, e *tileEpi) {
+func tileAVX2(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
 	_ = a[k*mr-1]
-	_ = b[k*nr-1]
+	_ = b[(k-1)*ldb+nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
-	tile12x32avx2(k, &a[0], &b[0], &c[0], ldc, e)
+	tile12x32avx2(k, &a[0], &b[0], &c[0], ldc, e, ldb)
 }
 
 // hasAVX512 reports whether the processor and the OS support AVX-512F.
@@ -76,9 +76,9 @@ func hasAVX512() bool {
 	return ebx7&(1<<16) != 0 // AVX512F
 }
 
-func tileAVX512(k int, a, b, c []float32, ldc int, e *tileEpi) {
+func tileAVX512(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
 	_ = a[k*mr-1]
-	_ = b[k*nr-1]
+	_ = b[(k-1)*ldb+nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
-	tile12x32(k, &a[0], &b[0], &c[0], ldc, e)
+	tile12x32(k, &a[0], &b[0], &c[0], ldc, e, ldb)
 }

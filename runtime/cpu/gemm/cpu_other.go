@@ -10,11 +10,15 @@ func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg int) {
 	panic("gemm: no AVX-512")
 }
 
-func tileAVX512(k int, a, b, c []float32, ldc int, e *tileEpi) { tilePortable(k, a, b, c, ldc, e) }
+func tileAVX512(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
+	tilePortable(k, a, b, c, ldc, e, ldb)
+}
 
 func hasAVX2() bool { return false }
 
-func tileAVX2(k int, a, b, c []float32, ldc int, e *tileEpi) { tilePortable(k, a, b, c, ldc, e) }
+func tileAVX2(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
+	tilePortable(k, a, b, c, ldc, e, ldb)
+}
 
 func packRowsAtAVX512(dst, src *float32, offs *int, rows int, segs *segMask, nseg int) {
 	panic("gemm: no AVX-512")

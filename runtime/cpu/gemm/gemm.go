@@ -44,6 +44,8 @@ const (
 	minFlops = 1 << 20
 	// stageMax is the most float32s of a piece's staged tiles of C.
 	stageMax = 256 << 10
+	// directK is the most rows of a B the product reads unpacked.
+	directK = 64
 )
 
 // Cols is a float32 matrix with rows Ld elements apart whose columns come
@@ -188,16 +190,17 @@ func New(kernel Kernel, pool *par.Pool) *Gemm {
 	return &Gemm{kernel: kernel, pool: pool, fused: kernel == AVX512}
 }
 
-// tile runs g's micro-kernel on one tile: the chains and, for the AVX-512
-// kernel, the epilogue flags of e.
-func (g *Gemm) tile(k int, a, b, c []float32, ldc int, e *tileEpi) {
+// tile runs g's micro-kernel on one tile, B's rows ldb apart (nr when
+// packed): the chains and, for the AVX-512 kernel, the epilogue flags of
+// e.
+func (g *Gemm) tile(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
 	switch g.kernel {
 	case AVX512:
-		tileAVX512(k, a, b, c, ldc, e)
+		tileAVX512(k, a, b, c, ldc, e, ldb)
 	case AVX2:
-		tileAVX2(k, a, b, c, ldc, e)
+		tileAVX2(k, a, b, c, ldc, e, ldb)
 	default:
-		tilePortable(k, a, b, c, ldc, e)
+		tilePortable(k, a, b, c, ldc, e, ldb)
 	}
 }
 
@@ -566,6 +569,12 @@ func (o *Op) Do(i int, s *par.Scratch) {
 	if p.PackedB == nil {
 		need += strips * nr * kbMax
 	}
+	// A B of few rows that is a plain matrix is read where it lies: its
+	// strips of nr contiguous columns need no packing.
+	var direct *Cols
+	if cb, ok := p.B.(*Cols); ok && p.PackedB == nil && k <= directK {
+		direct = cb
+	}
 	// Over several blocks of K, the piece's tiles of C live in a staging
 	// area (whole tiles, rows lds apart) until the last block, copied to
 	// C once, so that edge tiles are not copied in and out per block.
@@ -595,7 +604,7 @@ func (o *Op) Do(i int, s *par.Scratch) {
 		if last && !o.slowEpi {
 			e.flags |= o.epi.flags & flagEpi
 		}
-		if p.PackedB == nil {
+		if p.PackedB == nil && direct == nil {
 			p.B.Pack(pbuf[:strips*nr*kb], j0, j1, k0, k0+kb)
 		}
 		for a0 := s0; a0 < s1; a0 += sub {
@@ -604,10 +613,17 @@ func (o *Op) Do(i int, s *par.Scratch) {
 				jj := j0 + t*nr
 				cols := min(nr, j1-jj)
 				var pbt []float32
-				if p.PackedB != nil {
+				ldb := nr
+				switch {
+				case p.PackedB != nil:
 					pbt = p.PackedB[(jj/nr)*nr*k+k0*nr:][:kb*nr]
-				} else {
+				case direct != nil && cols == nr && direct.run(jj, n) >= nr:
+					pbt, ldb = direct.Data[direct.at(k0, jj):], direct.Ld
+				default:
 					pbt = pbuf[t*nr*kb:][:kb*nr]
+					if direct != nil && a0 == s0 {
+						p.B.Pack(pbt, jj, jj+cols, k0, k0+kb)
+					}
 				}
 				direct := cols == nr && c.run(jj, n) >= nr
 				e.colBias = nil
@@ -636,7 +652,7 @@ func (o *Op) Do(i int, s *par.Scratch) {
 					}
 					if stage {
 						out := stg[(st-s0)*mr*ldS+t*nr:]
-						o.g.tile(kb, pa, pbt, out, ldS, &e)
+						o.g.tile(kb, pa, pbt, out, ldS, &e, ldb)
 						if last && o.slowEpi {
 							o.slowEpilogue(out, ldS, i0, jj, rows, cols)
 						}
@@ -644,7 +660,7 @@ func (o *Op) Do(i int, s *par.Scratch) {
 					}
 					if rows == mr && direct {
 						out := c.Data[c.at(i0, jj):]
-						o.g.tile(kb, pa, pbt, out, c.Ld, &e)
+						o.g.tile(kb, pa, pbt, out, c.Ld, &e, ldb)
 						if last && o.slowEpi {
 							o.slowEpilogue(out, c.Ld, i0, jj, rows, cols)
 						}
@@ -653,7 +669,7 @@ func (o *Op) Do(i int, s *par.Scratch) {
 					if e.flags&flagAcc != 0 {
 						o.edge(tmp, i0, jj, rows, cols, false)
 					}
-					o.g.tile(kb, pa, pbt, tmp, nr, &e)
+					o.g.tile(kb, pa, pbt, tmp, nr, &e, ldb)
 					if last && o.slowEpi {
 						o.slowEpilogue(tmp, nr, i0, jj, rows, cols)
 					}
@@ -773,8 +789,8 @@ func packA(a []float32, lda, m, k, st int, dst []float32) {
 // the packed strip a times the packed strip b, each element summed over k
 // in order with separately rounded products and sums, from zero or (acc)
 // from C. It works on blocks of 4 by 4 elements held in locals.
-func tilePortable(k int, a, b, c []float32, ldc int, e *tileEpi) {
-	a, b = a[:k*mr], b[:k*nr]
+func tilePortable(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
+	a, b = a[:k*mr], b[:(k-1)*ldb+nr]
 	acc := e.flags&flagAcc != 0
 	for i := 0; i < mr; i += 4 {
 		for j := 0; j < nr; j += 4 {
@@ -788,7 +804,7 @@ func tilePortable(k int, a, b, c []float32, ldc int, e *tileEpi) {
 			}
 			for kk := 0; kk < k; kk++ {
 				av := (*[4]float32)(a[kk*mr+i:])
-				bv := (*[4]float32)(b[kk*nr+j:])
+				bv := (*[4]float32)(b[kk*ldb+j:])
 				b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
 				a0 := av[0]
 				c00, c01, c02, c03 = c00+float32(a0*b0), c01+float32(a0*b1), c02+float32(a0*b2), c03+float32(a0*b3)

@@ -321,3 +321,35 @@ func TestPackRows(t *testing.T) {
 		}
 	}
 }
+
+// A B of few rows is read where it lies, strips within a group directly
+// and strips across groups packed: the bits of the plain product.
+func TestDirectB(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const m, n, k, group = 30, 150, 20, 45
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	for _, kern := range Kernels() {
+		ref := product(New(kern, nil), m, n, k, a, b)
+		groups := (n + group - 1) / group
+		stride := k*group + 7
+		bg := make([]float32, groups*stride)
+		for kk := range k {
+			for j := range n {
+				bg[(j/group)*stride+kk*group+j%group] = b[kk*n+j]
+			}
+		}
+		for _, threads := range []int{1, 2} {
+			pool := par.New(threads)
+			pool.Open()
+			c := make([]float32, m*n)
+			New(kern, pool).NewOp().Run(m, n, k, a, k, Cols{Data: bg, Ld: group, Group: group, Stride: stride},
+				Matrix(c, n), make([]float32, PackSize(m, k)))
+			pool.Close()
+			for i := range c {
+				if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+					t.Fatalf("%s, %d threads: element %d = %g, want %g", kern, threads, i, c[i], ref[i])
+				}
+			}
+		}
+	}
+}

@@ -24,12 +24,15 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-4
 	MOVL AX, ret+0(FP)
 	RET
 
-// func tile12x32(k int, a, b, c *float32, ldc int, e *tileEpi)
+// func tile12x32(k int, a, b, c *float32, ldc int, e *tileEpi, ldb int)
+// B's rows are ldb float32s apart (nr when packed).
 // After the last k, e.flags: 2 add e.bias[r] to row r, 32 add
 // e.colBias[j] to column j, 4 relu (max(0, x) keeps a NaN and -0; adding
 // +0 makes -0 +0), 8 max(e.lo, x), 16 min(e.hi, x) (VMAXPS and VMINPS
 // with the scalar first return x when x is NaN or both are zero).
-TEXT ·tile12x32(SB), NOSPLIT, $0-48
+TEXT ·tile12x32(SB), NOSPLIT, $0-56
+	MOVQ ldb+48(FP), R11
+	SHLQ $2, R11
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -142,7 +145,7 @@ loop512:
 	VFMADD231PS Z29, Z24, Z22
 	VFMADD231PS Z29, Z25, Z23
 	ADDQ $48, AX
-	ADDQ $128, BX
+	ADDQ R11, BX
 	DECQ CX
 	JNZ loop512
 	TESTQ $62, SI
@@ -363,11 +366,13 @@ store512:
 	VZEROUPPER
 	RET
 
-// func tile12x32avx2(k int, a, b, c *float32, ldc int, e *tileEpi)
-// Only e.flags & 1 (the epilogue is gemm.go's).
-TEXT ·tile12x32avx2(SB), NOSPLIT, $0-48
+// func tile12x32avx2(k int, a, b, c *float32, ldc int, e *tileEpi, ldb int)
+// Only e.flags & 1 (the epilogue is gemm.go's); B's rows ldb apart.
+TEXT ·tile12x32avx2(SB), NOSPLIT, $0-56
 	MOVQ ldc+32(FP), DX
 	SHLQ $2, DX
+	MOVQ ldb+48(FP), R11
+	SHLQ $2, R11
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -430,7 +435,7 @@ l0_0:
 	VFMADD231PS Y12, Y14, Y10
 	VFMADD231PS Y13, Y14, Y11
 	ADDQ $48, AX
-	ADDQ $128, BX
+	ADDQ R11, BX
 	DECQ CX
 	JNZ l0_0
 	VMOVUPS Y0, (DI)
@@ -513,7 +518,7 @@ l0_16:
 	VFMADD231PS Y12, Y14, Y10
 	VFMADD231PS Y13, Y14, Y11
 	ADDQ $48, AX
-	ADDQ $128, BX
+	ADDQ R11, BX
 	DECQ CX
 	JNZ l0_16
 	VMOVUPS Y0, (DI)
@@ -598,7 +603,7 @@ l6_0:
 	VFMADD231PS Y12, Y14, Y10
 	VFMADD231PS Y13, Y14, Y11
 	ADDQ $48, AX
-	ADDQ $128, BX
+	ADDQ R11, BX
 	DECQ CX
 	JNZ l6_0
 	VMOVUPS Y0, (DI)
@@ -684,7 +689,7 @@ l6_16:
 	VFMADD231PS Y12, Y14, Y10
 	VFMADD231PS Y13, Y14, Y11
 	ADDQ $48, AX
-	ADDQ $128, BX
+	ADDQ R11, BX
 	DECQ CX
 	JNZ l6_16
 	VMOVUPS Y0, (DI)
