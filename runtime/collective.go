@@ -36,8 +36,14 @@ func (e *Executor) compileGroup(inst *instance, t *lower.Transfer) (*groupInst, 
 			gi.members = append(gi.members, c)
 		}
 	}
-	first := gi.members[0]
-	gi.args = first.Args
+	gi.args = gi.members[0].Args
+	return gi, e.compileCombine(inst, t, gi, gi.members[0])
+}
+
+// compileCombine compiles gi's combination on the device of member first:
+// one allreduce node over stand-ins of the group's operands, all placed
+// there.
+func (e *Executor) compileCombine(inst *instance, t *lower.Transfer, gi *groupInst, first *graph.Node) error {
 	gi.root = e.plan.Device[first.ID]
 	comb := &graph.Node{Name: first.Name, Op: first.Op, Attrs: first.Attrs, Type: first.Type, Device: gi.root, Pos: first.Pos, ID: first.ID}
 	p := &backend.Program{Device: gi.root, Stage: t.Stage, Info: map[string]backend.NodeInfo{}}
@@ -49,10 +55,10 @@ func (e *Executor) compileGroup(inst *instance, t *lower.Transfer) (*groupInst, 
 	p.Nodes, p.Outputs = []*graph.Node{comb}, []*graph.Node{comb}
 	exe, err := e.devs[gi.root].Compile(p)
 	if err != nil {
-		return nil, fmt.Errorf("runtime: compiling allreduce %%%s for batch %d: %w", first.Name, inst.batch, err)
+		return fmt.Errorf("runtime: compiling allreduce %%%s for batch %d: %w", first.Name, inst.batch, err)
 	}
 	gi.exe = exe
-	return gi, nil
+	return nil
 }
 
 // allreduce runs the group of transfer t when it meets its first member:

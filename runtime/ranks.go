@@ -142,22 +142,7 @@ func (e *Executor) compileGroupRanks(inst *instance, t *lower.Transfer) (*groupI
 	if len(gi.ranks.local) == 0 {
 		return gi, nil
 	}
-	first := gi.ranks.local[0]
-	gi.root = e.plan.Device[first.ID]
-	comb := &graph.Node{Name: first.Name, Op: first.Op, Attrs: first.Attrs, Type: first.Type, Device: gi.root, Pos: first.Pos, ID: first.ID}
-	p := &backend.Program{Device: gi.root, Stage: t.Stage, Info: map[string]backend.NodeInfo{}}
-	for _, a := range gi.args {
-		in := &graph.Node{Name: a.Name, Op: graph.OpInput, Type: a.Type, Device: gi.root, ID: a.ID}
-		p.Inputs = append(p.Inputs, in)
-		comb.Args = append(comb.Args, in)
-	}
-	p.Nodes, p.Outputs = []*graph.Node{comb}, []*graph.Node{comb}
-	exe, err := e.devs[gi.root].Compile(p)
-	if err != nil {
-		return nil, fmt.Errorf("runtime: compiling allreduce %%%s for batch %d: %w", first.Name, inst.batch, err)
-	}
-	gi.exe = exe
-	return gi, nil
+	return gi, e.compileCombine(inst, t, gi, gi.ranks.local[0])
 }
 
 // gatherRanks returns the host values of args: this rank's downloaded,
