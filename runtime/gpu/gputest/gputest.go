@@ -269,19 +269,15 @@ type Layout struct {
 	Devices func(t *testing.T) Devices
 }
 
-// Models runs every model of dir (*.graph; placed ones are skipped)
-// rewritten by every layout on its devices, at the given batch sizes (a
-// model with a bound batch at that batch only), and compares the outputs
-// with the original model's on the CPU backend: within 1e-5 relative plus
-// 1e-7 absolute (f32), the bound for matrix products.
-func Models(t *testing.T, dir string, layouts []Layout, batches []int64) {
+// EachModel runs fn as a subtest, named for the model, on every model of
+// dir (*.graph), parsed; models placed already are skipped.
+func EachModel(t *testing.T, dir string, fn func(t *testing.T, g *graph.Graph)) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.graph"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no models in %s: %v", dir, err)
 	}
 	for _, path := range paths {
-		name := strings.TrimSuffix(filepath.Base(path), ".graph")
-		t.Run(name, func(t *testing.T) {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".graph"), func(t *testing.T) {
 			src, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -293,47 +289,58 @@ func Models(t *testing.T, dir string, layouts []Layout, batches []int64) {
 			if len(g.Devices()) > 0 {
 				t.Skip("already placed")
 			}
-			params := runtime.RandomParams(g, 1)
-			bs := batches
-			if _, bound := g.Batch(); bound > 0 {
-				bs = []int64{bound}
-			}
-			want := map[int64]map[string]*tensor.Dense{}
-			inputs := map[int64]map[string]*tensor.Dense{}
-			for _, b := range bs {
-				if inputs[b], err = runtime.RandomInputs(g, b, uint64(b)); err != nil {
-					t.Fatal(err)
-				}
-				want[b] = Execute(t, g, nil, params, inputs[b])
-			}
-			for _, l := range layouts {
-				opts := l.Options
-				opts.BatchNorm = replicate.BatchNormSync
-				rg, _, err := replicate.Rewrite(g, opts)
-				if err != nil {
-					t.Fatalf("%s: %v", l.Name, err)
-				}
-				e, err := runtime.New(rg, runtime.Options{Seed: 11, Devices: l.Devices(t)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := e.SetParams(params); err != nil {
-					t.Fatal(err)
-				}
-				for _, b := range bs {
-					got, err := e.Run(context.Background(), inputs[b])
-					if err != nil {
-						t.Fatalf("%s batch=%d: %v", l.Name, b, err)
-					}
-					for _, o := range g.Outputs {
-						if err := Compare(want[b][o.Name], got[o.Name], Model); err != nil {
-							t.Errorf("%s batch=%d: output %%%s: %v", l.Name, b, o.Name, err)
-						}
-					}
-				}
-			}
+			fn(t, g)
 		})
 	}
+}
+
+// Models runs every model of dir (EachModel) rewritten by every layout on
+// its devices, at the given batch sizes (a model with a bound batch at
+// that batch only), and compares the outputs with the original model's on
+// the CPU backend within the Model tolerance.
+func Models(t *testing.T, dir string, layouts []Layout, batches []int64) {
+	EachModel(t, dir, func(t *testing.T, g *graph.Graph) {
+		var err error
+		params := runtime.RandomParams(g, 1)
+		bs := batches
+		if _, bound := g.Batch(); bound > 0 {
+			bs = []int64{bound}
+		}
+		want := map[int64]map[string]*tensor.Dense{}
+		inputs := map[int64]map[string]*tensor.Dense{}
+		for _, b := range bs {
+			if inputs[b], err = runtime.RandomInputs(g, b, uint64(b)); err != nil {
+				t.Fatal(err)
+			}
+			want[b] = Execute(t, g, nil, params, inputs[b])
+		}
+		for _, l := range layouts {
+			opts := l.Options
+			opts.BatchNorm = replicate.BatchNormSync
+			rg, _, err := replicate.Rewrite(g, opts)
+			if err != nil {
+				t.Fatalf("%s: %v", l.Name, err)
+			}
+			e, err := runtime.New(rg, runtime.Options{Seed: 11, Devices: l.Devices(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.SetParams(params); err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range bs {
+				got, err := e.Run(context.Background(), inputs[b])
+				if err != nil {
+					t.Fatalf("%s batch=%d: %v", l.Name, b, err)
+				}
+				for _, o := range g.Outputs {
+					if err := Compare(want[b][o.Name], got[o.Name], Model); err != nil {
+						t.Errorf("%s batch=%d: output %%%s: %v", l.Name, b, o.Name, err)
+					}
+				}
+			}
+		}
+	})
 }
 
 // GPUs returns the indices 0 to n-1, for replicate.Options.GPUs.
