@@ -22,6 +22,14 @@ const childEnv = "MULTIGPU_MPI_TEST_CHILD"
 // TestUnderMPIRun runs TestMPIChild in 3 ranks under mpirun (this test
 // binary again), and fails when any rank fails.
 func TestUnderMPIRun(t *testing.T) {
+	t.Logf("%s", underMPIRun(t, "TestMPIChild", childEnv))
+}
+
+// underMPIRun runs the test named child in 3 ranks under mpirun (this test
+// binary again, with env set), fails unless every rank passes, and returns
+// their output. In a child, or without mpirun outside CI, it skips.
+func underMPIRun(t *testing.T, child, env string) []byte {
+	t.Helper()
 	if os.Getenv(childEnv) != "" || os.Getenv(watchdogEnv) != "" {
 		t.Skip("in a child")
 	}
@@ -35,16 +43,16 @@ func TestUnderMPIRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "3",
-		os.Args[0], "-test.run=^TestMPIChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+		os.Args[0], "-test.run=^"+child+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("mpirun: %v\n%s", err, out)
 	}
-	if n := strings.Count(string(out), "--- PASS: TestMPIChild ("); n != 3 {
+	if n := strings.Count(string(out), "--- PASS: "+child+" ("); n != 3 {
 		t.Fatalf("expected 3 ranks to pass, found %d:\n%s", n, out)
 	}
-	t.Logf("%s", out)
+	return out
 }
 
 // TestMPIChild is one rank of TestUnderMPIRun.
@@ -241,28 +249,7 @@ const watchdogEnv = "MULTIGPU_MPI_WATCHDOG_CHILD"
 // collective that one rank joins late returns a StallError on the
 // others once their timeout has passed, not when the late rank comes.
 func TestWatchdogUnderMPIRun(t *testing.T) {
-	if os.Getenv(childEnv) != "" || os.Getenv(watchdogEnv) != "" {
-		t.Skip("in a child")
-	}
-	mpirun, err := exec.LookPath("mpirun")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("mpirun not found (Debian's openmpi-bin)")
-		}
-		t.Skip("mpirun not found (Debian's openmpi-bin)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "3",
-		os.Args[0], "-test.run=^TestWatchdogChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), watchdogEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("mpirun: %v\n%s", err, out)
-	}
-	if n := strings.Count(string(out), "--- PASS: TestWatchdogChild ("); n != 3 {
-		t.Fatalf("expected 3 ranks to pass, found %d:\n%s", n, out)
-	}
+	underMPIRun(t, "TestWatchdogChild", watchdogEnv)
 }
 
 // TestWatchdogChild is one rank of TestWatchdogUnderMPIRun: rank 2 joins
