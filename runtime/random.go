@@ -47,8 +47,14 @@ func RandomParams(g *graph.Graph, seed uint64) map[string]*tensor.Dense {
 // Like RandomParams, a tensor depends only on the seed, the input's name
 // and its shape.
 func RandomInputs(g *graph.Graph, batch int64, seed uint64) (map[string]*tensor.Dense, error) {
+	return RandomInputsIn(g, batch, seed, IndexRows(g, batch))
+}
+
+// RandomInputsIn is RandomInputs with the integer inputs' ranges given:
+// an integer input named in rows is drawn in [0, rows[name]), any other in
+// [0, 10).
+func RandomInputsIn(g *graph.Graph, batch int64, seed uint64, rows map[string]int64) (map[string]*tensor.Dense, error) {
 	out := map[string]*tensor.Dense{}
-	rows := IndexRows(g, batch)
 	for _, in := range g.Inputs() {
 		shape := make([]int, len(in.Type.Shape))
 		for i, d := range in.Type.Shape {

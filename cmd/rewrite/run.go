@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -336,14 +334,13 @@ func checkModel(src, out *graph.Graph, m *model, o *options, stdout, stderr io.W
 		batch = int64(2*o.replicas() + 1)
 	}
 	rows := runtime.IndexRows(src, batch)
-	var masks []*graph.Node
 	for _, in := range src.Inputs() {
 		_, isGiven := given[in.Name]
 		_, indexes := rows[in.Name]
 		if dt := in.Type.DType; (dt == graph.I32 || dt == graph.I64) && !isGiven && !indexes {
 			fmt.Fprintf(stderr, "rewrite: note: input %%%s (%s) indexes no gather: --check draws it in {0, 1}, as an attention mask; give other values with --input %s=FILE\n",
 				in.Name, in.Type, in.Name)
-			masks = append(masks, in)
+			rows[in.Name] = 2
 		}
 	}
 	params := m.weights
@@ -366,12 +363,9 @@ func checkModel(src, out *graph.Graph, m *model, o *options, stdout, stderr io.W
 		}
 		execs[i] = e
 	}
-	inputs, err := runtime.RandomInputs(src, batch, o.seed)
+	inputs, err := runtime.RandomInputsIn(src, batch, o.seed, rows)
 	if err != nil {
 		return false, err
-	}
-	for _, in := range masks {
-		inputs[in.Name] = randomMask(inputs[in.Name], o.seed, in.Name)
 	}
 	for name, d := range given {
 		inputs[name] = d
@@ -584,27 +578,4 @@ func (p *progress) line() string {
 func (p *progress) stop() {
 	close(p.quit)
 	p.wg.Wait()
-}
-
-// randomMask returns a tensor like t (of i32 or i64) holding zeros and ones
-// drawn from seed and the input's name.
-func randomMask(t *tensor.Dense, seed uint64, name string) *tensor.Dense {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	r := rand.New(rand.NewPCG(seed, h.Sum64()))
-	switch d := host.Data(t).(type) {
-	case []int64:
-		out := make([]int64, len(d))
-		for i := range out {
-			out[i] = int64(r.IntN(2))
-		}
-		return host.New(host.Shape(t), out)
-	case []int32:
-		out := make([]int32, len(d))
-		for i := range out {
-			out[i] = int32(r.IntN(2))
-		}
-		return host.New(host.Shape(t), out)
-	}
-	return t
 }
