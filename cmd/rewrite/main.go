@@ -225,12 +225,13 @@ func load(path string, stdin io.Reader, o *options, stderr io.Writer) (*model, e
 	if strings.EqualFold(filepath.Ext(path), ".onnx") {
 		// --batch with --batch-axis re-sizes a fixed-batch export's batch.
 		rebatch := len(o.batchAxes) > 0 && o.batch != 0
-		m, err := onnx.Import(src, onnx.Options{BatchAxes: o.batchAxes, Rebatch: rebatch, DimParams: o.dims.named, InputDims: o.dims.axes, Scalars: o.values})
+		opts := onnx.Options{BatchAxes: o.batchAxes, Rebatch: rebatch, DimParams: o.dims.named, InputDims: o.dims.axes, Scalars: o.values}
+		m, err := onnx.Import(src, opts)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		if rebatch {
-			if err := checkRebatched(src, onnx.Options{BatchAxes: o.batchAxes, DimParams: o.dims.named, InputDims: o.dims.axes, Scalars: o.values}, m); err != nil {
+			if err := checkRebatched(src, opts, m); err != nil {
 				return nil, fmt.Errorf("%s: the model was exported at a fixed batch, and re-sizing it fails a check of its samples: %v", name, err)
 			}
 		}
