@@ -34,15 +34,16 @@ func checkRebatched(src []byte, opts onnx.Options, re *onnx.Model) error {
 	if err != nil {
 		return err
 	}
-	run := func(g *graph.Graph, in map[string]*tensor.Dense) (map[string]*tensor.Dense, error) {
+	executor := func(g *graph.Graph) (*runtime.Executor, error) {
 		ex, err := runtime.New(g, runtime.Options{})
 		if err != nil {
 			return nil, err
 		}
-		if err := ex.SetParams(re.ParamsOf(g)); err != nil {
-			return nil, err
-		}
-		return ex.Run(context.Background(), in)
+		return ex, ex.SetParams(re.ParamsOf(g))
+	}
+	ex, err := executor(fixed.Graph)
+	if err != nil {
+		return fmt.Errorf("the model at its file's batch: %v", err)
 	}
 	var groups [2]map[string]*tensor.Dense
 	var outs [2]map[string]*tensor.Dense
@@ -50,7 +51,7 @@ func checkRebatched(src []byte, opts onnx.Options, re *onnx.Model) error {
 		if groups[k], err = runtime.RandomInputs(fixed.Graph, b, uint64(17+k)); err != nil {
 			return err
 		}
-		if outs[k], err = run(fixed.Graph, groups[k]); err != nil {
+		if outs[k], err = ex.Run(context.Background(), groups[k]); err != nil {
 			return fmt.Errorf("the model at its file's batch: %v", err)
 		}
 	}
@@ -65,7 +66,10 @@ func checkRebatched(src []byte, opts onnx.Options, re *onnx.Model) error {
 			return err
 		}
 	}
-	got, err := run(re.Graph, both)
+	if ex, err = executor(re.Graph); err != nil {
+		return fmt.Errorf("at batch %d: %v", 2*b, err)
+	}
+	got, err := ex.Run(context.Background(), both)
 	if err != nil {
 		return fmt.Errorf("at batch %d: %v", 2*b, err)
 	}
