@@ -250,8 +250,10 @@ func batchRule(n *Node, axes []int, outerOf func(int) int64) BatchFlow {
 // the sizes before its batch axis times that axis's outer factor: the
 // result keeps the layout when it too is [A, N, B] with N inside one axis,
 // [C, N*k, ...] with C dividing A and A/C (the result's outer factor)
-// dividing k. So [S,N,E] -> [S,N*H,D] and [S,N*H,D] -> [S*N,E] stay on the
-// replicas, and [4,N] -> [N*4] does not.
+// dividing k. So [S,N,E] -> [S,N*H,D], [S,N*H,D] -> [S*N,E] and even
+// [4,N] -> [N*4] (outer factor 4: four blocks per share) stay on the
+// replicas, and [N,4,5] -> [2,N*10], whose rows each hold half of every
+// sample, does not.
 func reshapeRule(n *Node, x int, outer int64, par func(int) BatchFlow, cross BatchFlow) BatchFlow {
 	out := -1
 	for i, d := range n.Type.Shape {
