@@ -49,6 +49,27 @@ func Ints(vs ...int64) AttrValue {
 	return AttrValue{Kind: AttrList, List: l}
 }
 
+// DimAttr spells one dimension as an entry of a shape attribute
+// (reshape's, expand's): its size, or the batch symbol or one of its
+// shares (an identifier) times its multiple.
+func DimAttr(d Dim) AttrValue {
+	if d.Sym == "" {
+		return Int(d.Size)
+	}
+	v := Ident(d.SymName())
+	v.Int = d.Mul
+	return v
+}
+
+// ShapeAttr spells dims as a shape attribute (DimAttr for each).
+func ShapeAttr(dims []Dim) AttrValue {
+	l := make([]AttrValue, len(dims))
+	for i, d := range dims {
+		l[i] = DimAttr(d)
+	}
+	return AttrValue{Kind: AttrList, List: l}
+}
+
 // Equal reports whether a and b are the same value.
 func (a AttrValue) Equal(b AttrValue) bool {
 	if a.Kind != b.Kind {

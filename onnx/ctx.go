@@ -304,17 +304,7 @@ func (c *nodeCtx) scalar(tag string, dt graph.DType, v float64) (*graph.Node, er
 
 // reshape reshapes x to dims (which may hold the batch symbol).
 func (c *nodeCtx) reshape(x *graph.Node, dims []graph.Dim) (*graph.Node, error) {
-	return c.op1("reshape", x, graph.Attrs{{Name: "shape", Value: dimsAttr(dims)}})
-}
-
-// dimsAttr spells dims as a reshape shape: integers and the batch symbol
-// (times its multiplier).
-func dimsAttr(dims []graph.Dim) graph.AttrValue {
-	l := make([]graph.AttrValue, len(dims))
-	for i, d := range dims {
-		l[i] = dimAttr(d)
-	}
-	return graph.AttrValue{Kind: graph.AttrList, List: l}
+	return c.op1("reshape", x, graph.Attrs{{Name: "shape", Value: graph.ShapeAttr(dims)}})
 }
 
 // normAxis maps an ONNX axis (negative counts from the end) to [0, rank).

@@ -272,7 +272,7 @@ func foldSymConstantOfShape(c *nodeCtx) (bool, error) {
 				return false, fmt.Errorf("shape %v: expected positive sizes (a 0 makes a tensor with no elements, which the IR cannot hold)", ints)
 			}
 		}
-		y, err := c.op1("expand", x, graph.Attrs{{Name: "shape", Value: dimsAttr(constDims(ints))}})
+		y, err := c.op1("expand", x, graph.Attrs{{Name: "shape", Value: graph.ShapeAttr(constDims(ints))}})
 		if err != nil {
 			return false, err
 		}
@@ -449,7 +449,7 @@ func (c *nodeCtx) expandOnBatch(x *graph.Node, target []graph.Dim, t *folded) (*
 		return nil, err
 	}
 	if !slices.EqualFunc(anchor, full, graph.Dim.Equal) {
-		if a, err = c.op1("expand", a, graph.Attrs{{Name: "shape", Value: dimsAttr(full)}}); err != nil {
+		if a, err = c.op1("expand", a, graph.Attrs{{Name: "shape", Value: graph.ShapeAttr(full)}}); err != nil {
 			return nil, err
 		}
 	}

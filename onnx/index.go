@@ -74,7 +74,7 @@ func convertExpand(c *nodeCtx) error {
 			return fmt.Errorf("shape %s: expected positive sizes (a 0 makes a tensor with no elements, which the IR cannot hold)", specString(dims))
 		}
 	}
-	y, err := c.op1("expand", x, graph.Attrs{{Name: "shape", Value: dimsAttr(dims)}})
+	y, err := c.op1("expand", x, graph.Attrs{{Name: "shape", Value: graph.ShapeAttr(dims)}})
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func convertTile(c *nodeCtx) error {
 		if y, err = c.reshape(y, inner); err != nil {
 			return err
 		}
-		if y, err = c.op1("expand", y, graph.Attrs{{Name: "shape", Value: dimsAttr(wide)}}); err != nil {
+		if y, err = c.op1("expand", y, graph.Attrs{{Name: "shape", Value: graph.ShapeAttr(wide)}}); err != nil {
 			return err
 		}
 		if y, err = c.reshape(y, merged); err != nil {

@@ -587,5 +587,5 @@ func (b *builder) transpose(x *graph.Node, perm ...int64) *graph.Node {
 
 // reshape reshapes x to dims (which may hold the batch symbol).
 func (b *builder) reshape(x *graph.Node, dims []graph.Dim) *graph.Node {
-	return b.apply("reshape", []*graph.Node{x}, graph.Attrs{{Name: "shape", Value: dimsAttr(dims)}})
+	return b.apply("reshape", []*graph.Node{x}, graph.Attrs{{Name: "shape", Value: graph.ShapeAttr(dims)}})
 }

@@ -96,7 +96,7 @@ func reshapeTarget(t graph.Type, spec []graph.Dim, allowZero bool, pick func(n i
 		switch {
 		case e.Sym != "":
 			symbolic = j
-			out[j] = dimAttr(e)
+			out[j] = graph.DimAttr(e)
 			if symAx >= 0 && e.Mul == in[symAx].Mul {
 				copied = j
 			}
@@ -106,7 +106,7 @@ func reshapeTarget(t graph.Type, spec []graph.Dim, allowZero bool, pick func(n i
 			if j >= r {
 				return fail("entry %d is 0 (copy the input's dimension), but input %s has rank %d", j, t, r)
 			}
-			out[j] = dimAttr(in[j])
+			out[j] = graph.DimAttr(in[j])
 			if j == symAx {
 				copied = j
 			}
@@ -178,7 +178,7 @@ func reshapeTarget(t graph.Type, spec []graph.Dim, allowZero bool, pick func(n i
 	}
 	if copied >= 0 {
 		// Traced: a 0 that copies the batch's axis, or a folded shape.
-		res[copied] = dimAttr(d)
+		res[copied] = graph.DimAttr(d)
 		return list(res), nil
 	}
 	// An axis of the batch axis's own size with the same elements before
@@ -249,16 +249,6 @@ func specString(spec []graph.Dim) string {
 		parts[i] = d.String()
 	}
 	return "[" + strings.Join(parts, " ") + "]"
-}
-
-// dimAttr spells one dimension in a reshape's shape.
-func dimAttr(d graph.Dim) graph.AttrValue {
-	if d.Sym == "" {
-		return graph.Int(d.Size)
-	}
-	v := graph.Ident(d.SymName())
-	v.Int = d.Mul
-	return v
 }
 
 // axesOf reads the axes of Squeeze and Unsqueeze: an attribute before

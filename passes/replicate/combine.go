@@ -111,22 +111,13 @@ func (w *rewriter) reductionAR(n *graph.Node, b int, onMerge bool) {
 				name = repName(n.Name+".sum.view", k)
 			}
 			vals[k] = w.emit(w.fresh(name), "reshape", []*graph.Node{vals[k]},
-				graph.Attrs{{Name: "shape", Value: shapeAttr(n.Type)}}, w.devs[k])
+				graph.Attrs{{Name: "shape", Value: graph.ShapeAttr(n.Type.Shape)}}, w.devs[k])
 		}
 		if count != nil {
 			vals[k] = w.emit(w.fresh(repName(n.Name, k)), "div", []*graph.Node{vals[k], w.copyTo(count, k)}, nil, w.devs[k])
 		}
 	}
 	w.placeAll(n, vals, onMerge)
-}
-
-// shapeAttr spells type t's shape as a reshape's shape attribute.
-func shapeAttr(t graph.Type) graph.AttrValue {
-	list := make([]graph.AttrValue, t.Rank())
-	for i, d := range t.Shape {
-		list[i] = dimAttr(d)
-	}
-	return graph.AttrValue{Kind: graph.AttrList, List: list}
 }
 
 // sumOfPartialsAR: an op that sums over the batch in its own way (x^T x):

@@ -412,12 +412,12 @@ func (w *rewriter) gather(n *graph.Node, v Value) *graph.Node {
 		var list []graph.AttrValue
 		for i, d := range t.Shape {
 			if i != v.Axis {
-				list = append(list, dimAttr(d))
+				list = append(list, graph.DimAttr(d))
 				continue
 			}
 			inner := d
 			inner.Mul /= v.Outer
-			list = append(list, graph.Int(v.Outer), dimAttr(inner))
+			list = append(list, graph.Int(v.Outer), graph.DimAttr(inner))
 		}
 		return graph.AttrValue{Kind: graph.AttrList, List: list}
 	}
@@ -427,23 +427,8 @@ func (w *rewriter) gather(n *graph.Node, v Value) *graph.Node {
 			graph.Attrs{{Name: "shape", Value: split(r.Type)}}, w.devs[k])
 	}
 	joined := w.emit(w.fresh(n.Name+".joined"), "concat", views, axis(v.Axis+1), w.opts.Merge)
-	whole := make([]graph.AttrValue, n.Type.Rank())
-	for i, d := range n.Type.Shape {
-		whole[i] = dimAttr(d)
-	}
 	return w.emit(n.Name, "reshape", []*graph.Node{joined},
-		graph.Attrs{{Name: "shape", Value: graph.AttrValue{Kind: graph.AttrList, List: whole}}}, w.opts.Merge)
-}
-
-// dimAttr spells dimension d as an entry of a reshape's shape: a size, or
-// the batch symbol (or a share of it) times its multiple.
-func dimAttr(d graph.Dim) graph.AttrValue {
-	if d.Sym == "" {
-		return graph.Int(d.Size)
-	}
-	v := graph.Ident(d.SymName())
-	v.Int = d.Mul
-	return v
+		graph.Attrs{{Name: "shape", Value: graph.ShapeAttr(n.Type.Shape)}}, w.opts.Merge)
 }
 
 func (w *rewriter) mergeIsReplica() bool {
