@@ -95,11 +95,12 @@ func nllLoss(c *nodeCtx, x *graph.Node, ti int) (*graph.Node, *graph.Node, error
 	for i := range ids {
 		ids[i] = int64(i)
 	}
-	shape := make([]int, r)
+	// The classes on axis 1, sizes 1 elsewhere: [1, C, 1...].
+	shape, sizes := make([]int, r), make([]int64, r)
 	for i := range shape {
-		shape[i] = 1
+		shape[i], sizes[i] = 1, 1
 	}
-	shape[1] = int(classes)
+	shape[1], sizes[1] = int(classes), classes
 	var rng *graph.Node
 	if t.Type.DType == graph.I32 {
 		ids32 := make([]int32, classes)
@@ -140,7 +141,7 @@ func nllLoss(c *nodeCtx, x *graph.Node, ti int) (*graph.Node, *graph.Node, error
 		if wc.Type.Rank() != 1 || wc.Type.DType != dt {
 			return nil, nil, fmt.Errorf("expected weights %s[%d], found %s", dt, classes, wc.Type)
 		}
-		wb, err := c.reshape(wc, constDimsOf(shape))
+		wb, err := c.reshape(wc, constDims(sizes))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -209,13 +210,4 @@ func nllLoss(c *nodeCtx, x *graph.Node, ti int) (*graph.Node, *graph.Node, error
 	}
 	m, err := c.op("div", []*graph.Node{s, ws}, nil)
 	return m, w, err
-}
-
-// constDimsOf returns sizes as concrete dimensions.
-func constDimsOf(sizes []int) []graph.Dim {
-	out := make([]graph.Dim, len(sizes))
-	for i, v := range sizes {
-		out[i] = graph.Const(int64(v))
-	}
-	return out
 }
