@@ -100,7 +100,7 @@ func corpusModel(t *testing.T, e corpus.Entry) {
 	drv := newHostDriver("host GPU 0")
 	hd := newHostDevices(t, drv)
 	hd.cpuOnGPU = true
-	ex, err := newCorpusExecutor(m.Graph, m.Weights, hd.device)
+	ex, err := newCorpusExecutor(m, m.Graph, hd.device)
 	if err != nil {
 		t.Fatalf("the original graph on the GPU backend: %v", err)
 	}
@@ -119,7 +119,7 @@ func corpusModel(t *testing.T, e corpus.Entry) {
 	// The original graph on the CPU backend: the GPU within the corpus's
 	// tolerance (a whole model's sums of products, in another order in
 	// each backend, differ by more than one op's bound where they cancel).
-	cex, err := newCorpusExecutor(m.Graph, m.Weights, nil)
+	cex, err := newCorpusExecutor(m, m.Graph, nil)
 	if err != nil {
 		t.Fatalf("the original graph on the CPU backend: %v", err)
 	}
@@ -187,7 +187,7 @@ func corpusRewrite(t *testing.T, m *onnx.Model, l corpusLayout, feeds, orig map[
 				d.jitter = true
 				drivers = append(drivers, d)
 			}
-			if ex, err = newCorpusExecutor(rg, m.Weights, newHostDevices(t, drivers...).device); err != nil {
+			if ex, err = newCorpusExecutor(m, rg, newHostDevices(t, drivers...).device); err != nil {
 				t.Errorf("the graph rewritten for %s on the GPU backend: %v", l.name, err)
 				return
 			}
@@ -209,19 +209,15 @@ func corpusRewrite(t *testing.T, m *onnx.Model, l corpusLayout, feeds, orig map[
 }
 
 // newCorpusExecutor compiles g for devices (nil: the CPU backend) with its
-// params from weights.
+// params from model m (g is m.Graph or a rewrite of it).
 // An op the GPU backend refuses (an element type it does not run) fails
 // here, naming the node.
-func newCorpusExecutor(g *graph.Graph, weights map[string]*tensor.Dense, devices gputest.Devices) (*runtime.Executor, error) {
+func newCorpusExecutor(m *onnx.Model, g *graph.Graph, devices gputest.Devices) (*runtime.Executor, error) {
 	ex, err := runtime.New(g, runtime.Options{Devices: devices})
 	if err != nil {
 		return nil, err
 	}
-	ps := map[string]*tensor.Dense{}
-	for _, p := range g.Params() {
-		ps[p.Name] = weights[p.Name]
-	}
-	if err := ex.SetParams(ps); err != nil {
+	if err := ex.SetParams(m.ParamsOf(g)); err != nil {
 		return nil, err
 	}
 	return ex, nil
