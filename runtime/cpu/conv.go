@@ -161,6 +161,7 @@ func convF32(s *spec, win window, o, groups int) kernelFn {
 	if depthwise {
 		t.dw = newPhases(win)
 		t.dwOffs = t.dw.offsets(t.dw.plane)
+		t.direct = vec.NewDepthwise(win.h, win.w, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.dh, win.dw, win.oh, win.ow)
 	}
 	switch {
 	case depthwise:
@@ -263,6 +264,7 @@ type convTask struct {
 	cols                      gemm.Cols
 	src                       *convSource
 	dw                        *phases // of a depthwise convolution
+	direct                    *vec.Depthwise
 	dwOffs                    []int
 	vepi                      vec.Epi // the folded ops, for vec.WindowSum
 	x, w, out, bias           []float32
@@ -484,7 +486,8 @@ func (t planesTask) Do(i int, _ *par.Scratch) {
 }
 
 // depthwiseTask computes plane i (sample i/o, channel i%o) of a depthwise
-// convolution directly: the channel's phases (zero-padded) in the
+// convolution directly: with AVX-512 straight from the image
+// (vec.Depthwise), elsewhere from the channel's phases (zero-padded) in the
 // thread's scratch, then each result element the chain over the window's
 // taps in (kh, kw) order (vec.WindowSum, on a grid as wide as the planes'
 // rows, whose columns past OW are dropped), then the epilogue (the bias,
@@ -497,17 +500,21 @@ func (t depthwiseTask) Do(i int, sc *par.Scratch) {
 	c := i % t.o
 	img := t.x[i*win.h*win.w:][:win.h*win.w]
 	out := t.out[i*t.hw:][:t.hw]
+	e := t.vepi
+	if t.bias != nil {
+		e.HasBias, e.Bias = true, t.bias[c]
+	}
+	w := t.w[c*win.kh*win.kw:][:win.kh*win.kw]
+	if t.direct != nil {
+		t.direct.Plane(out, img, w, e)
+		return
+	}
 	planes := ph.nslots * ph.plane
 	grid := win.oh * ph.wq
 	buf := sc.F32(planes + ph.wq + grid)
 	src, tmp := buf[:planes+ph.wq], buf[planes+ph.wq:]
 	ph.fill(src, ph.plane, img, 0)
 	clear(src[planes:])
-	e := t.vepi
-	if t.bias != nil {
-		e.HasBias, e.Bias = true, t.bias[c]
-	}
-	w := t.w[c*win.kh*win.kw:][:win.kh*win.kw]
 	if ph.wq == win.ow {
 		vec.WindowSum(out, src, t.dwOffs, w, e)
 		return

@@ -13,7 +13,7 @@ import (
 
 // program parses src (concrete shapes) and makes one program of it: the
 // graph's leaves are its inputs, its outputs the program's.
-func program(t *testing.T, src string) *backend.Program {
+func program(t testing.TB, src string) *backend.Program {
 	t.Helper()
 	g, err := graph.Parse("p.graph", []byte(src))
 	if err != nil {

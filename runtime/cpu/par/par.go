@@ -4,16 +4,18 @@
 //
 // A loop is a Task with a number of independent pieces: the calling
 // goroutine works through them and, when the pool has threads to spare,
-// so do helper goroutines. The pool's helpers exist only while some
-// program holds the pool open (Open, Close): no goroutine outlives the
-// runs that use them. A loop makes no allocation, so that a compiled
-// program runs allocation-free.
+// so do helper goroutines. The pool's helpers run while some program
+// holds the pool open (Open, Close), polling for loops so that they join
+// one at once, and exit a couple of milliseconds after the last Close: no
+// goroutine outlives the runs that use them by more. A loop makes no
+// allocation, so that a compiled program runs allocation-free.
 package par
 
 import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Task is a loop body: Do runs piece i of a loop (0 <= i < pieces), on any
@@ -45,22 +47,37 @@ type Job struct {
 	local  Scratch // for a pool of one thread
 	pieces int64
 	next   atomic.Int64
-	wg     sync.WaitGroup
+	// state counts the loop's offers to helpers not yet taken (low 32
+	// bits) and the helpers that took one and still work on the loop
+	// (high 32 bits). An offer is taken or withdrawn, never both: the
+	// caller withdraws those left once it runs out of pieces, so it never
+	// waits for a helper that has not started.
+	state atomic.Int64
 }
 
 // Pool is a set of threads. The zero Pool is not usable; call New.
 type Pool struct {
 	threads int
 	tokens  chan *Scratch // one per thread that may run pieces
-	jobs    chan *Job     // loops waiting for a helper
-	running atomic.Int32  // helpers started and not told to stop
+	jobs    chan *Job     // offers of loops to helpers
+	kick    chan struct{} // wakes parked helpers when the pool closes
 
 	mu      sync.Mutex
-	open    int           // programs holding the pool open
-	quit    chan struct{} // closed to stop the helpers
-	helpers sync.WaitGroup
-	work    func() // the helper loop, made once
+	open    int // programs holding the pool open
+	running int // helper goroutines
+	work    func()
 }
+
+// Helpers wait for work by polling, yielding to other goroutines, for
+// spinFor after their last piece, so that the loops of a running program
+// find them awake: waking a parked goroutine's thread costs 50 to 100 µs
+// on a virtual machine, and now and then more than a millisecond, which
+// is most of a small program's run. Then they park. A helper whose pool
+// has been closed for linger exits.
+const (
+	spinFor = 2 * time.Millisecond
+	linger  = 2 * time.Millisecond
+)
 
 // New returns a pool of threads threads (at least 1; 0 or less means the
 // machine's cores, runtime.NumCPU).
@@ -68,7 +85,8 @@ func New(threads int) *Pool {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	p := &Pool{threads: threads, tokens: make(chan *Scratch, threads), jobs: make(chan *Job, 4*threads)}
+	p := &Pool{threads: threads, tokens: make(chan *Scratch, threads), jobs: make(chan *Job, 4*threads),
+		kick: make(chan struct{}, threads)}
 	for range threads {
 		p.tokens <- &Scratch{}
 	}
@@ -79,50 +97,90 @@ func New(threads int) *Pool {
 // Threads returns the number of threads of p.
 func (p *Pool) Threads() int { return p.threads }
 
-// Open starts p's helpers unless another caller holds p open already.
-// Every Open must be matched by a Close.
+// Open starts p's helpers, unless they are running already. Every Open
+// must be matched by a Close.
 func (p *Pool) Open() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.open++; p.open > 1 || p.threads == 1 {
-		return
-	}
-	p.quit = make(chan struct{})
-	for range p.threads - 1 {
-		p.helpers.Add(1)
+	p.open++
+	for ; p.running < p.threads-1; p.running++ {
 		go p.work()
 	}
-	p.running.Store(1)
 }
 
-// Close undoes an Open; the last Close stops the helpers and waits for
-// them to exit.
+// Close undoes an Open. After the last Close the helpers exit once they
+// have been idle for a short while (linger), so that programs run one
+// after another keep them.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.open--; p.open > 0 || p.threads == 1 {
-		return
-	}
-	p.running.Store(0)
-	close(p.quit)
-	p.helpers.Wait()
-}
-
-func (p *Pool) helper() {
-	defer p.helpers.Done()
-	for {
-		select {
-		case j := <-p.jobs:
-			if j.next.Load() < j.pieces {
-				s := <-p.tokens
-				j.work(s)
-				p.tokens <- s
+	if p.open--; p.open == 0 {
+		for range p.running {
+			select {
+			case p.kick <- struct{}{}:
+			default:
 			}
-			j.wg.Done()
-		case <-p.quit:
-			return
 		}
 	}
+}
+
+// helper serves offers of loops until the pool has been closed and it
+// has been idle for linger.
+func (p *Pool) helper() {
+	last := time.Now()
+	for polls := 0; ; polls++ {
+		select {
+		case j := <-p.jobs:
+			p.serve(j)
+			last, polls = time.Now(), 0
+			continue
+		default:
+		}
+		if polls%64 != 63 {
+			runtime.Gosched()
+			continue
+		}
+		idle := time.Since(last)
+		p.mu.Lock()
+		closed := p.open == 0
+		if closed && idle >= linger {
+			p.running--
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		if idle < spinFor || closed {
+			runtime.Gosched()
+			continue
+		}
+		// Idle while open: park until an offer or the last Close.
+		select {
+		case j := <-p.jobs:
+			p.serve(j)
+			last = time.Now()
+		case <-p.kick:
+			last = time.Now().Add(-linger + 100*time.Microsecond)
+		}
+	}
+}
+
+// serve takes j's offer, if it still stands, and runs pieces of j.
+func (p *Pool) serve(j *Job) {
+	for {
+		st := j.state.Load()
+		if st&(1<<32-1) == 0 {
+			return // withdrawn: the loop is done, or is another loop now
+		}
+		if j.state.CompareAndSwap(st, st-1+1<<32) {
+			break
+		}
+	}
+	if j.next.Load() < j.pieces {
+		s := <-p.tokens
+		j.work(s)
+		p.tokens <- s
+	}
+	j.state.Add(-1 << 32)
 }
 
 // work runs pieces of j until none is left.
@@ -138,8 +196,8 @@ func (j *Job) work(s *Scratch) {
 
 // Run runs pieces 0 to pieces-1 of t and returns when all are done. The
 // caller runs pieces itself, holding one of the pool's threads; helpers
-// join while threads are free. A nil pool, or one that is not open, runs
-// everything on the caller (a nil pool with j's own scratch).
+// join while threads are free. A nil pool runs everything on the caller,
+// with j's own scratch.
 func (p *Pool) Run(j *Job, pieces int, t Task) {
 	if pieces <= 0 {
 		return
@@ -153,22 +211,28 @@ func (p *Pool) Run(j *Job, pieces int, t Task) {
 	s := <-p.tokens
 	j.task, j.pieces = t, int64(pieces)
 	j.next.Store(0)
-	// Helpers that take the loop late find no piece left; the caller
-	// waits for them to let go of j all the same.
 	for range min(pieces, p.threads) - 1 {
-		if p.running.Load() == 0 {
-			break
-		}
-		j.wg.Add(1)
+		j.state.Add(1)
 		select {
 		case p.jobs <- j:
 		default:
-			j.wg.Done()
+			j.state.Add(-1)
 		}
 	}
 	j.work(s)
 	p.tokens <- s
-	j.wg.Wait()
+	// Withdraw the offers no helper took, then wait for those that did.
+	for {
+		st := j.state.Load()
+		if j.state.CompareAndSwap(st, st&^(1<<32-1)) {
+			break
+		}
+	}
+	for spins := 0; j.state.Load() != 0; spins++ {
+		if spins > 64 {
+			runtime.Gosched()
+		}
+	}
 	j.task = nil
 }
 

@@ -175,6 +175,11 @@ func WindowSum(dst, src []float32, offs []int, w []float32, e Epi) {
 			dst[q] = acc
 		}
 	}
+	epilogue(dst, e)
+}
+
+// epilogue applies e to dst with the separate loops.
+func epilogue(dst []float32, e Epi) {
 	if e.HasBias {
 		AddScalar(dst, dst, e.Bias)
 	}

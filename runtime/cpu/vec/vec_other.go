@@ -19,3 +19,6 @@ func every2AVX512(dst, src *float32, n int) {}
 func expAVX512(dst, x *float32, n int) {}
 
 func erfAVX512(dst, x *float32, n int) {}
+
+func depthwiseAVX512(dst, img *float32, rowOff *int64, tab *dwTap, w *float32, geom *dwGeom, e *winEpi) {
+}
