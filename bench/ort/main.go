@@ -10,10 +10,12 @@
 //	cd bench/ort && go run . -lib /tmp/ort/package/bin/napi-v6/linux/x64/libonnxruntime.so.1 \
 //	    -models /tmp/ort/models
 //
-// For each model and thread count it runs both engines in turn (warmed up
-// first), Runs times each, interleaved so that both see the same machine
-// load, checks that their outputs agree, and prints the median time per
-// batch of each and the median of the per-pair ratios. With -peak it runs
+// For each model and thread count it checks that both engines' outputs
+// agree, then runs them in turn, -runs rounds of a burst of each engine
+// (one untimed run, then -burst timed ones: the steady state of each, its
+// threads awake and the other's idle), interleaved so that both see the
+// same machine load, and prints the median time per batch of each and
+// the median of the per-round ratios. With -peak it runs
 // each engine on MobileNetV2 at batch 64 in a process of its own and
 // prints its peak resident memory (VmHWM).
 package main
@@ -22,6 +24,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -36,6 +39,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"gorgonia.org/tensor"
 
+	"multigpu/graph"
 	"multigpu/onnx"
 	"multigpu/onnx/corpus"
 	"multigpu/runtime"
@@ -75,21 +79,25 @@ func main() {
 	lib := flag.String("lib", os.Getenv("ORT_LIB"), "ONNX Runtime's shared library (libonnxruntime.so.1)")
 	dir := flag.String("models", "/tmp/cpu-speed/models", "folder of resnet18.onnx, mobilenet_v2.onnx and mlp.onnx (export.py)")
 	repo := flag.String("repo", "../..", "the multigpu repository (for testdata/corpus)")
-	runs := flag.Int("runs", 10, "timed runs of each engine per row")
+	runs := flag.Int("runs", 10, "rounds of bursts of each engine per row")
 	threadList := flag.String("threads", "1,2", "thread counts")
 	only := flag.String("only", "", "comma-separated models to run (default: all)")
 	batches := flag.String("batch", "", "NAME=B,... batch sizes other than the defaults")
 	peak := flag.Bool("peak", false, "measure peak memory of MobileNetV2 at batch 64 per engine, each in a process of its own")
 	child := flag.String("child", "", "run one engine (ours or ort) on -only for -runs runs and print VmHWM")
+	layers := flag.Bool("layers", false, "with -child ours: print the time of the nodes taking most, per run")
+	inproc := flag.Bool("inproc", false, "time both engines in this process, bursts interleaved (default: each burst in a child process of its own)")
+	gap := flag.Duration("gap", 50*time.Millisecond, "with -inproc: pause before each burst, so that the other engine's threads have stopped spinning")
+	burst := flag.Int("burst", 3, "timed runs of one engine in a row, after one untimed, before the other's")
 	profile := flag.String("cpuprofile", "", "with -child ours: write a CPU profile of the runs after the first to this file")
 	flag.Parse()
-	if err := run(*lib, *dir, *repo, *runs, *threadList, *only, *batches, *peak, *child, *profile); err != nil {
+	if err := run(*lib, *dir, *repo, *runs, *threadList, *only, *batches, *peak, *child, *profile, *burst, *gap, *layers, *inproc); err != nil {
 		fmt.Fprintln(os.Stderr, "ort:", err)
 		os.Exit(1)
 	}
 }
 
-func run(lib, dir, repo string, runs int, threadList, only, batches string, peak bool, child, profile string) error {
+func run(lib, dir, repo string, runs int, threadList, only, batches string, peak bool, child, profile string, burst int, gap time.Duration, layers, inproc bool) error {
 	if lib == "" {
 		return fmt.Errorf("give -lib or ORT_LIB: the path of libonnxruntime.so.1")
 	}
@@ -126,7 +134,7 @@ func run(lib, dir, repo string, runs int, threadList, only, batches string, peak
 	}
 	defer ort.DestroyEnvironment()
 	if child != "" {
-		return runChild(child, all, only, dir, repo, runs, threads[0], profile)
+		return runChild(child, all, only, dir, repo, runs, threads[0], profile, layers)
 	}
 	fmt.Printf("| model | batch | threads | multigpu | ONNX Runtime | ratio |\n|---|---|---|---|---|---|\n")
 	for _, m := range all {
@@ -134,7 +142,13 @@ func run(lib, dir, repo string, runs int, threadList, only, batches string, peak
 			continue
 		}
 		for _, t := range threads {
-			r, err := compare(m, dir, repo, runs, t)
+			var r *result
+			var err error
+			if inproc {
+				r, err = compare(m, dir, repo, runs, t, burst, gap)
+			} else {
+				r, err = compareProcs(m, lib, dir, repo, runs, t, burst, batches)
+			}
 			if err != nil {
 				return fmt.Errorf("%s, %d threads: %v", m.name, t, err)
 			}
@@ -155,6 +169,55 @@ type engines struct {
 	sess    *ort.DynamicAdvancedSession
 	ins     []ort.Value
 	outs    []string
+	clock   *layerClock // with -layers
+}
+
+// layerClock adds up the time of each node of our runs: from the call
+// before it to the call before the next (or the end of the run).
+type layerClock struct {
+	last  time.Time
+	node  *graph.Node
+	total map[*graph.Node]time.Duration
+	order []*graph.Node
+}
+
+func (c *layerClock) before(_ context.Context, _ graph.Device, n *graph.Node) error {
+	c.stop()
+	c.last, c.node = time.Now(), n
+	return nil
+}
+
+// stop charges the time since the last call to its node.
+func (c *layerClock) stop() {
+	if c.node != nil {
+		if _, ok := c.total[c.node]; !ok {
+			c.order = append(c.order, c.node)
+		}
+		c.total[c.node] += time.Since(c.last)
+		c.node = nil
+	}
+}
+
+// print prints the nodes taking most time per run, and the time by op.
+func (c *layerClock) print(runs int) {
+	nodes := slices.Clone(c.order)
+	slices.SortFunc(nodes, func(a, b *graph.Node) int { return int(c.total[b] - c.total[a]) })
+	var all time.Duration
+	byOp := map[string]time.Duration{}
+	for _, n := range nodes {
+		all += c.total[n]
+		byOp[n.Op] += c.total[n]
+	}
+	per := func(d time.Duration) string { return fmt.Sprintf("%8.3f ms", float64(d)/float64(runs)/1e6) }
+	fmt.Printf("total %s per run over %d nodes\n", per(all), len(nodes))
+	ops := slices.Collect(maps.Keys(byOp))
+	slices.SortFunc(ops, func(a, b string) int { return int(byOp[b] - byOp[a]) })
+	for _, op := range ops {
+		fmt.Printf("  %s  %s\n", per(byOp[op]), op)
+	}
+	for _, n := range nodes[:min(40, len(nodes))] {
+		fmt.Printf("  %s  %-10s %s %v %v\n", per(c.total[n]), n.Op, n.Name, n.Type, n.Attrs)
+	}
 }
 
 func (m model) path(dir, repo string) string {
@@ -167,9 +230,12 @@ func (m model) path(dir, repo string) string {
 // load imports m for the runtime (threads threads) and opens it in ONNX
 // Runtime (threads intra-op threads, sequential execution), both fed the
 // same seeded inputs.
-func load(m model, dir, repo string, threads int, ours, theirs bool) (*engines, error) {
+func load(m model, dir, repo string, threads int, ours, theirs, layers bool) (*engines, error) {
 	path := m.path(dir, repo)
 	e := &engines{outName: map[string]string{}}
+	if layers {
+		e.clock = &layerClock{total: map[*graph.Node]time.Duration{}}
+	}
 	var im *onnx.Model
 	var err error
 	if m.corpus != "" {
@@ -242,7 +308,11 @@ func load(m model, dir, repo string, threads int, ours, theirs bool) (*engines, 
 		if e.feeds, err = im.Bind(positional); err != nil {
 			return nil, err
 		}
-		if e.ex, err = runtime.New(im.Graph, runtime.Options{Threads: threads}); err != nil {
+		opts := runtime.Options{Threads: threads}
+		if e.clock != nil {
+			opts.BeforeNode = e.clock.before
+		}
+		if e.ex, err = runtime.New(im.Graph, opts); err != nil {
 			return nil, err
 		}
 		if err := e.ex.SetParams(im.Weights); err != nil {
@@ -280,6 +350,9 @@ func (e *engines) close() {
 // runOurs runs the runtime once and returns its outputs by ONNX name.
 func (e *engines) runOurs() (map[string][]float32, error) {
 	out, err := e.ex.Run(context.Background(), e.feeds)
+	if e.clock != nil {
+		e.clock.stop()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -321,24 +394,65 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 
 // compare loads m in both engines at threads threads, checks their
 // outputs agree and times runs interleaved runs of each.
-func compare(m model, dir, repo string, runs, threads int) (*result, error) {
-	e, err := load(m, dir, repo, threads, true, true)
+func compare(m model, dir, repo string, runs, threads, burst int, gap time.Duration) (*result, error) {
+	e, err := load(m, dir, repo, threads, true, true, false)
 	if err != nil {
 		return nil, err
 	}
 	defer e.close()
+	if err := agree(e); err != nil {
+		return nil, err
+	}
+	// Runs come in bursts, one engine's then the other's, the first run
+	// of each burst untimed: each engine is timed in its steady state (its
+	// threads awake, the other engine's idle), and both see the same load.
+	var ours, theirs []time.Duration
+	var ratios []float64
+	timeBurst := func(run func() error) (time.Duration, error) {
+		var ds []time.Duration
+		time.Sleep(gap)
+		for k := range burst + 1 {
+			t0 := time.Now()
+			if err := run(); err != nil {
+				return 0, err
+			}
+			if k > 0 {
+				ds = append(ds, time.Since(t0))
+			}
+		}
+		return median(ds), nil
+	}
+	runOurs := func() error { _, err := e.runOurs(); return err }
+	runTheirs := func() error { _, err := e.runTheirs(false); return err }
+	for range runs {
+		d0, err := timeBurst(runOurs)
+		if err != nil {
+			return nil, err
+		}
+		d1, err := timeBurst(runTheirs)
+		if err != nil {
+			return nil, err
+		}
+		ours, theirs = append(ours, d0), append(theirs, d1)
+		ratios = append(ratios, float64(d0)/float64(d1))
+	}
+	return &result{ours: median(ours), theirs: median(theirs), ratio: median(ratios)}, nil
+}
+
+// agree runs both engines of e once and checks that their outputs agree.
+func agree(e *engines) error {
 	a, err := e.runOurs()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	b, err := e.runTheirs(true)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for name, want := range b {
 		got := a[name]
 		if len(got) != len(want) {
-			return nil, fmt.Errorf("output %s: %d elements, ONNX Runtime %d", name, len(got), len(want))
+			return fmt.Errorf("output %s: %d elements, ONNX Runtime %d", name, len(got), len(want))
 		}
 		var worst, scale float64
 		for i := range want {
@@ -346,23 +460,60 @@ func compare(m model, dir, repo string, runs, threads int) (*result, error) {
 			scale = max(scale, math.Abs(float64(want[i])))
 		}
 		if worst > 1e-3*max(scale, 1) {
-			return nil, fmt.Errorf("output %s differs from ONNX Runtime's by %g (largest magnitude %g)", name, worst, scale)
+			return fmt.Errorf("output %s differs from ONNX Runtime's by %g (largest magnitude %g)", name, worst, scale)
 		}
+	}
+	return nil
+}
+
+// compareProcs checks that both engines' outputs agree on m at threads
+// threads, then times them each in a process of its own, in turn: runs
+// rounds of one child per engine running burst+1 times, the first
+// untimed. No engine's threads, awake or spinning, share the machine with
+// the other's timed runs.
+func compareProcs(m model, lib, dir, repo string, runs, threads, burst int, batches string) (*result, error) {
+	e, err := load(m, dir, repo, threads, true, true, false)
+	if err != nil {
+		return nil, err
+	}
+	err = agree(e)
+	e.close()
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	child := func(eng string) (time.Duration, error) {
+		cmd := exec.Command(self, "-lib", lib, "-models", dir, "-repo", repo, "-only", m.name, "-batch", batches,
+			"-runs", strconv.Itoa(burst+1), "-threads", strconv.Itoa(threads), "-child", eng)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return 0, fmt.Errorf("%s child: %v", eng, err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if v, ok := strings.CutPrefix(line, "median "); ok {
+				ns, err := strconv.ParseInt(strings.TrimSuffix(v, " ns"), 10, 64)
+				return time.Duration(ns), err
+			}
+		}
+		return 0, fmt.Errorf("%s child printed no time: %q", eng, out)
 	}
 	var ours, theirs []time.Duration
 	var ratios []float64
 	for range runs {
-		t0 := time.Now()
-		if _, err := e.runOurs(); err != nil {
+		d0, err := child("ours")
+		if err != nil {
 			return nil, err
 		}
-		t1 := time.Now()
-		if _, err := e.runTheirs(false); err != nil {
+		d1, err := child("ort")
+		if err != nil {
 			return nil, err
 		}
-		t2 := time.Now()
-		ours, theirs = append(ours, t1.Sub(t0)), append(theirs, t2.Sub(t1))
-		ratios = append(ratios, float64(t1.Sub(t0))/float64(t2.Sub(t1)))
+		ours, theirs = append(ours, d0), append(theirs, d1)
+		ratios = append(ratios, float64(d0)/float64(d1))
 	}
 	return &result{ours: median(ours), theirs: median(theirs), ratio: median(ratios)}, nil
 }
@@ -383,23 +534,33 @@ func peakMemory(lib, dir, repo string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %v", eng, err)
 		}
-		fmt.Printf("| %s | %s |\n", eng, strings.TrimSpace(string(out)))
+		peak := "?"
+		for _, line := range strings.Split(string(out), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM: "); ok {
+				peak = v
+			}
+		}
+		fmt.Printf("| %s | %s |\n", eng, peak)
 	}
 	return nil
 }
 
 // runChild runs one engine on the model named by only and prints the
 // process's VmHWM.
-func runChild(eng string, all []model, only, dir, repo string, runs, threads int, profile string) error {
+func runChild(eng string, all []model, only, dir, repo string, runs, threads int, profile string, layers bool) error {
 	for _, m := range all {
 		if m.name != only {
 			continue
 		}
-		e, err := load(m, dir, repo, threads, eng == "ours", eng == "ort")
+		e, err := load(m, dir, repo, threads, eng == "ours", eng == "ort", layers)
 		if err != nil {
 			return err
 		}
+		var times []time.Duration
 		for r := range runs {
+			if r == 1 && e.clock != nil { // the first run compiles
+				e.clock.total, e.clock.order = map[*graph.Node]time.Duration{}, nil
+			}
 			if r == 1 && profile != "" {
 				f, err := os.Create(profile)
 				if err != nil {
@@ -411,6 +572,7 @@ func runChild(eng string, all []model, only, dir, repo string, runs, threads int
 				}
 				defer pprof.StopCPUProfile()
 			}
+			t0 := time.Now()
 			if eng == "ours" {
 				_, err = e.runOurs()
 			} else {
@@ -419,6 +581,15 @@ func runChild(eng string, all []model, only, dir, repo string, runs, threads int
 			if err != nil {
 				return err
 			}
+			if r > 0 {
+				times = append(times, time.Since(t0))
+			}
+		}
+		if len(times) > 0 {
+			fmt.Printf("median %d ns\n", median(times))
+		}
+		if e.clock != nil {
+			e.clock.print(runs - 1)
 		}
 		status, err := os.ReadFile("/proc/self/status")
 		if err != nil {
@@ -426,7 +597,7 @@ func runChild(eng string, all []model, only, dir, repo string, runs, threads int
 		}
 		for _, line := range strings.Split(string(status), "\n") {
 			if strings.HasPrefix(line, "VmHWM:") {
-				fmt.Println(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")))
+				fmt.Println(strings.Join(strings.Fields(line), " "))
 			}
 		}
 		return nil
