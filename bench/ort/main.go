@@ -6,7 +6,7 @@
 // from the onnxruntime-node npm package:
 //
 //	cd /tmp/ort && npm pack onnxruntime-node && tar xzf onnxruntime-node-*.tgz
-//	/usr/bin/python3 bench/ort/export.py /tmp/ort/models   # ResNet-18, MobileNetV2, the MLP
+//	/usr/bin/python3 bench/ort/export.py /tmp/ort/models   # ResNet-18, MobileNetV2, the MLP, bert_256
 //	cd bench/ort && go run . -lib /tmp/ort/package/bin/napi-v6/linux/x64/libonnxruntime.so.1 \
 //	    -models /tmp/ort/models
 //
@@ -72,6 +72,9 @@ func models(batch func(string, int64) int64) []model {
 		{name: "bert", corpus: "bert", inputs: []input{
 			{name: "input_ids", shape: []int64{b("bert", 8), 16}, i64: true, high: 100},
 			{name: "attention_mask", shape: []int64{b("bert", 8), 16}, i64: true}}},
+		{name: "bert_256", file: "bert_256.onnx", inputs: []input{
+			{name: "input_ids", shape: []int64{b("bert_256", 8), 128}, i64: true, high: 1000},
+			{name: "attention_mask", shape: []int64{b("bert_256", 8), 128}, i64: true}}},
 	}
 }
 
