@@ -161,6 +161,14 @@ var inPlaceOps = map[string]bool{
 // operand where an elementwise op is its last reader, and fresh memory
 // for what the program returns. Compiling is linear in the size of p.
 func (d *Device) Compile(p *backend.Program) (backend.Executable, error) {
+	if c, err := d.compileChunked(p); c != nil || err != nil {
+		return c, err
+	}
+	return d.compile(p)
+}
+
+// compile builds p into one executable (Compile's list of steps).
+func (d *Device) compile(p *backend.Program) (*executable, error) {
 	rs := &runState{dev: d.place, before: p.BeforeNode, pool: d.pool, gemm: d.gemm, inputs: make([]*Buffer, len(p.Inputs))}
 	e := &executable{prog: p, rs: rs, nIn: len(p.Inputs)}
 	index := make(map[*graph.Node]int, len(p.Inputs)+len(p.Nodes))
