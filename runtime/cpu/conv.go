@@ -161,7 +161,7 @@ func convF32(s *spec, win window, o, groups int) kernelFn {
 	if depthwise {
 		t.dw = newPhases(win)
 		t.dwOffs = t.dw.offsets(t.dw.plane)
-		t.direct = vec.NewDepthwise(win.h, win.w, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.dh, win.dw, win.oh, win.ow)
+		t.direct = vec.NewPlane(win.h, win.w, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.dh, win.dw, win.oh, win.ow)
 	}
 	switch {
 	case depthwise:
@@ -264,7 +264,7 @@ type convTask struct {
 	cols                      gemm.Cols
 	src                       *convSource
 	dw                        *phases // of a depthwise convolution
-	direct                    *vec.Depthwise
+	direct                    *vec.Plane
 	dwOffs                    []int
 	vepi                      vec.Epi // the folded ops, for vec.WindowSum
 	x, w, out, bias           []float32
@@ -487,7 +487,7 @@ func (t planesTask) Do(i int, _ *par.Scratch) {
 
 // depthwiseTask computes plane i (sample i/o, channel i%o) of a depthwise
 // convolution directly: with AVX-512 straight from the image
-// (vec.Depthwise), elsewhere from the channel's phases (zero-padded) in the
+// (vec.Plane), elsewhere from the channel's phases (zero-padded) in the
 // thread's scratch, then each result element the chain over the window's
 // taps in (kh, kw) order (vec.WindowSum, on a grid as wide as the planes'
 // rows, whose columns past OW are dropped), then the epilogue (the bias,
@@ -506,7 +506,7 @@ func (t depthwiseTask) Do(i int, sc *par.Scratch) {
 	}
 	w := t.w[c*win.kh*win.kw:][:win.kh*win.kw]
 	if t.direct != nil {
-		t.direct.Plane(out, img, w, e)
+		t.direct.Conv(out, img, w, e)
 		return
 	}
 	planes := ph.nslots * ph.plane
@@ -620,6 +620,7 @@ func maxpoolF32(s *spec, win window) kernelFn {
 	s.arena = true
 	t := &poolTask{win: win, ph: newPhases(win)}
 	t.offs = t.ph.offsets(t.ph.plane)
+	t.direct = vec.NewPlane(win.h, win.w, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.dh, win.dw, win.oh, win.ow)
 	return func(ins []any, rs *runState) (any, error) {
 		x := ins[0].([]float32)
 		out := newOut[float32](rs, win.n*win.c*win.oh*win.ow)
@@ -635,6 +636,7 @@ type poolTask struct {
 	win    window
 	ph     *phases
 	offs   []int
+	direct *vec.Plane // with AVX-512: from the image, no padded copy
 	x, out []float32
 	job    par.Job
 }
@@ -645,6 +647,10 @@ func (t *poolTask) Do(i int, sc *par.Scratch) {
 	img := t.x[i*win.h*win.w:][:win.h*win.w]
 	hw := win.oh * win.ow
 	out := t.out[i*hw:][:hw]
+	if t.direct != nil {
+		t.direct.Max(out, img)
+		return
+	}
 	planes := ph.nslots * ph.plane
 	grid := win.oh * ph.wq
 	buf := sc.F32(planes + ph.wq + grid)

@@ -1,13 +1,11 @@
 package vec
 
-// Depthwise is the geometry of one plane of a depthwise convolution (one
-// channel in, one out) computed straight from the image: no padded copy,
-// the taps that fall outside the image reading +0 through masks. Each
-// result is the chain over taps (kh, kw) in order, from +0, of fused
-// multiply-adds w[kh*KW+kw]*x, the bits of WindowSum over the zero-padded
-// planes of the same convolution. A Depthwise is read-only once made, so
+// Plane is the geometry of a window sliding over one plane of an image:
+// a depthwise convolution's (one channel in, one out) or a max pooling's,
+// computed straight from the image with no padded copy, the taps that
+// fall outside the image masked. A Plane is read-only once made, so
 // several threads may compute planes with it at once.
-type Depthwise struct {
+type Plane struct {
 	h, w, kh, kw, oh, ow int
 	g                    dwGeom
 	rowOff               []int64 // by padded row: the image row's offset, or -1
@@ -24,13 +22,14 @@ type dwGeom struct {
 
 // dwTap is one tap column of a chunk (128 bytes): the image column of its
 // first load, relative to the row; the masks of the loaded columns inside
-// the image (m1: the second 16 at stride 2); at 64, by result lane, all
-// ones where the lane's column is inside the image, else zero.
+// the image (m1: the second 16 at stride 2) and of the result lanes whose
+// column is (mo); at 64, by result lane, all ones where the lane's column
+// is inside the image, else zero.
 type dwTap struct {
-	off    int64
-	m0, m1 uint32
-	_      [12]uint32
-	lanes  [16]uint32
+	off        int64
+	m0, m1, mo uint32
+	_          [11]uint32
+	lanes      [16]uint32
 }
 
 // The flags of a row entry: a padding row, and a row some load of which
@@ -40,16 +39,15 @@ const (
 	dwMasked = 1 << 62
 )
 
-// NewDepthwise returns the geometry of a depthwise convolution over h by
-// w planes with a kh by kw kernel, strides sh and sw, top and left
-// padding pt and pl, dilations dh and dw, and oh by ow results, or nil
-// when the assembly cannot compute it (no AVX-512, a column stride other
-// than 1 or 2).
-func NewDepthwise(h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow int) *Depthwise {
+// NewPlane returns the geometry of a window over h by w planes with a kh
+// by kw kernel, strides sh and sw, top and left padding pt and pl,
+// dilations dh and dw, and oh by ow results, or nil when the assembly
+// cannot compute it (no AVX-512, a column stride other than 1 or 2).
+func NewPlane(h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow int) *Plane {
 	if !hasAVX512 || sw < 1 || sw > 2 || sh < 1 || kh < 1 || kw < 1 || oh < 1 || ow < 1 || h < 1 || w < 1 {
 		return nil
 	}
-	d := &Depthwise{h: h, w: w, kh: kh, kw: kw, oh: oh, ow: ow}
+	d := &Plane{h: h, w: w, kh: kh, kw: kw, oh: oh, ow: ow}
 	chunks := (ow + 15) / 16
 	d.g = dwGeom{oh: int64(oh), ow: int64(ow), chunks: int64(chunks), kh: int64(kh), kw: int64(kw),
 		sh8: int64(sh * 8), dh8: int64(dh * 8), last: int64(1)<<(ow-(chunks-1)*16) - 1}
@@ -77,6 +75,7 @@ func NewDepthwise(h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow int) *Depthwise {
 			for i := range e.lanes {
 				if inside(start + i*sw) {
 					e.lanes[i] = ^uint32(0)
+					e.mo |= 1 << i
 				}
 			}
 			lo, hi = min(lo, start), max(hi, start+span)
@@ -100,9 +99,13 @@ func NewDepthwise(h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow int) *Depthwise {
 	return d
 }
 
-// Plane sets dst (oh*ow results, row-major) to the convolution of img (h
-// by w) with the kh by kw filter w, then applies e as WindowSum does.
-func (d *Depthwise) Plane(dst, img, w []float32, e Epi) {
+// Conv sets dst (oh*ow results, row-major) to the convolution of img (h
+// by w) with the kh by kw filter w, then applies e as WindowSum does:
+// each result the chain over taps (kh, kw) in order, from +0, of fused
+// multiply-adds w[kh*KW+kw]*x with x the image element the tap sees, or
+// +0 outside the image: the bits of WindowSum over the zero-padded
+// planes.
+func (d *Plane) Conv(dst, img, w []float32, e Epi) {
 	dst, img, w = dst[:d.oh*d.ow], img[:d.h*d.w], w[:d.kh*d.kw]
 	we := winEpi{bias: e.Bias, lo: e.Lo, hi: e.Hi}
 	slow := e.Max && e.Lo != e.Lo || e.Min && e.Hi != e.Hi
@@ -124,4 +127,13 @@ func (d *Depthwise) Plane(dst, img, w []float32, e Epi) {
 	if slow {
 		epilogue(dst, e)
 	}
+}
+
+// Max sets dst (oh*ow results, row-major) to the maximum over each
+// window of img (h by w): the IR's maximum over the taps in order, from
+// -Inf, of the elements inside the image (acc if acc >= v or acc is NaN,
+// else v), the bits of WindowMax over the planes padded with -Inf.
+func (d *Plane) Max(dst, img []float32) {
+	dst, img = dst[:d.oh*d.ow], img[:d.h*d.w]
+	maxpoolAVX512(&dst[0], &img[0], &d.rowOff[0], &d.tab[0], &d.g)
 }

@@ -55,3 +55,6 @@ func erfAVX512(dst, x *float32, n int)
 
 //go:noescape
 func depthwiseAVX512(dst, img *float32, rowOff *int64, tab *dwTap, w *float32, geom *dwGeom, e *winEpi)
+
+//go:noescape
+func maxpoolAVX512(dst, img *float32, rowOff *int64, tab *dwTap, geom *dwGeom)

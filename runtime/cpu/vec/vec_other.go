@@ -22,3 +22,5 @@ func erfAVX512(dst, x *float32, n int) {}
 
 func depthwiseAVX512(dst, img *float32, rowOff *int64, tab *dwTap, w *float32, geom *dwGeom, e *winEpi) {
 }
+
+func maxpoolAVX512(dst, img *float32, rowOff *int64, tab *dwTap, geom *dwGeom) {}
