@@ -23,7 +23,14 @@ import (
 
 // chunkBudget is the most bytes of one prefix step's operands and result
 // a chunk of samples may have: what stays in a core's share of the cache.
-const chunkBudget = 6 << 20
+// A convolution joins the prefix while a sample's result has at least
+// chunkReuse times its filters' bytes: where it has fewer (ResNet's 3x3
+// stages), the products of a chunk are too narrow for the filters'
+// reuse, and chunks ran ResNet-18 slower.
+const (
+	chunkBudget = 6 << 20
+	chunkReuse  = 16
+)
 
 // prefixOps are the ops a chunked prefix may hold: each computes a
 // sample from the same sample of its operands alone, and its kernel
@@ -43,13 +50,13 @@ type chunkPlan struct {
 // planChunks decides whether p runs its prefix in chunks of samples.
 // budget bounds a chunk's bytes per step (chunkBudget).
 func planChunks(p *backend.Program, budget int64) (chunkPlan, bool) {
-	return planChunksAt(p, budget, budget)
+	return planChunksAt(p, budget, budget, chunkReuse)
 }
 
 // planChunksAt is planChunks with the whole batch's bytes per step that
-// make a chunked prefix worth it (more than fit) given apart from the
-// chunk's budget, for tests.
-func planChunksAt(p *backend.Program, budget, fits int64) (chunkPlan, bool) {
+// make a chunked prefix worth it (more than fit) and the convolutions'
+// reuse given apart, for tests.
+func planChunksAt(p *backend.Program, budget, fits, reuse int64) (chunkPlan, bool) {
 	if p.BeforeNode != nil {
 		return chunkPlan{}, false // a hook per node, in order: run as written
 	}
@@ -103,8 +110,7 @@ func planChunksAt(p *backend.Program, budget, fits int64) (chunkPlan, bool) {
 			break
 		}
 		if n.Op == "conv2d" {
-			// Worth a chunk while the activations outweigh the filters.
-			if w := bytes(n.Args[1].Type); w > bytes(n.Type)/batch {
+			if w := bytes(n.Args[1].Type); reuse*w > bytes(n.Type)/batch {
 				break
 			}
 			convs++

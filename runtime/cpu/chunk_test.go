@@ -66,7 +66,7 @@ func TestChunkedMatchesWhole(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		plan, ok := planChunksAt(p, 1<<10, 0)
+		plan, ok := planChunksAt(p, 1<<10, 0, 1)
 		if !ok || plan.steps != 9 {
 			t.Fatalf("planChunks = %+v, %v; want the 9 steps before the flatten in chunks", plan, ok)
 		}
@@ -106,11 +106,11 @@ func TestPlanChunksDeclines(t *testing.T) {
 		t.Errorf("a program of a few KB per step is chunked: %+v", plan)
 	}
 	p.BeforeNode = func(context.Context, graph.Device, *graph.Node) error { return nil }
-	if plan, ok := planChunksAt(p, 1<<10, 0); ok {
+	if plan, ok := planChunksAt(p, 1<<10, 0, 1); ok {
 		t.Errorf("a program with a hook per node is chunked: %+v", plan)
 	}
 	one := program(t, chunkNet(1))
-	if plan, ok := planChunksAt(one, 1<<10, 0); ok {
+	if plan, ok := planChunksAt(one, 1<<10, 0, 1); ok {
 		t.Errorf("a batch of one is chunked: %+v", plan)
 	}
 }
@@ -128,7 +128,7 @@ func TestChunkedTestdataModels(t *testing.T) {
 		}
 		text := strings.NewReplacer("[N,", "[N=7,", "[N]", "[N=7]").Replace(string(src))
 		p := program(t, text)
-		plan, ok := planChunksAt(p, 1<<10, 0)
+		plan, ok := planChunksAt(p, 1<<10, 0, 1)
 		if !ok {
 			continue
 		}
