@@ -303,7 +303,7 @@ func (t *unaryTask[T]) Do(i int, _ *par.Scratch) {
 		if t.op == "exp" {
 			vec.Exp(any(out).([]float32), x32)
 		} else {
-			vec.Erf(any(out).([]float32), x32)
+			vec.ErfTable(any(out).([]float32), x32)
 		}
 		return
 	}

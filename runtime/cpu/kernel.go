@@ -86,7 +86,7 @@ func build(s *spec) (kernelFn, error) {
 		log := n.Op == "log_softmax"
 		s.arena = true
 		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
-			return softmaxF32(outer, size, inner, log), softmaxKernel[float64](outer, size, inner, log)
+			return softmaxF32(outer, size, inner, log, ax == len(s.in[0])-1), softmaxKernel[float64](outer, size, inner, log)
 		})
 	case "sum", "mean", "max", "min":
 		axes, err := n.ReduceAxes(len(s.in[0]))

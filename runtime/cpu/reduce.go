@@ -172,12 +172,19 @@ func softmaxKernel[T float](outer, size, inner int, log bool) kernelFn {
 	}
 }
 
-// softmaxF32 is softmaxKernel in f32, with the same bits, in parallel
-// over chunks of the outer axis: e = exp(x - max) by vec.Exp (float64
-// evaluation rounded once, as math.Exp), the sums in order of the softmax
-// axis from -0.
-func softmaxF32(outer, size, inner int, log bool) kernelFn {
-	t := &softmaxTask{outer: outer, size: size, inner: inner, log: log}
+// softmaxF32 is the f32 softmax, in parallel over chunks of the outer
+// axis. Along the last axis (log_softmax aside) it is vec.SoftmaxRows: e
+// = exp(x - max) in float32 arithmetic, summed in 16 lanes folded
+// pairwise; a row's result depends on the row alone. Elsewhere it is
+// softmaxKernel's, with the same bits: e by vec.Exp (a float64 evaluation
+// rounded once, as math.Exp), the sums in order of the softmax axis from
+// -0.
+//
+// The path is chosen by the axis being the last one, not by inner being
+// 1: a softmax over axis 0 of [4, N] has inner 1 at N = 1, and a share of
+// the batch must take the whole batch's path.
+func softmaxF32(outer, size, inner int, log, last bool) kernelFn {
+	t := &softmaxTask{outer: outer, size: size, inner: inner, log: log, rows: last && !log}
 	return func(ins []any, rs *runState) (any, error) {
 		x := ins[0].([]float32)
 		out := newOut[float32](rs, len(x))
@@ -196,6 +203,7 @@ func softmaxF32(outer, size, inner int, log bool) kernelFn {
 type softmaxTask struct {
 	outer, size, inner int
 	log                bool
+	rows               bool // the softmax axis is the last: vec.SoftmaxRows
 	x, out             []float32
 	pieces             int
 	job                par.Job
@@ -208,29 +216,10 @@ func (t *softmaxTask) Do(i int, sc *par.Scratch) {
 	buf := sc.F32(max(2*inner, size))
 	m, s := buf[:inner], buf[inner:2*inner]
 	o0, o1 := i*per, min(t.outer, (i+1)*per)
-	if inner == 1 && !t.log && o1 > o0 {
-		// Rows along the last axis: x - max for every row of the piece,
-		// one Exp over them all, then each row's sum and quotients.
-		x, out := t.x[o0*size:o1*size], t.out[o0*size:o1*size]
-		for r := 0; r < len(x); r += size {
-			mx := float32(math.Inf(-1))
-			for _, v := range x[r : r+size] {
-				mx = maximum(mx, v)
-			}
-			for k, v := range x[r : r+size] {
-				out[r+k] = v - mx
-			}
-		}
-		vec.Exp(out, out)
-		for r := 0; r < len(out); r += size {
-			row := out[r : r+size]
-			sum := float32(math.Copysign(0, -1))
-			for _, e := range row {
-				sum += e
-			}
-			for k := range row {
-				row[k] /= sum
-			}
+	if t.rows {
+		// Rows along the last axis: one pass of vec.SoftmaxRows.
+		if o1 > o0 {
+			vec.SoftmaxRows(t.out[o0*size:o1*size], t.x[o0*size:o1*size], size)
 		}
 		return
 	}

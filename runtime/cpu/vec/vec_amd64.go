@@ -58,3 +58,9 @@ func depthwiseAVX512(dst, img *float32, rowOff *int64, tab *dwTap, w *float32, g
 
 //go:noescape
 func maxpoolAVX512(dst, img *float32, rowOff *int64, tab *dwTap, geom *dwGeom)
+
+//go:noescape
+func erfTableAVX512(dst, x *float32, n int, tab *[12][16]float64)
+
+//go:noescape
+func softmaxRowsAVX512(dst, x *float32, rows, size int)

@@ -24,3 +24,7 @@ func depthwiseAVX512(dst, img *float32, rowOff *int64, tab *dwTap, w *float32, g
 }
 
 func maxpoolAVX512(dst, img *float32, rowOff *int64, tab *dwTap, geom *dwGeom) {}
+
+func erfTableAVX512(dst, x *float32, n int, tab *[12][16]float64) {}
+
+func softmaxRowsAVX512(dst, x *float32, rows, size int) {}
