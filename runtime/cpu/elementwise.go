@@ -16,7 +16,10 @@ import (
 func binaryKernel[T float](op string, as, bs, os []int) kernelFn {
 	shape, str := host.Collapse(os, host.BroadcastStrides(as, os), host.BroadcastStrides(bs, os), host.Strides(os))
 	n := numel(os)
-	t := &binaryTask[T]{op: op, shape: shape, str: str, last: shape[len(shape)-1]}
+	t := &binaryTask[T]{op: op, shape: shape, str: str, last: shape[len(shape)-1], vop: -1}
+	if _, ok := any(t.a).([]float32); ok && vec.Fast() {
+		t.vop = vecOp(op)
+	}
 	if t.last > 0 {
 		t.rows = n / t.last
 	}
@@ -37,6 +40,7 @@ func binaryKernel[T float](op string, as, bs, os []int) kernelFn {
 // contiguous range of the result's rows.
 type binaryTask[T float] struct {
 	op         string
+	vop        int // op's vec.Binary op in f32 with AVX-512, else -1
 	shape      []int
 	str        [][]int
 	last, rows int
@@ -47,6 +51,19 @@ type binaryTask[T float] struct {
 
 // Do computes the rows of piece i.
 func (t *binaryTask[T]) Do(i int, _ *par.Scratch) {
+	if len(t.shape) == 1 && t.vop >= 0 && t.str[0][0] <= 1 && t.str[1][0] <= 1 {
+		// One row (Collapse merged every axis): piece i computes a range
+		// of its elements.
+		n := t.last
+		per := (n + t.pieces - 1) / t.pieces
+		lo, hi := min(n, i*per), min(n, (i+1)*per)
+		if lo < hi {
+			sa, sb := t.str[0][0], t.str[1][0]
+			out, a, b := any(t.out).([]float32), any(t.a).([]float32), any(t.b).([]float32)
+			vec.Binary(t.vop, out[lo:hi], a[lo*sa:], b[lo*sb:], sa, sb)
+		}
+		return
+	}
 	per := (t.rows + t.pieces - 1) / t.pieces
 	r0, r1 := i*per, min(t.rows, (i+1)*per)
 	if r0 >= r1 {
@@ -54,6 +71,10 @@ func (t *binaryTask[T]) Do(i int, _ *par.Scratch) {
 	}
 	r := len(t.shape)
 	sa, sb := t.str[0][r-1], t.str[1][r-1]
+	if t.vop >= 0 && sa <= 1 && sb <= 1 && r-1 <= maxRank {
+		t.rowsF32(r0, r1, sa, sb)
+		return
+	}
 	// The offsets of row r0 in a and b.
 	var idx [maxRank]int
 	useIdx := r-1 <= maxRank
@@ -97,6 +118,53 @@ func (t *binaryTask[T]) Do(i int, _ *par.Scratch) {
 			idx[ax] = 0
 		}
 	}
+}
+
+// rowsF32 is Do's loop over rows r0 to r1 for an f32 op of vec.Binary
+// (rows of strides sa, sb of 0 or 1, a rank of at most maxRank+1): one
+// call per row.
+func (t *binaryTask[T]) rowsF32(r0, r1, sa, sb int) {
+	out, a, b := any(t.out).([]float32), any(t.a).([]float32), any(t.b).([]float32)
+	r := len(t.shape)
+	var idx [maxRank]int
+	oa, ob, rem := 0, 0, r0
+	for ax := r - 2; ax >= 0; ax-- {
+		d := rem % t.shape[ax]
+		rem /= t.shape[ax]
+		idx[ax] = d
+		oa += d * t.str[0][ax]
+		ob += d * t.str[1][ax]
+	}
+	w := t.last
+	for row := r0; row < r1; row++ {
+		vec.Binary(t.vop, out[row*w:(row+1)*w], a[oa:], b[ob:], sa, sb)
+		for ax := r - 2; ax >= 0; ax-- {
+			idx[ax]++
+			oa += t.str[0][ax]
+			ob += t.str[1][ax]
+			if idx[ax] < t.shape[ax] {
+				break
+			}
+			oa -= idx[ax] * t.str[0][ax]
+			ob -= idx[ax] * t.str[1][ax]
+			idx[ax] = 0
+		}
+	}
+}
+
+// vecOp returns op's vec.Binary op, or -1.
+func vecOp(op string) int {
+	switch op {
+	case "add":
+		return vec.OpAdd
+	case "sub":
+		return vec.OpSub
+	case "mul":
+		return vec.OpMul
+	case "div":
+		return vec.OpDiv
+	}
+	return -1
 }
 
 // maxRank is the deepest collapsed shape the parallel elementwise loops

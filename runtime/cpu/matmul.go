@@ -101,8 +101,12 @@ func matmulF32(s *spec, m, k, p, batch, bStep int) kernelFn {
 			}
 			pr.PackedB = packed
 		}
+		packed := pr.Scratch
 		for i := 0; i < batch; i++ {
 			pr.A = x[i*m*k:]
+			// A packed here, by PackAFast, rather than by Compute.
+			gemm.PackAFast(packed, m, k, pr.A, k)
+			pr.PackedA = packed
 			if !cached {
 				t.cols = gemm.Matrix(w[i*bStep:], p)
 				pr.B = &t.cols

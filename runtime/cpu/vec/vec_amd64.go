@@ -64,3 +64,6 @@ func erfTableAVX512(dst, x *float32, n int, tab *[12][16]float64)
 
 //go:noescape
 func softmaxRowsAVX512(dst, x *float32, rows, size int)
+
+//go:noescape
+func arithAVX512(dst, a, b *float32, n, code int)

@@ -28,3 +28,5 @@ func maxpoolAVX512(dst, img *float32, rowOff *int64, tab *dwTap, geom *dwGeom) {
 func erfTableAVX512(dst, x *float32, n int, tab *[12][16]float64) {}
 
 func softmaxRowsAVX512(dst, x *float32, rows, size int) {}
+
+func arithAVX512(dst, a, b *float32, n, code int) {}

@@ -1,0 +1,480 @@
+#include "textflag.h"
+
+// func arithAVX512(dst, a, b *float32, n, code int)
+// dst[i] = a[i*sa] op b[i*sb], code = op*4 + sa*2 + sb (op: add, sub,
+// mul, div), 32 elements a pass, then 16, then a masked remainder; an
+// operand of stride 0 is broadcast once.
+TEXT ·arithAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ code+32(FP), AX
+	CMPQ AX, $1
+	JEQ ar_add_1
+	CMPQ AX, $2
+	JEQ ar_add_2
+	CMPQ AX, $3
+	JEQ ar_add_3
+	CMPQ AX, $5
+	JEQ ar_sub_1
+	CMPQ AX, $6
+	JEQ ar_sub_2
+	CMPQ AX, $7
+	JEQ ar_sub_3
+	CMPQ AX, $9
+	JEQ ar_mul_1
+	CMPQ AX, $10
+	JEQ ar_mul_2
+	CMPQ AX, $11
+	JEQ ar_mul_3
+	CMPQ AX, $13
+	JEQ ar_div_1
+	CMPQ AX, $14
+	JEQ ar_div_2
+	CMPQ AX, $15
+	JEQ ar_div_3
+	RET
+ar_add_1:
+	VBROADCASTSS (SI), Z30
+ar_add_1_32:
+	CMPQ CX, $32
+	JLT ar_add_1_16
+	VMOVUPS 0(DX), Z1
+	VADDPS Z1, Z30, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS 64(DX), Z3
+	VADDPS Z3, Z30, Z2
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP ar_add_1_32
+ar_add_1_16:
+	CMPQ CX, $16
+	JLT ar_add_1_tail
+	VMOVUPS 0(DX), Z1
+	VADDPS Z1, Z30, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+ar_add_1_tail:
+	TESTQ CX, CX
+	JLE ar_done
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	VMOVUPS.Z 0(DX), K1, Z1
+	VADDPS Z1, Z30, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	JMP ar_done
+ar_add_2:
+	VBROADCASTSS (DX), Z31
+ar_add_2_32:
+	CMPQ CX, $32
+	JLT ar_add_2_16
+	VMOVUPS 0(SI), Z0
+	VADDPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS 64(SI), Z2
+	VADDPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP ar_add_2_32
+ar_add_2_16:
+	CMPQ CX, $16
+	JLT ar_add_2_tail
+	VMOVUPS 0(SI), Z0
+	VADDPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+ar_add_2_tail:
+	TESTQ CX, CX
+	JLE ar_done
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VADDPS Z31, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	JMP ar_done
+ar_add_3:
+ar_add_3_32:
+	CMPQ CX, $32
+	JLT ar_add_3_16
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 0(DX), Z1
+	VADDPS Z1, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS 64(SI), Z2
+	VMOVUPS 64(DX), Z3
+	VADDPS Z3, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP ar_add_3_32
+ar_add_3_16:
+	CMPQ CX, $16
+	JLT ar_add_3_tail
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 0(DX), Z1
+	VADDPS Z1, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+ar_add_3_tail:
+	TESTQ CX, CX
+	JLE ar_done
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VMOVUPS.Z 0(DX), K1, Z1
+	VADDPS Z1, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	JMP ar_done
+ar_sub_1:
+	VBROADCASTSS (SI), Z30
+ar_sub_1_32:
+	CMPQ CX, $32
+	JLT ar_sub_1_16
+	VMOVUPS 0(DX), Z1
+	VSUBPS Z1, Z30, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS 64(DX), Z3
+	VSUBPS Z3, Z30, Z2
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP ar_sub_1_32
+ar_sub_1_16:
+	CMPQ CX, $16
+	JLT ar_sub_1_tail
+	VMOVUPS 0(DX), Z1
+	VSUBPS Z1, Z30, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+ar_sub_1_tail:
+	TESTQ CX, CX
+	JLE ar_done
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	VMOVUPS.Z 0(DX), K1, Z1
+	VSUBPS Z1, Z30, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	JMP ar_done
+ar_sub_2:
+	VBROADCASTSS (DX), Z31
+ar_sub_2_32:
+	CMPQ CX, $32
+	JLT ar_sub_2_16
+	VMOVUPS 0(SI), Z0
+	VSUBPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS 64(SI), Z2
+	VSUBPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP ar_sub_2_32
+ar_sub_2_16:
+	CMPQ CX, $16
+	JLT ar_sub_2_tail
+	VMOVUPS 0(SI), Z0
+	VSUBPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+ar_sub_2_tail:
+	TESTQ CX, CX
+	JLE ar_done
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VSUBPS Z31, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	JMP ar_done
+ar_sub_3:
+ar_sub_3_32:
+	CMPQ CX, $32
+	JLT ar_sub_3_16
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 0(DX), Z1
+	VSUBPS Z1, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS 64(SI), Z2
+	VMOVUPS 64(DX), Z3
+	VSUBPS Z3, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP ar_sub_3_32
+ar_sub_3_16:
+	CMPQ CX, $16
+	JLT ar_sub_3_tail
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 0(DX), Z1
+	VSUBPS Z1, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+ar_sub_3_tail:
+	TESTQ CX, CX
+	JLE ar_done
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VMOVUPS.Z 0(DX), K1, Z1
+	VSUBPS Z1, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	JMP ar_done
+ar_mul_1:
+	VBROADCASTSS (SI), Z30
+ar_mul_1_32:
+	CMPQ CX, $32
+	JLT ar_mul_1_16
+	VMOVUPS 0(DX), Z1
+	VMULPS Z1, Z30, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS 64(DX), Z3
+	VMULPS Z3, Z30, Z2
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP ar_mul_1_32
+ar_mul_1_16:
+	CMPQ CX, $16
+	JLT ar_mul_1_tail
+	VMOVUPS 0(DX), Z1
+	VMULPS Z1, Z30, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+ar_mul_1_tail:
+	TESTQ CX, CX
+	JLE ar_done
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	VMOVUPS.Z 0(DX), K1, Z1
+	VMULPS Z1, Z30, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	JMP ar_done
+ar_mul_2:
+	VBROADCASTSS (DX), Z31
+ar_mul_2_32:
+	CMPQ CX, $32
+	JLT ar_mul_2_16
+	VMOVUPS 0(SI), Z0
+	VMULPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS 64(SI), Z2
+	VMULPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP ar_mul_2_32
+ar_mul_2_16:
+	CMPQ CX, $16
+	JLT ar_mul_2_tail
+	VMOVUPS 0(SI), Z0
+	VMULPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+ar_mul_2_tail:
+	TESTQ CX, CX
+	JLE ar_done
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VMULPS Z31, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	JMP ar_done
+ar_mul_3:
+ar_mul_3_32:
+	CMPQ CX, $32
+	JLT ar_mul_3_16
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 0(DX), Z1
+	VMULPS Z1, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS 64(SI), Z2
+	VMOVUPS 64(DX), Z3
+	VMULPS Z3, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP ar_mul_3_32
+ar_mul_3_16:
+	CMPQ CX, $16
+	JLT ar_mul_3_tail
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 0(DX), Z1
+	VMULPS Z1, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+ar_mul_3_tail:
+	TESTQ CX, CX
+	JLE ar_done
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VMOVUPS.Z 0(DX), K1, Z1
+	VMULPS Z1, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	JMP ar_done
+ar_div_1:
+	VBROADCASTSS (SI), Z30
+ar_div_1_32:
+	CMPQ CX, $32
+	JLT ar_div_1_16
+	VMOVUPS 0(DX), Z1
+	VDIVPS Z1, Z30, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS 64(DX), Z3
+	VDIVPS Z3, Z30, Z2
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP ar_div_1_32
+ar_div_1_16:
+	CMPQ CX, $16
+	JLT ar_div_1_tail
+	VMOVUPS 0(DX), Z1
+	VDIVPS Z1, Z30, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+ar_div_1_tail:
+	TESTQ CX, CX
+	JLE ar_done
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	VMOVUPS.Z 0(DX), K1, Z1
+	VDIVPS Z1, Z30, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	JMP ar_done
+ar_div_2:
+	VBROADCASTSS (DX), Z31
+ar_div_2_32:
+	CMPQ CX, $32
+	JLT ar_div_2_16
+	VMOVUPS 0(SI), Z0
+	VDIVPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS 64(SI), Z2
+	VDIVPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP ar_div_2_32
+ar_div_2_16:
+	CMPQ CX, $16
+	JLT ar_div_2_tail
+	VMOVUPS 0(SI), Z0
+	VDIVPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+ar_div_2_tail:
+	TESTQ CX, CX
+	JLE ar_done
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VDIVPS Z31, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	JMP ar_done
+ar_div_3:
+ar_div_3_32:
+	CMPQ CX, $32
+	JLT ar_div_3_16
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 0(DX), Z1
+	VDIVPS Z1, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS 64(SI), Z2
+	VMOVUPS 64(DX), Z3
+	VDIVPS Z3, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP ar_div_3_32
+ar_div_3_16:
+	CMPQ CX, $16
+	JLT ar_div_3_tail
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 0(DX), Z1
+	VDIVPS Z1, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+ar_div_3_tail:
+	TESTQ CX, CX
+	JLE ar_done
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VMOVUPS.Z 0(DX), K1, Z1
+	VDIVPS Z1, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	JMP ar_done
+ar_done:
+	VZEROUPPER
+	RET
