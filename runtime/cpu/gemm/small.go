@@ -7,6 +7,10 @@ func PackAFast(dst []float32, m, k int, a []float32, lda int) {
 	if k <= 0 {
 		return
 	}
+	if mr != 12 {
+		PackA(dst, m, k, a, lda)
+		return
+	}
 	full := m / mr
 	for st := range full {
 		packStrip12(dst[st*mr*k:(st+1)*mr*k], a[st*mr*lda:], lda, k)
