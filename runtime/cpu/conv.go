@@ -169,7 +169,9 @@ func convF32(s *spec, win window, o, groups int) kernelFn {
 	case pointwise:
 		s.scratch = []int64{int64(packA)}
 	default:
-		s.scratch = []int64{int64(packA), int64(t.src.planesSize), int64(bscratch)}
+		// The planes have nr float32s to spare, so that packing loads
+		// whole vectors up to their end (gemm.PackRowsAt).
+		s.scratch = []int64{int64(packA), int64(t.src.planesSize + nr), int64(bscratch)}
 	}
 	return func(ins []any, rs *runState) (any, error) {
 		x, w := ins[0].([]float32), ins[1].([]float32)
@@ -220,7 +222,7 @@ func convF32(s *spec, win window, o, groups int) kernelFn {
 			return ret(rs, out), nil
 		}
 		cs := t.src
-		planes := scratchF32(rs, 1, cs.planesSize)
+		planes := scratchF32(rs, 1, cs.planesSize+nr)
 		bscratch := scratchF32(rs, 2, bscratch)
 		defer func() { cs.planes = nil }()
 		for n0 := 0; n0 < win.n; n0 += chunk {

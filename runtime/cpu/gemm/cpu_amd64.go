@@ -30,10 +30,11 @@ var avx512 = hasAVX512()
 //go:noescape
 func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg int)
 
-// packRowsAtAVX512 is PackRowsAt's loop.
+// packRowsAtAVX512 is PackRowsAt's loop; mode 1: whole loads, 2: whole
+// stores of every run but a row's last.
 //
 //go:noescape
-func packRowsAtAVX512(dst, src *float32, offs *int, rows int, segs *segMask, nseg int)
+func packRowsAtAVX512(dst, src *float32, offs *int, rows int, segs *segMask, nseg, mode int)
 
 // hasAVX2 reports whether the processor and the OS support AVX2 and FMA.
 func hasAVX2() bool {

@@ -20,6 +20,6 @@ func tileAVX2(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
 	tilePortable(k, a, b, c, ldc, e, ldb)
 }
 
-func packRowsAtAVX512(dst, src *float32, offs *int, rows int, segs *segMask, nseg int) {
+func packRowsAtAVX512(dst, src *float32, offs *int, rows int, segs *segMask, nseg, mode int) {
 	panic("gemm: no AVX-512")
 }

@@ -309,6 +309,12 @@ func PackRowsAt(dst, src []float32, offs []int, segs []Seg) {
 		hi, lo = max(hi, o), min(lo, o)
 	}
 	var ms [nr]segMask
+	// Masked loads and stores are slow: where every run's nr elements
+	// lie inside src, the loads are whole; where the runs fill the strip
+	// in order, every run but the last is stored whole too (the lanes it
+	// writes past its end are the next run's).
+	mode := 3
+	end := 0 // the lane the runs reached, in order
 	for i, sg := range segs {
 		if sg.Lane < 0 || sg.Len < 0 || sg.Lane+sg.Len > nr || sg.Off < 0 || lo < 0 {
 			panic("gemm: run outside the strip")
@@ -316,11 +322,21 @@ func PackRowsAt(dst, src []float32, offs []int, segs []Seg) {
 		if sg.Len > 0 {
 			_ = src[hi+sg.Off+sg.Len-1]
 		}
+		if hi+sg.Off+nr > len(src) {
+			mode &^= 1
+		}
+		if sg.Lane != end {
+			mode &^= 2
+		}
+		end = sg.Lane + sg.Len
 		ms[i] = segMask{off: sg.Off, lane: sg.Lane,
 			m0: uint16(1<<min(sg.Len, 16) - 1), m1: uint16(1<<max(sg.Len-16, 0) - 1)}
 	}
+	if end != nr {
+		mode &^= 2
+	}
 	if avx512 {
-		packRowsAtAVX512(&dst[0], &src[0], &offs[0], rows, &ms[0], len(segs))
+		packRowsAtAVX512(&dst[0], &src[0], &offs[0], rows, &ms[0], len(segs), mode)
 		return
 	}
 	for r, o := range offs {

@@ -353,3 +353,64 @@ func TestDirectB(t *testing.T) {
 		}
 	}
 }
+
+// PackRowsAt copies each row's runs into their lanes and leaves the other
+// lanes alone, whether its runs fill the strip in order (whole stores but
+// the last), leave gaps or a partial strip, and whether their loads may
+// read whole vectors of src or must stop at its end.
+func TestPackRowsAt(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	for iter := range 500 {
+		n := 60 + r.IntN(400)
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(i)
+		}
+		rows := 1 + r.IntN(6)
+		var segs []Seg
+		lane := 0
+		if iter%3 == 1 {
+			lane = r.IntN(4) // a gap before the first run
+		}
+		for lane < nr && len(segs) < 4 {
+			l := 1 + r.IntN(nr-lane)
+			if len(segs) == 3 || iter%2 == 0 && r.IntN(2) == 0 {
+				l = nr - lane // fill the strip
+			}
+			if iter%5 == 4 && lane+l == nr && l > 1 {
+				l-- // a partial strip
+			}
+			segs = append(segs, Seg{Off: r.IntN(20), Lane: lane, Len: l})
+			lane += l
+		}
+		maxOff := 0
+		for _, s := range segs {
+			maxOff = max(maxOff, s.Off+s.Len)
+		}
+		offs := make([]int, rows)
+		for i := range offs {
+			offs[i] = r.IntN(max(1, n-maxOff))
+		}
+		if iter%4 == 3 {
+			offs[rows-1] = n - maxOff // runs ending at src's end
+		}
+		dst := make([]float32, rows*nr)
+		for i := range dst {
+			dst[i] = -1
+		}
+		PackRowsAt(dst, src, offs, segs)
+		for row := range rows {
+			for ln := range nr {
+				want := float32(-1)
+				for _, s := range segs {
+					if ln >= s.Lane && ln < s.Lane+s.Len {
+						want = src[offs[row]+s.Off+ln-s.Lane]
+					}
+				}
+				if got := dst[row*nr+ln]; got != want {
+					t.Fatalf("iter %d, runs %+v: row %d lane %d = %g, want %g", iter, segs, row, ln, got, want)
+				}
+			}
+		}
+	}
+}

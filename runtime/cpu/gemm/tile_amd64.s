@@ -746,13 +746,14 @@ pseg:
 	RET
 
 // func packRowsAtAVX512(dst, src *float32, offs *int, rows int, segs *segMask, nseg int)
-TEXT ·packRowsAtAVX512(SB), NOSPLIT, $0-48
+TEXT ·packRowsAtAVX512(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ offs+16(FP), DX
 	MOVQ rows+24(FP), CX
 	MOVQ segs+32(FP), R8
 	MOVQ nseg+40(FP), R9
+	MOVQ mode+48(FP), R15
 arow:
 	MOVQ (DX), R14
 	LEAQ (SI)(R14*4), R14
@@ -765,10 +766,32 @@ aseg:
 	KMOVW 18(R10), K2
 	LEAQ (R14)(AX*4), R12
 	LEAQ (DI)(BX*4), R13
+	TESTQ $1, R15
+	JZ aload_masked
+	VMOVUPS (R12), Z0
+	VMOVUPS 64(R12), Z1
+	JMP aloaded
+aload_masked:
 	VMOVUPS.Z (R12), K1, Z0
 	VMOVUPS.Z 64(R12), K2, Z1
+aloaded:
+	TESTQ $2, R15
+	JZ astore_masked
+	CMPQ R11, $1
+	JEQ astore_last
+	VMOVUPS Z0, (R13)
+	VMOVUPS Z1, 64(R13)
+	JMP astored
+astore_last:
+	TESTQ BX, BX
+	JNZ astore_masked
+	VMOVUPS Z0, (R13)
+	VMOVUPS Z1, 64(R13)
+	JMP astored
+astore_masked:
 	VMOVUPS Z0, K1, (R13)
 	VMOVUPS Z1, K2, 64(R13)
+astored:
 	ADDQ $24, R10
 	DECQ R11
 	JNZ aseg
