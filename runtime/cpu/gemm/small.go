@@ -27,7 +27,12 @@ func packStrip12(dst, a []float32, lda, k int) {
 	r4, r5, r6, r7 := a[4*lda:][:k], a[5*lda:][:k], a[6*lda:][:k], a[7*lda:][:k]
 	r8, r9, r10, r11 := a[8*lda:][:k], a[9*lda:][:k], a[10*lda:][:k], a[11*lda:][:k]
 	dst = dst[:12*k]
-	for kk := range k {
+	done := 0
+	if avx512 && k >= 16 {
+		done = k &^ 15
+		packStrip12AVX512(&dst[0], &a[0], lda, done)
+	}
+	for kk := done; kk < k; kk++ {
 		d := (*[12]float32)(dst[kk*12:])
 		d[0], d[1], d[2], d[3] = r0[kk], r1[kk], r2[kk], r3[kk]
 		d[4], d[5], d[6], d[7] = r4[kk], r5[kk], r6[kk], r7[kk]
