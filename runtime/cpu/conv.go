@@ -161,7 +161,9 @@ func convF32(s *spec, win window, o, groups int) kernelFn {
 	if depthwise {
 		t.dw = newPhases(win)
 		t.dwOffs = t.dw.offsets(t.dw.plane)
-		t.direct = vec.NewPlane(win.h, win.w, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.dh, win.dw, win.oh, win.ow)
+		if !s.padded {
+			t.direct = vec.NewPlane(win.h, win.w, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.dh, win.dw, win.oh, win.ow)
+		}
 	}
 	switch {
 	case depthwise:
@@ -622,7 +624,9 @@ func maxpoolF32(s *spec, win window) kernelFn {
 	s.arena = true
 	t := &poolTask{win: win, ph: newPhases(win)}
 	t.offs = t.ph.offsets(t.ph.plane)
-	t.direct = vec.NewPlane(win.h, win.w, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.dh, win.dw, win.oh, win.ow)
+	if !s.padded {
+		t.direct = vec.NewPlane(win.h, win.w, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.dh, win.dw, win.oh, win.ow)
+	}
 	return func(ins []any, rs *runState) (any, error) {
 		x := ins[0].([]float32)
 		out := newOut[float32](rs, win.n*win.c*win.oh*win.ow)

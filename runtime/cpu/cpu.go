@@ -40,6 +40,8 @@ type Device struct {
 	place graph.Device
 	pool  *par.Pool
 	gemm  *gemm.Gemm
+	// padded: see spec.padded.
+	padded bool
 }
 
 // New returns a host backend for device d with a pool of its own, of as

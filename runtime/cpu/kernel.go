@@ -33,6 +33,10 @@ type spec struct {
 	fuse   *fusion
 	// threads is the number of threads of the device's pool.
 	threads int
+	// padded makes depthwise convolutions and max pooling copy each
+	// plane padded (the path of processors without AVX-512) even where
+	// vec.Plane computes them from the image, for tests.
+	padded bool
 }
 
 // kernelFn computes one node: operands in row-major order, result likewise

@@ -198,7 +198,7 @@ func (d *Device) compile(p *backend.Program) (*executable, error) {
 		if err != nil {
 			return nil, nodeErr(n, err)
 		}
-		s := &spec{node: n, dt: n.Type.DType, out: out, info: p.Info[n.Name], fuse: fuse[i], threads: d.Threads()}
+		s := &spec{node: n, dt: n.Type.DType, out: out, info: p.Info[n.Name], fuse: fuse[i], threads: d.Threads(), padded: d.padded}
 		st := &e.steps[i]
 		st.n, st.dt, st.elems = n, n.Type.DType, numel(out)
 		st.alias, st.dead = alias[i], dead[i]

@@ -243,3 +243,54 @@ func TestTransposeLastTwo(t *testing.T) {
 		}
 	}
 }
+
+// Depthwise convolutions and max pooling computed from the image
+// (vec.Plane) give the bits of the padded-plane path that processors
+// without AVX-512 run, with special values in the image, at 1 and 2
+// threads.
+func TestPlanesMatchPadded(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	src := `graph p {
+  input %x: f32[3,16,23,17]
+  input %w: f32[16,1,3,3]
+  input %w5: f32[16,1,5,5]
+  input %b: f32[16]
+  %c = conv2d %x, %w, %b {groups=16, pad=[1,1]}
+  %r = relu %c
+  %s = conv2d %r, %w5 {groups=16, stride=[2,2], pad=[2,1,1,2]}
+  %m = maxpool2d %s {kernel=[3,3], stride=[2,2], pad=[1,1]}
+  %d = conv2d %x, %w {groups=16, dilation=[2,1], stride=[1,2], pad=[2,1]}
+  %q = maxpool2d %d {kernel=[2,3], stride=[1,1], pad=[0,1]}
+  output %m, %q
+}
+`
+	for _, threads := range []int{1, 2} {
+		pool := par.New(threads)
+		fast, padded := NewShared(graph.HostCPU, pool), NewShared(graph.HostCPU, pool)
+		padded.padded = true
+		x := randBuffer(fast, r, 3, 16, 23, 17)
+		xd := x.data.([]float32)
+		for i := 0; i < len(xd); i += 37 {
+			xd[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1))}[i%4]
+		}
+		in := []backend.Buffer{x, randBuffer(fast, r, 16, 1, 3, 3), randBuffer(fast, r, 16, 1, 5, 5), randBuffer(fast, r, 16)}
+		var outs [2][]backend.Buffer
+		for k, d := range []*Device{fast, padded} {
+			exe, err := d.Compile(program(t, src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if outs[k], err = exe.Run(context.Background(), in, backend.RunOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for o := range outs[0] {
+			got, want := outs[0][o].(*Buffer).data.([]float32), outs[1][o].(*Buffer).data.([]float32)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+					t.Fatalf("%d threads, output %d, element %d: %v from the image, %v from padded planes", threads, o, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
