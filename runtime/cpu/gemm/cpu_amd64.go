@@ -30,8 +30,8 @@ var avx512 = hasAVX512()
 //go:noescape
 func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg int)
 
-// packRowsAtAVX512 is PackRowsAt's loop; mode 1: whole loads, 2: whole
-// stores of every run but a row's last.
+// packRowsAtAVX512 is PackRowsAt's loop; mode 1: whole loads, 2: a whole
+// store of a row's run at lane 0.
 //
 //go:noescape
 func packRowsAtAVX512(dst, src *float32, offs *int, rows int, segs *segMask, nseg, mode int)

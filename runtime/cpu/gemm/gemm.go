@@ -311,8 +311,9 @@ func PackRowsAt(dst, src []float32, offs []int, segs []Seg) {
 	var ms [nr]segMask
 	// Masked loads and stores are slow: where every run's nr elements
 	// lie inside src, the loads are whole; where the runs fill the strip
-	// in order, every run but the last is stored whole too (the lanes it
-	// writes past its end are the next run's).
+	// in order, the first is stored whole too (the lanes it writes past
+	// its end are the next runs'; a later run's whole store would spill
+	// into the next row).
 	mode := 3
 	end := 0 // the lane the runs reached, in order
 	for i, sg := range segs {

@@ -394,11 +394,17 @@ func TestPackRowsAt(t *testing.T) {
 		if iter%4 == 3 {
 			offs[rows-1] = n - maxOff // runs ending at src's end
 		}
-		dst := make([]float32, rows*nr)
-		for i := range dst {
-			dst[i] = -1
+		guarded := make([]float32, rows*nr+2*nr) // what follows dst stays as it is
+		for i := range guarded {
+			guarded[i] = -1
 		}
+		dst := guarded[:rows*nr]
 		PackRowsAt(dst, src, offs, segs)
+		for i, v := range guarded[rows*nr:] {
+			if v != -1 {
+				t.Fatalf("iter %d, runs %+v: element %d past the strip written", iter, segs, i)
+			}
+		}
 		for row := range rows {
 			for ln := range nr {
 				want := float32(-1)

@@ -777,12 +777,6 @@ aload_masked:
 aloaded:
 	TESTQ $2, R15
 	JZ astore_masked
-	CMPQ R11, $1
-	JEQ astore_last
-	VMOVUPS Z0, (R13)
-	VMOVUPS Z1, 64(R13)
-	JMP astored
-astore_last:
 	TESTQ BX, BX
 	JNZ astore_masked
 	VMOVUPS Z0, (R13)
