@@ -6,6 +6,7 @@ import (
 	"multigpu/graph"
 	"multigpu/lower"
 	"multigpu/runtime/backend"
+	"multigpu/runtime/cpu/par"
 	"multigpu/runtime/host"
 )
 
@@ -232,6 +233,68 @@ func sliceKernel(s *spec) (kernelFn, error) {
 type transposer struct {
 	out    []int // result shape
 	srcStr []int // for each result axis, the stride in the source
+	// f32 is the parallel loop of an f32 transpose's general path.
+	f32 transposeTask[float32]
+}
+
+// transposeTask is the general path of a transpose over the pool: piece
+// i copies a range of the result's rows (its last axis).
+type transposeTask[T any] struct {
+	t         *transposer
+	src, out  []T
+	rows, per int
+	job       par.Job
+}
+
+// Do copies the rows of piece i.
+func (w *transposeTask[T]) Do(i int, _ *par.Scratch) {
+	r0, r1 := i*w.per, min(w.rows, (i+1)*w.per)
+	if r0 < r1 {
+		transposeRows(w.t, w.src, w.out, r0, r1)
+	}
+}
+
+// transposeRows copies rows r0 to r1 of the result of t (rows along its
+// last axis) from src: a copy per row when the last axis stays last.
+func transposeRows[T any](t *transposer, src, out []T, r0, r1 int) {
+	r := len(t.out)
+	var idxBuf [maxRank + 1]int
+	idx := idxBuf[:0]
+	if r <= len(idxBuf) {
+		idx = idxBuf[:r]
+	} else {
+		idx = make([]int, r)
+	}
+	last := t.out[r-1]
+	ls := t.srcStr[r-1]
+	off, rem := 0, r0 // source offset of idx (with idx[r-1] = 0)
+	for a := r - 2; a >= 0; a-- {
+		idx[a] = rem % t.out[a]
+		rem /= t.out[a]
+		off += idx[a] * t.srcStr[a]
+	}
+	for pos := r0 * last; pos < r1*last; pos += last {
+		row := out[pos : pos+last]
+		if ls == 1 {
+			copy(row, src[off:off+last])
+		} else {
+			o := off
+			for j := range row {
+				row[j] = src[o]
+				o += ls
+			}
+		}
+		// advance idx over all but the last axis
+		for a := r - 2; a >= 0; a-- {
+			idx[a]++
+			off += t.srcStr[a]
+			if idx[a] < t.out[a] {
+				break
+			}
+			off -= idx[a] * t.srcStr[a]
+			idx[a] = 0
+		}
+	}
 }
 
 func newTransposer(in []int, perm []int) *transposer {
@@ -304,28 +367,17 @@ func transposeT[T any](t *transposer, src []T, rs *runState) []T {
 		}
 		return out
 	}
-	idx := make([]int, r)
-	last := t.out[r-1]
-	ls := t.srcStr[r-1]
-	off := 0 // source offset of idx (with idx[r-1] = 0)
-	for pos := 0; pos < len(out); pos += last {
-		o := off
-		row := out[pos : pos+last]
-		for j := range row {
-			row[j] = src[o]
-			o += ls
-		}
-		// advance idx over all but the last axis
-		for a := r - 2; a >= 0; a-- {
-			idx[a]++
-			off += t.srcStr[a]
-			if idx[a] < t.out[a] {
-				break
-			}
-			off -= idx[a] * t.srcStr[a]
-			idx[a] = 0
-		}
+	rows := len(out) / t.out[r-1]
+	if o32, ok := any(out).([]float32); ok && rs.threads() != nil {
+		w := &t.f32
+		w.t, w.src, w.out, w.rows = t, any(src).([]float32), o32, rows
+		pieces := rs.chunks(len(out), 1<<15)
+		w.per = (rows + pieces - 1) / pieces
+		rs.threads().Run(&w.job, pieces, w)
+		w.src, w.out = nil, nil
+		return out
 	}
+	transposeRows(t, src, out, 0, rows)
 	return out
 }
 
