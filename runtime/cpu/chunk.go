@@ -139,6 +139,8 @@ type chunked struct {
 	pIn    []int               // the program input of each prefix input
 	pBatch []bool              // whether prefix input i carries the batch
 	exits  []exitValue         // the prefix's outputs
+	pins   []*Buffer           // the prefix's inputs of a chunk, reused
+	pouts  []any               // the prefix's results of a chunk, reused
 	suffix *executable         // nil when the prefix is the whole program
 	sIn    []int               // each suffix input: a program input (>= 0) or exit -1-k
 	outs   []int               // each program output: suffix output (>= 0) or exit -1-k
@@ -152,6 +154,7 @@ type exitValue struct {
 	row    int   // elements per sample
 	output bool  // returned by the program: a fresh buffer per run
 	buf    any   // kept across runs otherwise
+	views  []any // buf's share of each chunk, by first sample (made once)
 }
 
 // compileChunked compiles p in chunks when planChunks says so; it
@@ -356,6 +359,28 @@ func (c *chunked) Run(ctx context.Context, inputs []backend.Buffer, opts backend
 			exits[k] = e.buf
 		}
 	}
+	if c.pins == nil {
+		c.pins = make([]*Buffer, len(c.pIn))
+		for k := range c.pins {
+			c.pins[k] = &Buffer{}
+		}
+		c.pouts = make([]any, len(c.exits))
+	}
+	// view returns exit k's share of the chunk from sample lo (of size
+	// samples), boxed once for the buffers kept across runs.
+	view := func(k, lo, size int) any {
+		e := &c.exits[k]
+		if e.output {
+			return sliceOf(exits[k], lo*e.row, (lo+size)*e.row)
+		}
+		if e.views == nil {
+			e.views = make([]any, c.plan.batch)
+		}
+		if e.views[lo] == nil {
+			e.views[lo] = sliceOf(e.buf, lo*e.row, (lo+size)*e.row)
+		}
+		return e.views[lo]
+	}
 	pins := make([]backend.Buffer, len(c.pIn))
 	for lo := 0; lo < c.plan.batch; lo += c.plan.chunk {
 		size := min(c.plan.chunk, c.plan.batch-lo)
@@ -366,17 +391,46 @@ func (c *chunked) Run(ctx context.Context, inputs []backend.Buffer, opts backend
 				continue
 			}
 			row := numel(b.shape) / c.plan.batch
-			shape := append([]int{size}, b.shape[1:]...)
-			pins[k] = &Buffer{dev: b.dev, dt: b.dt, shape: shape, data: sliceOf(b.data, lo*row, (lo+size)*row)}
+			pb := c.pins[k]
+			if len(pb.shape) != len(b.shape) {
+				pb.shape = make([]int, len(b.shape))
+			}
+			copy(pb.shape, b.shape)
+			pb.shape[0] = size
+			pb.dev, pb.dt, pb.data = b.dev, b.dt, sliceOf(b.data, lo*row, (lo+size)*row)
+			pins[k] = pb
 		}
-		outs, err := c.prefix[size].Run(ctx, pins, opts)
+		exe := c.prefix[size]
+		// The chunk's results go straight into their share of the exits.
+		for k, v := range exe.outputs {
+			for v >= exe.nIn && exe.steps[v-exe.nIn].alias >= 0 { // folded into its producer
+				st := &exe.steps[v-exe.nIn]
+				v = st.args[st.alias]
+			}
+			if st := v - exe.nIn; st >= 0 && exe.steps[st].writes && exe.steps[st].slot < 0 && exe.steps[st].inPlace < 0 {
+				if exe.dest == nil {
+					exe.dest = make([]any, len(exe.steps))
+				}
+				exe.dest[st] = view(k, lo, size)
+			}
+		}
+		err := exe.runTo(ctx, pins, opts, c.pouts)
+		for _, pb := range c.pins {
+			pb.data = nil
+		}
 		if err != nil {
 			return nil, err
 		}
-		for k, o := range outs {
+		for k, d := range c.pouts {
 			e := &c.exits[k]
-			copyInto(exits[k], lo*e.row, o.(*Buffer).data)
+			if v := d; exe.dest == nil || !sameStart(v, view(k, lo, size)) {
+				copyInto(exits[k], lo*e.row, d)
+			}
 		}
+		if exe.dest != nil {
+			clear(exe.dest)
+		}
+		clear(c.pouts)
 	}
 	exitBuf := func(k int) *Buffer {
 		e := &c.exits[k]
@@ -461,4 +515,27 @@ func copyInto(dst any, at int, src any) {
 	default:
 		panic(fmt.Sprintf("cpu: no copies of %T", dst))
 	}
+}
+
+// sameStart reports whether a and b, []T of one T, start at the same
+// element.
+func sameStart(a, b any) bool {
+	switch x := a.(type) {
+	case []float32:
+		y, ok := b.([]float32)
+		return ok && len(x) > 0 && len(y) > 0 && &x[0] == &y[0]
+	case []float64:
+		y, ok := b.([]float64)
+		return ok && len(x) > 0 && len(y) > 0 && &x[0] == &y[0]
+	case []int32:
+		y, ok := b.([]int32)
+		return ok && len(x) > 0 && len(y) > 0 && &x[0] == &y[0]
+	case []int64:
+		y, ok := b.([]int64)
+		return ok && len(x) > 0 && len(y) > 0 && &x[0] == &y[0]
+	case []bool:
+		y, ok := b.([]bool)
+		return ok && len(x) > 0 && len(y) > 0 && &x[0] == &y[0]
+	}
+	return false
 }

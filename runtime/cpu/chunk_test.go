@@ -176,3 +176,33 @@ func TestChunkedTestdataModels(t *testing.T) {
 		t.Errorf("only %d models have a prefix to chunk", chunkedModels)
 	}
 }
+
+// After its first run, a chunked program allocates little per run: its
+// chunks' results go straight into the whole batch's buffers.
+func TestChunkedAllocations(t *testing.T) {
+	const batch = 8
+	r := rand.New(rand.NewPCG(15, 16))
+	d := NewShared(graph.HostCPU, par.New(2))
+	p := program(t, chunkNet(batch))
+	plan, ok := planChunksAt(p, 1<<10, 0, 1)
+	if !ok {
+		t.Fatal("chunkNet is not chunked")
+	}
+	c, err := d.compileChunks(p, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := []backend.Buffer{randBuffer(d, r, batch, 4, 12, 12), randBuffer(d, r, 8, 4, 3, 3), randBuffer(d, r, 8),
+		randBuffer(d, r, 8, 1, 3, 3), randBuffer(d, r, 8, 8, 1, 1), randBuffer(d, r), randBuffer(d, r), randBuffer(d, r, 288, 5)}
+	run := func() {
+		if _, err := c.Run(context.Background(), ins, backend.RunOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	// Per run: the returned buffers; per chunk of one sample, the
+	// prefix's list of results and their Buffers.
+	if a := testing.AllocsPerRun(10, run); a > 40 {
+		t.Errorf("%v allocations per run of %d chunks, want at most 40", a, batch)
+	}
+}

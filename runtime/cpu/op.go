@@ -130,6 +130,10 @@ type step struct {
 	// and has no value.
 	alias int
 	dead  bool
+	// writes: the kernel writes its result into the buffer newOut gives
+	// it (spec.arena), so a result the program returns can go where the
+	// caller says (executable.dest).
+	writes bool
 }
 
 // executable is a compiled program: its steps, driven in order, and the
@@ -144,6 +148,10 @@ type executable struct {
 	shapes  [][]int
 	slots   []int64    // bytes of each arena slot
 	arena   [][]uint64 // the slots, allocated on the first run
+	// dest, when set, holds by step a []T for the result of a step that
+	// would allocate its own (one the program returns): its kernel writes
+	// there instead (a chunk's share of the whole batch's buffer).
+	dest []any
 }
 
 // inPlaceOps may write their result over operand 0 or 1 when it dies
@@ -233,6 +241,7 @@ func (d *Device) compile(p *backend.Program) (*executable, error) {
 			if st.kern, err = build(s); err != nil {
 				return nil, nodeErr(n, err)
 			}
+			st.writes = s.arena && !s.view
 		}
 		specs[i] = s
 		index[n] = e.nIn + i
@@ -456,14 +465,28 @@ func typedSlice(dt graph.DType, buf []uint64, n int) any {
 // Run binds the inputs, runs the steps in order and returns the outputs.
 // Errors and panics of a kernel are a NodeError naming the node.
 func (e *executable) Run(ctx context.Context, inputs []backend.Buffer, opts backend.RunOptions) (_ []backend.Buffer, err error) {
+	vals := make([]any, len(e.outputs))
+	if err := e.runTo(ctx, inputs, opts, vals); err != nil {
+		return nil, err
+	}
+	outs := make([]backend.Buffer, len(e.outputs))
+	for i, v := range vals {
+		o := e.prog.Outputs[i]
+		outs[i] = &Buffer{dev: e.rs.dev, dt: o.Type.DType, shape: e.shapes[i], data: v}
+	}
+	return outs, nil
+}
+
+// runTo is Run, leaving the outputs' data (each a []T) in outs.
+func (e *executable) runTo(ctx context.Context, inputs []backend.Buffer, opts backend.RunOptions, outs []any) error {
 	if len(inputs) != e.nIn {
-		return nil, fmt.Errorf("%s: program takes %d inputs, given %d", e.rs.dev, e.nIn, len(inputs))
+		return fmt.Errorf("%s: program takes %d inputs, given %d", e.rs.dev, e.nIn, len(inputs))
 	}
 	defer clear(e.rs.inputs)
 	for i, b := range inputs {
 		cb, ok := b.(*Buffer)
 		if !ok {
-			return nil, fmt.Errorf("%s: input %%%s is a %T, not a cpu buffer", e.rs.dev, e.prog.Inputs[i].Name, b)
+			return fmt.Errorf("%s: input %%%s is a %T, not a cpu buffer", e.rs.dev, e.prog.Inputs[i].Name, b)
 		}
 		e.vals[i] = cb.data
 		e.rs.inputs[i] = cb
@@ -483,15 +506,13 @@ func (e *executable) Run(ctx context.Context, inputs []backend.Buffer, opts back
 	}()
 	for i := range e.steps {
 		if err := e.runStep(i); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	outs := make([]backend.Buffer, len(e.outputs))
 	for i, v := range e.outputs {
-		o := e.prog.Outputs[i]
-		outs[i] = &Buffer{dev: rs.dev, dt: o.Type.DType, shape: e.shapes[i], data: e.vals[v]}
+		outs[i] = e.vals[v]
 	}
-	return outs, nil
+	return nil
 }
 
 // runStep runs one step, recovering a kernel's panic as its error.
@@ -528,6 +549,8 @@ func (e *executable) runStep(i int) (err error) {
 		rs.out = st.ins[st.inPlace]
 	case st.slot >= 0:
 		rs.out = st.outAny
+	case e.dest != nil:
+		rs.out = e.dest[i]
 	default:
 		rs.out = nil
 	}
