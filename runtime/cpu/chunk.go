@@ -6,6 +6,7 @@ import (
 
 	"multigpu/graph"
 	"multigpu/runtime/backend"
+	"multigpu/runtime/host"
 )
 
 // A program whose first layers have large activations for their weights
@@ -350,7 +351,7 @@ func (c *chunked) Run(ctx context.Context, inputs []backend.Buffer, opts backend
 	for k := range c.exits {
 		e := &c.exits[k]
 		if e.output || e.buf == nil {
-			buf := makeSlice(e.dt, numel(e.shape))
+			buf := host.MakeSlice(e.dt, numel(e.shape))
 			if !e.output {
 				e.buf = buf
 			}
@@ -371,13 +372,13 @@ func (c *chunked) Run(ctx context.Context, inputs []backend.Buffer, opts backend
 	view := func(k, lo, size int) any {
 		e := &c.exits[k]
 		if e.output {
-			return sliceOf(exits[k], lo*e.row, (lo+size)*e.row)
+			return host.Subslice(exits[k], lo*e.row, (lo+size)*e.row)
 		}
 		if e.views == nil {
 			e.views = make([]any, c.plan.batch)
 		}
 		if e.views[lo] == nil {
-			e.views[lo] = sliceOf(e.buf, lo*e.row, (lo+size)*e.row)
+			e.views[lo] = host.Subslice(e.buf, lo*e.row, (lo+size)*e.row)
 		}
 		return e.views[lo]
 	}
@@ -397,7 +398,7 @@ func (c *chunked) Run(ctx context.Context, inputs []backend.Buffer, opts backend
 			}
 			copy(pb.shape, b.shape)
 			pb.shape[0] = size
-			pb.dev, pb.dt, pb.data = b.dev, b.dt, sliceOf(b.data, lo*row, (lo+size)*row)
+			pb.dev, pb.dt, pb.data = b.dev, b.dt, host.Subslice(b.data, lo*row, (lo+size)*row)
 			pins[k] = pb
 		}
 		exe := c.prefix[size]
@@ -463,40 +464,6 @@ func (c *chunked) Run(ctx context.Context, inputs []backend.Buffer, opts backend
 		}
 	}
 	return res, nil
-}
-
-// makeSlice returns a []T of n elements of dt.
-func makeSlice(dt graph.DType, n int) any {
-	switch dt {
-	case graph.F32:
-		return make([]float32, n)
-	case graph.F64:
-		return make([]float64, n)
-	case graph.I32:
-		return make([]int32, n)
-	case graph.I64:
-		return make([]int64, n)
-	case graph.Bool:
-		return make([]bool, n)
-	}
-	panic(fmt.Sprintf("cpu: no slices of %s", dt))
-}
-
-// sliceOf returns elements [lo, hi) of data, a []T.
-func sliceOf(data any, lo, hi int) any {
-	switch d := data.(type) {
-	case []float32:
-		return d[lo:hi]
-	case []float64:
-		return d[lo:hi]
-	case []int32:
-		return d[lo:hi]
-	case []int64:
-		return d[lo:hi]
-	case []bool:
-		return d[lo:hi]
-	}
-	panic(fmt.Sprintf("cpu: no slices of %T", data))
 }
 
 // copyInto copies src, a []T, into dst (a []T) from element at.

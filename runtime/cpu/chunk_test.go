@@ -144,7 +144,7 @@ func TestChunkedTestdataModels(t *testing.T) {
 			case graph.F32:
 				ins = append(ins, randBuffer(d, r, shape...))
 			default:
-				b, err := d.Upload(host.New(shape, makeSlice(in.Type.DType, numel(shape))))
+				b, err := d.Upload(host.New(shape, host.MakeSlice(in.Type.DType, numel(shape))))
 				if err != nil {
 					t.Fatal(err)
 				}
