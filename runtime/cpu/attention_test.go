@@ -19,10 +19,12 @@ import (
 // the linear layers on [B*S, H], heads split by reshape and transpose, the
 // scaled scores plus the attention mask, softmax over the last axis, the
 // layernorm chain and erf's GELU: every kernel of the transformer path.
+// The batch is the symbol N bound to b, so that the layernorm's means,
+// which keep it, take vec.SumRow's order.
 func bertLayer(b int) string {
 	return strings.ReplaceAll(`graph p {
-  input %x: f32[B,20,32]
-  input %mask: f32[B,1,1,20]
+  input %x: f32[N=B,20,32]
+  input %mask: f32[N=B,1,1,20]
   input %wq: f32[32,32]
   input %bq: f32[32]
   input %wk: f32[32,32]
@@ -41,9 +43,9 @@ func bertLayer(b int) string {
   %q = add %q0, %bq
   %k = matmul %x, %wk
   %v = matmul %x, %wv
-  %qh = reshape %q {shape=[B,20,2,16]}
-  %kh = reshape %k {shape=[B,20,2,16]}
-  %vh = reshape %v {shape=[B,20,2,16]}
+  %qh = reshape %q {shape=[N,20,2,16]}
+  %kh = reshape %k {shape=[N,20,2,16]}
+  %vh = reshape %v {shape=[N,20,2,16]}
   %qt = transpose %qh {perm=[0,2,1,3]}
   %kt = transpose %kh {perm=[0,2,3,1]}
   %vt = transpose %vh {perm=[0,2,1,3]}
@@ -53,7 +55,7 @@ func bertLayer(b int) string {
   %p = softmax %s {axis=3}
   %o = matmul %p, %vt
   %ot = transpose %o {perm=[0,2,1,3]}
-  %c = reshape %ot {shape=[B,20,32]}
+  %c = reshape %ot {shape=[N,20,32]}
   %h = add %c, %x
   %mu = mean %h {axes=[2], keepdims=true}
   %d = sub %h, %mu

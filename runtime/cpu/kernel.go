@@ -99,6 +99,7 @@ func build(s *spec) (kernelFn, error) {
 			return nil, err
 		}
 		r := newReducer(s.in[0], axes)
+		r.keepsBatch = keepsBatch(n.Args[0].Type.Shape, axes)
 		s.arena = true
 		return floatKernel(s.dt, func() (kernelFn, kernelFn) {
 			return reduceKernel[float32](n.Op, r), reduceKernel[float64](n.Op, r)

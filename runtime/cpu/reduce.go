@@ -2,7 +2,9 @@ package cpu
 
 import (
 	"math"
+	"slices"
 
+	"multigpu/graph"
 	"multigpu/runtime/cpu/par"
 	"multigpu/runtime/cpu/vec"
 	"multigpu/runtime/host"
@@ -16,6 +18,20 @@ type reducer struct {
 	n     int     // operand elements
 	outN  int     // result elements
 	count int     // elements reduced into each result element
+	// keepsBatch: an axis of the operand that is not reduced holds the
+	// batch (or a share), so no reduced row crosses samples.
+	keepsBatch bool
+}
+
+// keepsBatch reports whether an axis of shape holding the batch symbol is
+// not among axes.
+func keepsBatch(shape []graph.Dim, axes []int) bool {
+	for i, d := range shape {
+		if d.Sym != "" && !slices.Contains(axes, i) {
+			return true
+		}
+	}
+	return false
 }
 
 func newReducer(in []int, axes []int) *reducer {
@@ -38,7 +54,11 @@ func newReducer(in []int, axes []int) *reducer {
 }
 
 // reduceKernel reduces with op: sum, mean, max or min. Every result element
-// accumulates its operands in row-major order.
+// accumulates its operands in row-major order, but in an f32 sum or mean
+// of one row per result element that keeps the batch (r.keepsBatch: a
+// row never crosses samples, and a share of the batch has the same rows),
+// which takes vec.SumRow's order. A sum over the batch, or over partial
+// sums, stays in order: the replicas' combinations must give its bits.
 func reduceKernel[T float](op string, r *reducer) kernelFn {
 	var init T
 	switch op {
@@ -52,6 +72,11 @@ func reduceKernel[T float](op string, r *reducer) kernelFn {
 	last := r.shape[len(r.shape)-1]
 	so := r.str[1][len(r.shape)-1]
 	od := newOdometer(r.shape, r.str)
+	// An f32 sum or mean whose every result element reduces one row adds
+	// it by vec.SumRow (16 lanes, an order fixed by the row's length).
+	var zero T
+	_, f32 := any(zero).(float32)
+	lanes := f32 && r.keepsBatch && (op == "sum" || op == "mean") && so == 0 && r.outN*last == r.n
 	return func(ins []any, rs *runState) (any, error) {
 		x := ins[0].([]T)
 		out := newOut[T](rs, r.outN)
@@ -63,7 +88,9 @@ func reduceKernel[T float](op string, r *reducer) kernelFn {
 			for {
 				row := x[od.off[0] : od.off[0]+last]
 				o := od.off[1]
-				if so == 0 {
+				if lanes {
+					out[o] = T(vec.SumRow(any(row).([]float32)))
+				} else if so == 0 {
 					out[o] = reduceRow(op, out[o], row)
 				} else {
 					accumulateRow(op, out[o:o+last], row)

@@ -67,3 +67,6 @@ func softmaxRowsAVX512(dst, x *float32, rows, size int)
 
 //go:noescape
 func arithAVX512(dst, a, b *float32, n, code int)
+
+//go:noescape
+func sumRowAVX512(x *float32, n int) float32

@@ -30,3 +30,5 @@ func erfTableAVX512(dst, x *float32, n int, tab *[12][16]float64) {}
 func softmaxRowsAVX512(dst, x *float32, rows, size int) {}
 
 func arithAVX512(dst, a, b *float32, n, code int) {}
+
+func sumRowAVX512(x *float32, n int) float32 { return 0 }
