@@ -507,16 +507,48 @@ func (o *Op) Compute(p *Product) {
 		pool.Run(&o.packJob, o.bpack.pieces, &o.bpack)
 		o.bpack = bpackTask{}
 	}
+	o.mchunks = 1
 	if o.p.PackedB != nil && threads > 1 {
-		// Nothing to pack per block: smaller blocks, more pieces.
-		o.strips = max(1, min(o.strips, (nstrips+want-1)/want))
+		// Nothing to pack per block: split the product into the pieces
+		// that read the least of A and B, at least two per thread.
+		blocks, chunks := split(m, n, k, mstrips, nstrips, (nstrips+o.strips-1)/o.strips, want)
+		o.strips, o.mchunks = (nstrips+blocks-1)/blocks, chunks
 	}
 	o.blocks = (nstrips + o.strips - 1) / o.strips
-	o.mchunks = 1
-	if threads > 1 && o.blocks < want {
-		o.mchunks = min(mstrips, (want+o.blocks-1)/o.blocks)
+	if threads > 1 && o.blocks*o.mchunks < want/2 {
+		o.mchunks = min(mstrips, (want/2+o.blocks-1)/o.blocks)
 	}
 	pool.Run(&o.job, o.blocks*o.mchunks, o)
+}
+
+// split returns how many blocks of B's strips (at least minBlocks, so
+// that a block fits the cache) and chunks of A's strips to cut a product
+// into when B is packed already, so that there are at least want/2
+// pieces (if the strips allow) and they read the fewest elements in all:
+// each block reads all of A (blocks*m*k), each chunk all of B once per
+// sub-block of A its piece holds (chunks*k*n*subs). Splitting B suits a
+// large B and a small A (a layer of a batch of samples by its weights),
+// splitting A the converse (a late convolution's filters by its few
+// pixels), where the pieces of a split B would each stream all of A.
+func split(m, n, k, mstrips, nstrips, minBlocks, want int) (blocks, chunks int) {
+	sub := max(1, aBlock/(mr*min(kc, k)))
+	best := -1.0
+	for c := 1; c <= min(mstrips, want); c++ {
+		subs := ((mstrips+c-1)/c + sub - 1) / sub
+		for b := min(minBlocks, nstrips); b <= max(min(nstrips, want), minBlocks); b++ {
+			if b*c < want/2 && (b < nstrips || c < mstrips) {
+				continue // too few pieces, and more to be had
+			}
+			cost := float64(b)*float64(m)*float64(k) + float64(c)*float64(k)*float64(n)*float64(subs)
+			if best < 0 || cost < best || cost == best && b*c > blocks*chunks && b*c <= want {
+				best, blocks, chunks = cost, b, c
+			}
+		}
+	}
+	if best < 0 {
+		return max(1, min(minBlocks, nstrips)), 1
+	}
+	return blocks, chunks
 }
 
 func (o *Op) threads() int {

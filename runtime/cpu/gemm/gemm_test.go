@@ -420,3 +420,25 @@ func TestPackRowsAt(t *testing.T) {
 		}
 	}
 }
+
+// A product whose B is packed already is split where the pieces read the
+// least: a batch of samples by a layer's weights (small A, large B) into
+// blocks of B, a late convolution's filters by its few pixels (large A)
+// into chunks of A, with at least two pieces per thread either way.
+func TestSplit(t *testing.T) {
+	for _, c := range []struct {
+		name               string
+		m, n, k, minBlocks int
+		maxBlocks, minA    int // at most maxBlocks blocks of B, at least minA chunks of A
+		maxA               int
+	}{
+		{"MLP layer, batch 64", 64, 1024, 784, 2, 8, 1, 1},
+		{"ResNet-18 layer4 conv, batch 8", 512, 392, 4608, 1, 2, 2, 8},
+	} {
+		mstrips, nstrips := (c.m+mr-1)/mr, (c.n+nr-1)/nr
+		b, ch := split(c.m, c.n, c.k, mstrips, nstrips, c.minBlocks, 8)
+		if b*ch < 4 || b > c.maxBlocks || ch < c.minA || ch > c.maxA {
+			t.Errorf("%s: %d blocks of B by %d chunks of A", c.name, b, ch)
+		}
+	}
+}
