@@ -256,7 +256,8 @@ func (w *transposeTask[T]) Do(i int, _ *par.Scratch) {
 }
 
 // transposeRows copies rows r0 to r1 of the result of t (rows along its
-// last axis) from src: a copy per row when the last axis stays last.
+// last axis) from src: a copy per row when the last axis stays last (and
+// its rows are long enough for copy to pay).
 func transposeRows[T any](t *transposer, src, out []T, r0, r1 int) {
 	r := len(t.out)
 	var idxBuf [maxRank + 1]int
@@ -276,7 +277,7 @@ func transposeRows[T any](t *transposer, src, out []T, r0, r1 int) {
 	}
 	for pos := r0 * last; pos < r1*last; pos += last {
 		row := out[pos : pos+last]
-		if ls == 1 {
+		if ls == 1 && last >= 16 {
 			copy(row, src[off:off+last])
 		} else {
 			o := off
