@@ -28,7 +28,7 @@ var avx512 = hasAVX512()
 // packRowsAVX512 is PackRows' loop: masked loads and stores per run.
 //
 //go:noescape
-func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg int)
+func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg, mode int)
 
 // packRowsAtAVX512 is PackRowsAt's loop; mode 1: whole loads, 2: a whole
 // store of a row's run at lane 0.

@@ -6,7 +6,7 @@ func hasAVX512() bool { return false }
 
 const avx512 = false
 
-func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg int) {
+func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg, mode int) {
 	panic("gemm: no AVX-512")
 }
 

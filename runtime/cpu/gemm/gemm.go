@@ -271,6 +271,7 @@ func PackRows(dst, src []float32, ld, rows int, segs []Seg) {
 	}
 	_ = dst[(rows-1)*nr+nr-1]
 	var ms [nr]segMask
+	mode, end := 3, 0 // as PackRowsAt's
 	for i, sg := range segs {
 		if sg.Lane < 0 || sg.Len < 0 || sg.Lane+sg.Len > nr || sg.Off < 0 {
 			panic("gemm: run outside the strip")
@@ -278,11 +279,21 @@ func PackRows(dst, src []float32, ld, rows int, segs []Seg) {
 		if sg.Len > 0 {
 			_ = src[(rows-1)*ld+sg.Off+sg.Len-1]
 		}
+		if (rows-1)*ld+sg.Off+nr > len(src) {
+			mode &^= 1
+		}
+		if sg.Lane != end {
+			mode &^= 2
+		}
+		end = sg.Lane + sg.Len
 		ms[i] = segMask{off: sg.Off, lane: sg.Lane,
 			m0: uint16(1<<min(sg.Len, 16) - 1), m1: uint16(1<<max(sg.Len-16, 0) - 1)}
 	}
+	if end != nr {
+		mode &^= 2
+	}
 	if avx512 {
-		packRowsAVX512(&dst[0], &src[0], ld, rows, &ms[0], len(segs))
+		packRowsAVX512(&dst[0], &src[0], ld, rows, &ms[0], len(segs), mode)
 		return
 	}
 	for r := range rows {

@@ -354,10 +354,11 @@ func TestDirectB(t *testing.T) {
 	}
 }
 
-// PackRowsAt copies each row's runs into their lanes and leaves the other
-// lanes alone, whether its runs fill the strip in order (whole stores but
-// the last), leave gaps or a partial strip, and whether their loads may
-// read whole vectors of src or must stop at its end.
+// PackRowsAt and PackRows copy each row's runs into their lanes and leave
+// the other lanes, and what follows the strip, alone, whether the runs
+// fill the strip in order (the first stored whole), leave gaps or a
+// partial strip, and whether their loads may read whole vectors of src
+// or must stop at its end.
 func TestPackRowsAt(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
 	for iter := range 500 {
@@ -399,7 +400,19 @@ func TestPackRowsAt(t *testing.T) {
 			guarded[i] = -1
 		}
 		dst := guarded[:rows*nr]
-		PackRowsAt(dst, src, offs, segs)
+		if iter%2 == 0 {
+			PackRowsAt(dst, src, offs, segs)
+		} else {
+			// PackRows: rows ld apart.
+			ld := 1 + r.IntN(max(1, (n-maxOff)/max(1, rows-1)))
+			if rows == 1 {
+				ld = n
+			}
+			for i := range offs {
+				offs[i] = i * ld
+			}
+			PackRows(dst, src, ld, rows, segs)
+		}
 		for i, v := range guarded[rows*nr:] {
 			if v != -1 {
 				t.Fatalf("iter %d, runs %+v: element %d past the strip written", iter, segs, i)

@@ -712,8 +712,9 @@ l6_16:
 	VZEROUPPER
 	RET
 
-// func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg int)
-TEXT ·packRowsAVX512(SB), NOSPLIT, $0-48
+// func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg, mode int)
+// mode as packRowsAtAVX512's.
+TEXT ·packRowsAVX512(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ ld+16(FP), DX
@@ -721,6 +722,7 @@ TEXT ·packRowsAVX512(SB), NOSPLIT, $0-48
 	MOVQ rows+24(FP), CX
 	MOVQ segs+32(FP), R8
 	MOVQ nseg+40(FP), R9
+	MOVQ mode+48(FP), R15
 prow:
 	MOVQ R8, R10
 	MOVQ R9, R11
@@ -731,10 +733,26 @@ pseg:
 	KMOVW 18(R10), K2
 	LEAQ (SI)(AX*4), R12
 	LEAQ (DI)(BX*4), R13
+	TESTQ $1, R15
+	JZ pload_masked
+	VMOVUPS (R12), Z0
+	VMOVUPS 64(R12), Z1
+	JMP ploaded
+pload_masked:
 	VMOVUPS.Z (R12), K1, Z0
 	VMOVUPS.Z 64(R12), K2, Z1
+ploaded:
+	TESTQ $2, R15
+	JZ pstore_masked
+	TESTQ BX, BX
+	JNZ pstore_masked
+	VMOVUPS Z0, (R13)
+	VMOVUPS Z1, 64(R13)
+	JMP pstored
+pstore_masked:
 	VMOVUPS Z0, K1, (R13)
 	VMOVUPS Z1, K2, 64(R13)
+pstored:
 	ADDQ $24, R10
 	DECQ R11
 	JNZ pseg
@@ -745,7 +763,8 @@ pseg:
 	VZEROUPPER
 	RET
 
-// func packRowsAtAVX512(dst, src *float32, offs *int, rows int, segs *segMask, nseg int)
+// func packRowsAtAVX512(dst, src *float32, offs *int, rows int, segs *segMask, nseg, mode int)
+// mode 1: whole loads; 2: a whole store of a row's run at lane 0.
 TEXT ·packRowsAtAVX512(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
