@@ -8,6 +8,7 @@ import (
 
 	"multigpu/graph"
 	"multigpu/runtime/cpu/gemm"
+	"multigpu/runtime/cpu/par"
 )
 
 // matmulKernel multiplies a[...,M,K] by b[K,P] (one product of the
@@ -62,7 +63,9 @@ func matmulKernel(s *spec) (kernelFn, error) {
 // transposed), is packed once and kept while the run's input is the same
 // buffer; other Bs are packed block by block as the product goes. The
 // elementwise ops Compile folded in (a bias per column, relu, a clamp)
-// run as the product's epilogue.
+// run as the product's epilogue. Products of at most 16 columns of a B
+// that is neither a param nor fused with anything (attention's) run by
+// gemm.SmallRun, with the same bits.
 func matmulF32(s *spec, m, k, p, batch, bStep int) kernelFn {
 	f := s.fuse
 	if f == nil {
@@ -76,6 +79,17 @@ func matmulF32(s *spec, m, k, p, batch, bStep int) kernelFn {
 		x, w := ins[0].([]float32), ins[1].([]float32)
 		out := newOut[float32](rs, batch*m*p)
 		if m == 0 || p == 0 {
+			return ret(rs, out), nil
+		}
+		if !cached && !f.transB && f.bias < 0 && !f.relu && f.lo < 0 && f.hi < 0 && m*k*p <= smallWork && rs.gemm.SmallOK(p) {
+			// Small products of a B that is not a param (attention's):
+			// unpacked, with the gemm's bits, a range of them per piece.
+			sm := &t.small
+			sm.m, sm.k, sm.p, sm.bStep, sm.x, sm.w, sm.out = m, k, p, bStep, x, w, out
+			sm.pieces = rs.chunks(batch*m*k*p, smallWork)
+			sm.batch = batch
+			rs.threads().Run(&sm.job, sm.pieces, sm)
+			sm.x, sm.w, sm.out = nil, nil, nil
 			return ret(rs, out), nil
 		}
 		if t.op == nil {
@@ -120,8 +134,31 @@ func matmulF32(s *spec, m, k, p, batch, bStep int) kernelFn {
 	}
 }
 
+// smallWork is the most multiply-adds of a product gemm.SmallRun takes
+// (it runs on one thread), and the least of a piece of its products.
+const smallWork = 1 << 16
+
+// smallTask runs a matmul's products by gemm.SmallRun, a range of them
+// per piece.
+type smallTask struct {
+	m, k, p, bStep int
+	batch, pieces  int
+	x, w, out      []float32
+	job            par.Job
+}
+
+// Do runs the products of piece i.
+func (t *smallTask) Do(i int, _ *par.Scratch) {
+	per := (t.batch + t.pieces - 1) / t.pieces
+	m, k, p := t.m, t.k, t.p
+	for b := i * per; b < min(t.batch, (i+1)*per); b++ {
+		gemm.SmallRun(m, p, k, t.x[b*m*k:], k, t.w[b*t.bStep:], p, t.out[b*m*p:], p)
+	}
+}
+
 // matmulTask is the state of one f32 matmul kernel.
 type matmulTask struct {
+	small smallTask
 	op    *gemm.Op
 	prod  gemm.Product
 	cols  gemm.Cols

@@ -39,3 +39,34 @@ func packStrip12(dst, a []float32, lda, k int) {
 		d[8], d[9], d[10], d[11] = r8[kk], r9[kk], r10[kk], r11[kk]
 	}
 }
+
+// SmallOK reports whether SmallRun gives g's bits for products of n
+// columns: n is 1 to 16, g's micro-kernel chains fused multiply-adds
+// (AVX512 or AVX2), and the processor runs SmallRun's AVX-512 loop.
+func (g *Gemm) SmallOK(n int) bool {
+	return avx512 && n >= 1 && n <= 16 && (g.kernel == AVX512 || g.kernel == AVX2)
+}
+
+// SmallRun computes C = A B for A m by k (rows lda apart), B k by n (rows
+// ldb apart) and C m by n (rows ldc apart), n at most 16, on the caller:
+// no packing, each element one chain of fused multiply-adds over k = 0,
+// 1, ..., k-1 from +0, a row of C a vector (four rows at a time), so that
+// it has the bits of Op.Run on a Gemm for which SmallOK(n) holds. It
+// panics where SmallOK(n) does not hold.
+func SmallRun(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m <= 0 {
+		return
+	}
+	if !avx512 || n < 1 || n > 16 {
+		panic("gemm: SmallRun without AVX-512 or of more than 16 columns")
+	}
+	_ = c[(m-1)*ldc+n-1]
+	if k <= 0 {
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
+		}
+		return
+	}
+	_, _ = a[(m-1)*lda+k-1], b[(k-1)*ldb+n-1]
+	smallAVX512(&c[0], &a[0], &b[0], m, n, k, lda, ldb, ldc)
+}

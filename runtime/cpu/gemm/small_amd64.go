@@ -5,3 +5,8 @@ package gemm
 //
 //go:noescape
 func packStrip12AVX512(dst, a *float32, lda, kb int)
+
+// smallAVX512 is SmallRun's loop (m, k >= 1, 1 <= n <= 16).
+//
+//go:noescape
+func smallAVX512(c, a, b *float32, m, n, k, lda, ldb, ldc int)

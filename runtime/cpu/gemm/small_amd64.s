@@ -109,3 +109,76 @@ ps_loop:
 ps_done:
 	VZEROUPPER
 	RET
+
+// func smallAVX512(c, a, b *float32, m, n, k, lda, ldb, ldc int)
+// C = A B, n <= 16 columns in one register under K1: four rows of C at a
+// time (Z0-Z3, then one at a time in Z0), each from +0 by VFMADD231PS of
+// B's row k (masked load) and A's element broadcast, k in order.
+TEXT ·smallAVX512(SB), NOSPLIT, $0-72
+	MOVQ c+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ m+24(FP), R13
+	MOVQ n+32(FP), CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1
+	MOVQ lda+48(FP), R8
+	SHLQ $2, R8
+	MOVQ ldb+56(FP), R9
+	SHLQ $2, R9
+	MOVQ ldc+64(FP), R10
+	SHLQ $2, R10
+	LEAQ (R8)(R8*2), R11
+	LEAQ (R10)(R10*2), R12
+sm4_rows:
+	CMPQ R13, $4
+	JLT sm1_rows
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ SI, AX
+	MOVQ DX, BX
+	MOVQ k+40(FP), CX
+sm4_k:
+	VMOVUPS.Z (BX), K1, Z8
+	VFMADD231PS.BCST (AX), Z8, Z0
+	VFMADD231PS.BCST (AX)(R8*1), Z8, Z1
+	VFMADD231PS.BCST (AX)(R8*2), Z8, Z2
+	VFMADD231PS.BCST (AX)(R11*1), Z8, Z3
+	ADDQ $4, AX
+	ADDQ R9, BX
+	DECQ CX
+	JNZ sm4_k
+	VMOVUPS Z0, K1, (DI)
+	VMOVUPS Z1, K1, (DI)(R10*1)
+	VMOVUPS Z2, K1, (DI)(R10*2)
+	VMOVUPS Z3, K1, (DI)(R12*1)
+	LEAQ (SI)(R8*4), SI
+	LEAQ (DI)(R10*4), DI
+	SUBQ $4, R13
+	JMP sm4_rows
+sm1_rows:
+	TESTQ R13, R13
+	JLE sm_end
+	VPXORD Z0, Z0, Z0
+	MOVQ SI, AX
+	MOVQ DX, BX
+	MOVQ k+40(FP), CX
+sm1_k:
+	VMOVUPS.Z (BX), K1, Z8
+	VFMADD231PS.BCST (AX), Z8, Z0
+	ADDQ $4, AX
+	ADDQ R9, BX
+	DECQ CX
+	JNZ sm1_k
+	VMOVUPS Z0, K1, (DI)
+	ADDQ R8, SI
+	ADDQ R10, DI
+	DECQ R13
+	JMP sm1_rows
+sm_end:
+	VZEROUPPER
+	RET
