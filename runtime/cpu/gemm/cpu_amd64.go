@@ -14,6 +14,12 @@ func xgetbv() uint32
 //go:noescape
 func tile12x32(k int, a, b, c *float32, ldc int, e *tileEpi, ldb int)
 
+// tile4x32 is tile12x32 on the first 4 rows of the strip (the last strip
+// of an A whose rows are 4 past a multiple of 12: 64 filters, 16).
+//
+//go:noescape
+func tile4x32(k int, a, b, c *float32, ldc int, e *tileEpi, ldb int)
+
 // tile12x32avx2 is the AVX2 micro-kernel: tile12x32 in four blocks of 6
 // by 16, each element a chain of VFMADD231PS over k from zero (or from C);
 // no epilogue.
@@ -82,4 +88,11 @@ func tileAVX512(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
 	_ = b[(k-1)*ldb+nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
 	tile12x32(k, &a[0], &b[0], &c[0], ldc, e, ldb)
+}
+
+func tile4AVX512(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
+	_ = a[k*mr-1]
+	_ = b[(k-1)*ldb+nr-1]
+	_ = c[3*ldc+nr-1]
+	tile4x32(k, &a[0], &b[0], &c[0], ldc, e, ldb)
 }

@@ -23,3 +23,7 @@ func tileAVX2(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
 func packRowsAtAVX512(dst, src *float32, offs *int, rows int, segs *segMask, nseg, mode int) {
 	panic("gemm: no AVX-512")
 }
+
+func tile4AVX512(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
+	panic("gemm: no AVX-512")
+}

@@ -204,6 +204,17 @@ func (g *Gemm) tile(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
 	}
 }
 
+// tileRows is tile for a tile of which only the first rows rows are
+// wanted: with AVX-512, 4 rows or fewer run on the kernel of 4 (the same
+// chains on fewer rows).
+func (g *Gemm) tileRows(rows, k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
+	if rows <= 4 && g.kernel == AVX512 {
+		tile4AVX512(k, a, b, c, ldc, e, ldb)
+		return
+	}
+	g.tile(k, a, b, c, ldc, e, ldb)
+}
+
 // Kernel returns the kernel g runs.
 func (g *Gemm) Kernel() Kernel { return g.kernel }
 
@@ -712,15 +723,15 @@ func (o *Op) Do(i int, s *par.Scratch) {
 					}
 					if stage {
 						out := stg[(st-s0)*mr*ldS+t*nr:]
-						o.g.tile(kb, pa, pbt, out, ldS, &e, ldb)
+						o.g.tileRows(rows, kb, pa, pbt, out, ldS, &e, ldb)
 						if last && o.slowEpi {
 							o.slowEpilogue(out, ldS, i0, jj, rows, cols)
 						}
 						continue
 					}
-					if rows == mr && direct {
+					if (rows == mr || rows == 4 && o.g.kernel == AVX512) && direct {
 						out := c.Data[c.at(i0, jj):]
-						o.g.tile(kb, pa, pbt, out, c.Ld, &e, ldb)
+						o.g.tileRows(rows, kb, pa, pbt, out, c.Ld, &e, ldb)
 						if last && o.slowEpi {
 							o.slowEpilogue(out, c.Ld, i0, jj, rows, cols)
 						}
@@ -729,7 +740,7 @@ func (o *Op) Do(i int, s *par.Scratch) {
 					if e.flags&flagAcc != 0 {
 						o.edge(tmp, i0, jj, rows, cols, false)
 					}
-					o.g.tile(kb, pa, pbt, tmp, nr, &e, ldb)
+					o.g.tileRows(rows, kb, pa, pbt, tmp, nr, &e, ldb)
 					if last && o.slowEpi {
 						o.slowEpilogue(tmp, nr, i0, jj, rows, cols)
 					}
