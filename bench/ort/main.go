@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -560,7 +561,11 @@ func runChild(eng string, all []model, only, dir, repo string, runs, threads int
 			return err
 		}
 		var times []time.Duration
+		var before, after goruntime.MemStats
 		for r := range runs {
+			if r == 1 {
+				goruntime.ReadMemStats(&before)
+			}
 			if r == 1 && e.clock != nil { // the first run compiles
 				e.clock.total, e.clock.order = map[*graph.Node]time.Duration{}, nil
 			}
@@ -589,7 +594,10 @@ func runChild(eng string, all []model, only, dir, repo string, runs, threads int
 			}
 		}
 		if len(times) > 0 {
+			goruntime.ReadMemStats(&after)
 			fmt.Printf("median %d ns\n", median(times))
+			fmt.Printf("allocs %.1f per run, %.1f MB\n", float64(after.Mallocs-before.Mallocs)/float64(len(times)),
+				float64(after.TotalAlloc-before.TotalAlloc)/float64(len(times))/1e6)
 		}
 		if e.clock != nil {
 			e.clock.print(runs - 1)
