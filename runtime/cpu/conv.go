@@ -349,15 +349,31 @@ func (p *phases) offsets(slotStep int) []int {
 }
 
 // fill lays out img (one channel, h by w) into the planes at dst, slotStep
-// apart, padding with pad: every plane set to pad first (when the image
-// is padded at all), then each image row copied into the phase row it
-// falls in, column phases split by vec.Every2 at stride 2.
+// apart, padding with pad: each image row copied into the phase row it
+// falls in, column phases split by vec.Every2 at stride 2, and the rest
+// of every plane (its padding rows, and the columns of the others outside
+// the image) set to pad.
 func (p *phases) fill(dst []float32, slotStep int, img []float32, pad float32) {
 	win := p.win
 	padded := p.hp != win.h || p.wp != win.w || p.hq*win.sh != p.hp || p.wq*win.sw != p.wp
 	if padded {
-		for slot := range p.nslots {
-			fillValue(dst[slot*slotStep:][:p.plane], pad)
+		for ph := range win.sh {
+			for pw := range win.sw {
+				slot := p.slots[ph*win.sw+pw]
+				if slot < 0 {
+					continue
+				}
+				lo, hi := p.cols[pw][0], p.cols[pw][1]
+				for qh := range p.hq {
+					row := dst[slot*slotStep+qh*p.wq:][:p.wq]
+					if ih := qh*win.sh + ph - win.pt; ih < 0 || ih >= win.h || hi <= lo {
+						fillValue(row, pad)
+					} else {
+						fillValue(row[:lo], pad)
+						fillValue(row[hi:], pad)
+					}
+				}
+			}
 		}
 	}
 	ph, qh := win.pt%win.sh, win.pt/win.sh // padded row ih+pt's phase and row in it
