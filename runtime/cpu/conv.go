@@ -233,7 +233,7 @@ func convF32(s *spec, win window, o, groups int) kernelFn {
 			}
 			ns := min(chunk, win.n-n0)
 			for g := 0; g < groups; g++ {
-				if cs.direct {
+				if cs.direct || cs.padded {
 					cs.planes = x[(n0*win.c+g*cg)*win.h*win.w:]
 				} else {
 					cs.planes = planes
@@ -421,6 +421,9 @@ func fillValue(s []float32, v float32) {
 type convSource struct {
 	planes     []float32
 	direct     bool
+	padded     bool   // unit stride, padded: packed from the image, clipped
+	win        window // with padded
+	chanOff    []int  // with padded: each channel's offset
 	ph         *phases
 	cg         int
 	wq         int   // a row of the planes
@@ -435,8 +438,15 @@ type convSource struct {
 func newConvSource(win window, cg, chunk int) *convSource {
 	cs := &convSource{cg: cg, ow: win.ow, ohw: win.oh * win.ow}
 	cs.direct = win.sh == 1 && win.sw == 1 && win.pt == 0 && win.pl == 0 && win.pb == 0 && win.pr == 0
-	if cs.direct {
+	// At unit stride with padding, the patches are packed from the image
+	// too, each tap's runs clipped to the image (padded: zeros left).
+	cs.padded = !cs.direct && win.sh == 1 && win.sw == 1
+	if cs.direct || cs.padded {
+		cs.win = win
 		cs.wq, cs.plane, cs.sample = win.w, win.h*win.w, win.c*win.h*win.w
+		for c := range cg {
+			cs.chanOff = append(cs.chanOff, c*cs.plane)
+		}
 		for kh := range win.kh {
 			for kw := range win.kw {
 				cs.tapOff = append(cs.tapOff, kh*win.dh*win.w+kw*win.dw)
@@ -483,10 +493,59 @@ func (cs *convSource) Pack(dst []float32, j0, j1, k0, k1 int) {
 			oh, ow := p/cs.ow, p%cs.ow
 			n := min(cols-j, cs.ow-ow)
 			segs[ns] = gemm.Seg{Off: s*cs.sample + oh*cs.wq + ow, Lane: j, Len: n}
+			if cs.padded {
+				segs[ns].Off = s*cs.ohw + oh*cs.ow + ow // decoded by packClipped
+			}
 			ns++
 			j += n
 		}
+		if cs.padded {
+			cs.packClipped(d, kb, k0, k1, segs[:ns])
+			continue
+		}
 		gemm.PackRowsAt(d, cs.planes, cs.rowOff[k0:k1], segs[:ns])
+	}
+}
+
+// packClipped packs rows [k0, k1) of a strip (d, kb rows) whose columns
+// are the runs segs along output rows (Off: sample*OH*OW + oh*OW + ow)
+// from the image, tap by tap: each run moved to the tap's image row
+// and column and clipped to the image; lanes outside it are zero.
+func (cs *convSource) packClipped(d []float32, kb, k0, k1 int, segs []gemm.Seg) {
+	win := cs.win
+	var tsegs [nr]gemm.Seg
+	for k := k0; k < k1; {
+		tap := k / cs.cg
+		c0, c1 := k%cs.cg, min(cs.cg, k1-tap*cs.cg)
+		kh, kw := tap/win.kw, tap%win.kw
+		n, covered := 0, 0
+		for _, sg := range segs {
+			sample, p := sg.Off/cs.ohw, sg.Off%cs.ohw
+			oh, ow := p/cs.ow, p%cs.ow
+			ih, iw := oh+kh*win.dh-win.pt, ow+kw*win.dw-win.pl
+			if ih < 0 || ih >= win.h {
+				continue
+			}
+			a, b := max(0, -iw), min(sg.Len, win.w-iw)
+			if b <= a {
+				continue
+			}
+			tsegs[n] = gemm.Seg{Off: sample*cs.sample + ih*win.w + iw + a, Lane: sg.Lane + a, Len: b - a}
+			n++
+			covered += b - a
+		}
+		rows := d[(k-k0)*nr : (k-k0+c1-c0)*nr]
+		full := 0
+		for _, sg := range segs {
+			full += sg.Len
+		}
+		if covered < full {
+			clear(rows)
+		}
+		if n > 0 {
+			gemm.PackRowsAt(rows, cs.planes, cs.chanOff[c0:c1], tsegs[:n])
+		}
+		k += c1 - c0
 	}
 }
 

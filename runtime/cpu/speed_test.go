@@ -123,6 +123,9 @@ func TestConvMatchesDirect(t *testing.T) {
 		{[]int{2, 6, 9, 8}, []int{6, 1, 3, 3}, "{groups=6, pad=[2,0,1,3], dilation=[2,1]}"},
 		{[]int{2, 4, 9, 8}, []int{6, 2, 3, 2}, "{groups=2, stride=[2,1], pad=[1,0,2,1], dilation=[1,2]}"},
 		{[]int{5, 3, 7, 7}, []int{4, 3, 3, 3}, "{stride=[2,2]}"},
+		{[]int{2, 5, 9, 8}, []int{6, 5, 3, 3}, "{pad=[1,1]}"},
+		{[]int{2, 4, 9, 8}, []int{6, 2, 3, 2}, "{groups=2, pad=[2,0,1,1], dilation=[1,2]}"},
+		{[]int{3, 2, 5, 6}, []int{3, 2, 5, 5}, "{pad=[3,2,3,4]}"},
 	} {
 		src := fmt.Sprintf("graph p {\n  input %%x: f32%s\n  input %%w: f32%s\n  %%y = conv2d %%x, %%w %s\n  output %%y\n}\n",
 			shapeText(c.x), shapeText(c.w), c.attrs)
