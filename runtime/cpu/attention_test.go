@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -9,7 +8,6 @@ import (
 	"testing"
 
 	"multigpu/graph"
-	"multigpu/runtime/backend"
 	"multigpu/runtime/cpu/par"
 	"multigpu/runtime/host"
 )
@@ -138,23 +136,7 @@ func TestBertSamplesIndependentOfBatch(t *testing.T) {
 func TestBertAllocations(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 24))
 	d := NewShared(graph.HostCPU, par.New(2))
-	in := bertInputs(d, r, 4)
-	p := program(t, bertLayer(4))
-	exe, err := d.Compile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ins []backend.Buffer
-	for _, n := range p.Inputs {
-		ins = append(ins, in[n.Name])
-	}
-	run := func() {
-		if _, err := exe.Run(context.Background(), ins, backend.RunOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run()
-	if a := testing.AllocsPerRun(10, run); a > 8 {
+	if _, a := allocsPerRun(t, d, bertLayer(4), bertInputs(d, r, 4)); a > 8 {
 		t.Errorf("%v allocations per run after the first, want at most 8", a)
 	}
 }

@@ -195,24 +195,10 @@ func TestRunAllocations(t *testing.T) {
 		"w2": randBuffer(d, r, 16, 1, 3, 3), "w3": randBuffer(d, r, 24, 16, 1, 1), "b3": randBuffer(d, r, 24),
 		"w4": randBuffer(d, r, 24, 6, 3, 3), "z": randBuffer(d, r),
 	}
-	p := program(t, convNet(4))
-	exe, err := d.Compile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ins []backend.Buffer
-	for _, n := range p.Inputs {
-		ins = append(ins, in[n.Name])
-	}
-	run := func() {
-		if _, err := exe.Run(context.Background(), ins, backend.RunOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run()
+	exe, a := allocsPerRun(t, d, convNet(4), in)
 	// The output (allocated per run: the caller keeps it), its Buffer, the
 	// list of outputs, and the pool's helpers started for the run.
-	if a := testing.AllocsPerRun(10, run); a > 8 {
+	if a > 8 {
 		t.Errorf("%v allocations per run after the first, want at most 8", a)
 	}
 	if b := exe.(*executable).ArenaBytes(); b <= 0 || b > 4*8*12*12*4*16 {
@@ -296,4 +282,26 @@ func TestPlanesMatchPadded(t *testing.T) {
 			}
 		}
 	}
+}
+
+// allocsPerRun compiles src on d and returns the executable and its
+// allocations per run after the first, on inputs in (by name).
+func allocsPerRun(t *testing.T, d *Device, src string, in map[string]*Buffer) (backend.Executable, float64) {
+	t.Helper()
+	p := program(t, src)
+	exe, err := d.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ins []backend.Buffer
+	for _, n := range p.Inputs {
+		ins = append(ins, in[n.Name])
+	}
+	run := func() {
+		if _, err := exe.Run(context.Background(), ins, backend.RunOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	return exe, testing.AllocsPerRun(10, run)
 }

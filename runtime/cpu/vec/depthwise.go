@@ -107,21 +107,10 @@ func NewPlane(h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow int) *Plane {
 // planes.
 func (d *Plane) Conv(dst, img, w []float32, e Epi) {
 	dst, img, w = dst[:d.oh*d.ow], img[:d.h*d.w], w[:d.kh*d.kw]
-	we := winEpi{bias: e.Bias, lo: e.Lo, hi: e.Hi}
 	slow := e.Max && e.Lo != e.Lo || e.Min && e.Hi != e.Hi
+	we := winEpi{bias: e.Bias, lo: e.Lo, hi: e.Hi}
 	if !slow {
-		if e.HasBias {
-			we.flags |= 2
-		}
-		if e.Relu {
-			we.flags |= 4
-		}
-		if e.Max {
-			we.flags |= 8
-		}
-		if e.Min {
-			we.flags |= 16
-		}
+		we = e.asm()
 	}
 	depthwiseAVX512(&dst[0], &img[0], &d.rowOff[0], &d.tab[0], &w[0], &d.g, &we)
 	if slow {

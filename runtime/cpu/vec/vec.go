@@ -126,6 +126,24 @@ type winEpi struct {
 	bias, lo, hi float32
 }
 
+// asm returns e as the assembly reads it.
+func (e Epi) asm() winEpi {
+	we := winEpi{bias: e.Bias, lo: e.Lo, hi: e.Hi}
+	if e.HasBias {
+		we.flags |= 2
+	}
+	if e.Relu {
+		we.flags |= 4
+	}
+	if e.Max {
+		we.flags |= 8
+	}
+	if e.Min {
+		we.flags |= 16
+	}
+	return we
+}
+
 // checkWindow panics unless every src[offs[t]+q], q < n, is in range.
 func checkWindow(n int, src []float32, offs []int) {
 	for _, o := range offs {
@@ -148,19 +166,7 @@ func WindowSum(dst, src []float32, offs []int, w []float32, e Epi) {
 	}
 	slow := !hasAVX512 || len(offs) == 0 || e.Max && e.Lo != e.Lo || e.Min && e.Hi != e.Hi
 	if !slow {
-		we := winEpi{bias: e.Bias, lo: e.Lo, hi: e.Hi}
-		if e.HasBias {
-			we.flags |= 2
-		}
-		if e.Relu {
-			we.flags |= 4
-		}
-		if e.Max {
-			we.flags |= 8
-		}
-		if e.Min {
-			we.flags |= 16
-		}
+		we := e.asm()
 		windowSumAVX512(&dst[0], &src[0], n, &offs[0], &w[0], len(offs), &we)
 		return
 	}
