@@ -42,15 +42,7 @@ func convNet(b int) string {
 
 func runProgram(t *testing.T, d *Device, src string, inputs map[string]*Buffer) []float32 {
 	t.Helper()
-	p := program(t, src)
-	exe, err := d.Compile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ins []backend.Buffer
-	for _, in := range p.Inputs {
-		ins = append(ins, inputs[in.Name])
-	}
+	exe, ins := compileWith(t, d, src, inputs)
 	var out []float32
 	for range 2 { // the second run reuses the arena
 		outs, err := exe.Run(context.Background(), ins, backend.RunOptions{})
@@ -288,6 +280,20 @@ func TestPlanesMatchPadded(t *testing.T) {
 // allocations per run after the first, on inputs in (by name).
 func allocsPerRun(t *testing.T, d *Device, src string, in map[string]*Buffer) (backend.Executable, float64) {
 	t.Helper()
+	exe, ins := compileWith(t, d, src, in)
+	run := func() {
+		if _, err := exe.Run(context.Background(), ins, backend.RunOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	return exe, testing.AllocsPerRun(10, run)
+}
+
+// compileWith compiles src on d and returns it with its inputs, in order,
+// from in (by name).
+func compileWith(t *testing.T, d *Device, src string, in map[string]*Buffer) (backend.Executable, []backend.Buffer) {
+	t.Helper()
 	p := program(t, src)
 	exe, err := d.Compile(p)
 	if err != nil {
@@ -297,11 +303,5 @@ func allocsPerRun(t *testing.T, d *Device, src string, in map[string]*Buffer) (b
 	for _, n := range p.Inputs {
 		ins = append(ins, in[n.Name])
 	}
-	run := func() {
-		if _, err := exe.Run(context.Background(), ins, backend.RunOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run()
-	return exe, testing.AllocsPerRun(10, run)
+	return exe, ins
 }
