@@ -31,6 +31,9 @@ func startRanks() (*rankJob, error) {
 				time.Sleep(abortGrace)
 				os.Exit(code)
 			}()
+			// Ranks that failed at the same step (a NaN loss, which every
+			// rank sees) each say why before the first abort ends them.
+			time.Sleep(abortDelay)
 			c.Abort(code)
 		}
 		c.Barrier()
@@ -44,5 +47,9 @@ func startRanks() (*rankJob, error) {
 }
 
 // abortGrace is how long a failed rank waits for MPI_Abort to end it
-// before it exits by itself.
-const abortGrace = 5 * time.Second
+// before it exits by itself; abortDelay, how long it waits before
+// calling it, while the others that failed too print their errors.
+const (
+	abortGrace = 5 * time.Second
+	abortDelay = 250 * time.Millisecond
+)

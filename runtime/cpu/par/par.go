@@ -6,8 +6,8 @@
 // goroutine works through them and, when the pool has threads to spare,
 // so do helper goroutines. The pool's helpers run while some program
 // holds the pool open (Open, Close), polling for loops so that they join
-// one at once, and exit a couple of milliseconds after the last Close: no
-// goroutine outlives the runs that use them by more. A loop makes no
+// one at once, and exit a fraction of a millisecond after the last Close:
+// no goroutine outlives the runs that use them by more. A loop makes no
 // allocation, so that a compiled program runs allocation-free.
 package par
 
@@ -73,10 +73,12 @@ type Pool struct {
 // find them awake: waking a parked goroutine's thread costs 50 to 100 µs
 // on a virtual machine, and now and then more than a millisecond, which
 // is most of a small program's run. Then they park. A helper whose pool
-// has been closed for linger exits.
+// has been closed for linger exits. Both are short: a polling helper
+// yields only to this process's goroutines, and other processes on the
+// same cores (MPI ranks, say) lose what it burns.
 const (
-	spinFor = 2 * time.Millisecond
-	linger  = 2 * time.Millisecond
+	spinFor = 300 * time.Microsecond
+	linger  = 300 * time.Microsecond
 )
 
 // New returns a pool of threads threads (at least 1; 0 or less means the
@@ -159,7 +161,7 @@ func (p *Pool) helper() {
 			p.serve(j)
 			last = time.Now()
 		case <-p.kick:
-			last = time.Now().Add(-linger + 100*time.Microsecond)
+			last = time.Now().Add(-linger + 50*time.Microsecond)
 		}
 	}
 }
