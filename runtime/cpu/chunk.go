@@ -137,14 +137,17 @@ type chunked struct {
 	plan   chunkPlan
 	nIn    int
 	prefix map[int]*executable // by chunk size
-	pIn    []int               // the program input of each prefix input
-	pBatch []bool              // whether prefix input i carries the batch
-	exits  []exitValue         // the prefix's outputs
-	pins   []*Buffer           // the prefix's inputs of a chunk, reused
-	pouts  []any               // the prefix's results of a chunk, reused
-	suffix *executable         // nil when the prefix is the whole program
-	sIn    []int               // each suffix input: a program input (>= 0) or exit -1-k
-	outs   []int               // each program output: suffix output (>= 0) or exit -1-k
+	// dests holds, by chunk size, the step of the prefix that computes
+	// each exit and writes it where it is told (executable.dest), or -1.
+	dests  map[int][]int
+	pIn    []int       // the program input of each prefix input
+	pBatch []bool      // whether prefix input i carries the batch
+	exits  []exitValue // the prefix's outputs
+	pins   []*Buffer   // the prefix's inputs of a chunk, reused
+	pouts  []any       // the prefix's results of a chunk, reused
+	suffix *executable // nil when the prefix is the whole program
+	sIn    []int       // each suffix input: a program input (>= 0) or exit -1-k
+	outs   []int       // each program output: suffix output (>= 0) or exit -1-k
 }
 
 // exitValue is a value the prefix computes and the rest (or the caller)
@@ -170,7 +173,7 @@ func (d *Device) compileChunked(p *backend.Program) (backend.Executable, error) 
 
 // compileChunks builds the chunked form of p under plan.
 func (d *Device) compileChunks(p *backend.Program, plan chunkPlan) (*chunked, error) {
-	c := &chunked{dev: d.place, plan: plan, nIn: len(p.Inputs), prefix: map[int]*executable{}}
+	c := &chunked{dev: d.place, plan: plan, nIn: len(p.Inputs), prefix: map[int]*executable{}, dests: map[int][]int{}}
 	inPrefix := make(map[*graph.Node]bool, plan.steps)
 	for _, n := range p.Nodes[:plan.steps] {
 		inPrefix[n] = true
@@ -220,6 +223,8 @@ func (d *Device) compileChunks(p *backend.Program, plan chunkPlan) (*chunked, er
 			return nil, err
 		}
 		c.prefix[size] = exe
+		c.dests[size] = exe.destSteps()
+		exe.dest = make([]any, len(exe.steps))
 	}
 	// The rest, reading the exits as inputs.
 	if plan.steps < len(p.Nodes) {
@@ -401,17 +406,10 @@ func (c *chunked) Run(ctx context.Context, inputs []backend.Buffer, opts backend
 			pb.dev, pb.dt, pb.data = b.dev, b.dt, host.Subslice(b.data, lo*row, (lo+size)*row)
 			pins[k] = pb
 		}
-		exe := c.prefix[size]
+		exe, dests := c.prefix[size], c.dests[size]
 		// The chunk's results go straight into their share of the exits.
-		for k, v := range exe.outputs {
-			for v >= exe.nIn && exe.steps[v-exe.nIn].alias >= 0 { // folded into its producer
-				st := &exe.steps[v-exe.nIn]
-				v = st.args[st.alias]
-			}
-			if st := v - exe.nIn; st >= 0 && exe.steps[st].writes && exe.steps[st].slot < 0 && exe.steps[st].inPlace < 0 {
-				if exe.dest == nil {
-					exe.dest = make([]any, len(exe.steps))
-				}
+		for k, st := range dests {
+			if st >= 0 {
 				exe.dest[st] = view(k, lo, size)
 			}
 		}
@@ -423,14 +421,11 @@ func (c *chunked) Run(ctx context.Context, inputs []backend.Buffer, opts backend
 			return nil, err
 		}
 		for k, d := range c.pouts {
-			e := &c.exits[k]
-			if v := d; exe.dest == nil || !sameStart(v, view(k, lo, size)) {
-				copyInto(exits[k], lo*e.row, d)
+			if st := dests[k]; st < 0 || !sameStart(d, exe.dest[st]) {
+				copyInto(exits[k], lo*c.exits[k].row, d)
 			}
 		}
-		if exe.dest != nil {
-			clear(exe.dest)
-		}
+		clear(exe.dest)
 		clear(c.pouts)
 	}
 	exitBuf := func(k int) *Buffer {
@@ -464,6 +459,24 @@ func (c *chunked) Run(ctx context.Context, inputs []backend.Buffer, opts backend
 		}
 	}
 	return res, nil
+}
+
+// destSteps returns, for each output of e, the step whose kernel computes
+// it (through the ops folded into it) and can write it into a buffer
+// given by e.dest, or -1 where the output must be copied.
+func (e *executable) destSteps() []int {
+	steps := make([]int, len(e.outputs))
+	for k, v := range e.outputs {
+		for v >= e.nIn && e.steps[v-e.nIn].alias >= 0 { // folded into its producer
+			st := &e.steps[v-e.nIn]
+			v = st.args[st.alias]
+		}
+		steps[k] = -1
+		if st := v - e.nIn; st >= 0 && e.steps[st].writes && e.steps[st].slot < 0 && e.steps[st].inPlace < 0 {
+			steps[k] = st
+		}
+	}
+	return steps
 }
 
 // copyInto copies src, a []T, into dst (a []T) from element at.

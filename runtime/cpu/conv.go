@@ -514,6 +514,10 @@ func (cs *convSource) Pack(dst []float32, j0, j1, k0, k1 int) {
 func (cs *convSource) packClipped(d []float32, kb, k0, k1 int, segs []gemm.Seg) {
 	win := cs.win
 	var tsegs [nr]gemm.Seg
+	full := 0 // lanes the runs cover
+	for _, sg := range segs {
+		full += sg.Len
+	}
 	for k := k0; k < k1; {
 		tap := k / cs.cg
 		c0, c1 := k%cs.cg, min(cs.cg, k1-tap*cs.cg)
@@ -535,10 +539,6 @@ func (cs *convSource) packClipped(d []float32, kb, k0, k1 int, segs []gemm.Seg) 
 			covered += b - a
 		}
 		rows := d[(k-k0)*nr : (k-k0+c1-c0)*nr]
-		full := 0
-		for _, sg := range segs {
-			full += sg.Len
-		}
 		if covered < full {
 			clear(rows)
 		}
