@@ -1,11 +1,5 @@
 package gemm
 
-// cpuid returns the registers CPUID sets for leaf eax, subleaf ecx.
-func cpuid(eax, ecx uint32) (a, b, c, d uint32)
-
-// xgetbv returns the low half of XCR0.
-func xgetbv() uint32
-
 // tile12x32 is the AVX-512 micro-kernel: the 12 by 32 tile at c (rows ldc
 // float32s apart) = packed strips a (12 per k) times b (32 per k), each
 // element a chain of VFMADD231PS over k from zero (or from C, e.flags &
@@ -27,10 +21,6 @@ func tile4x32(k int, a, b, c *float32, ldc int, e *tileEpi, ldb int)
 //go:noescape
 func tile12x32avx2(k int, a, b, c *float32, ldc int, e *tileEpi, ldb int)
 
-// avx512 is whether the processor and the OS support AVX-512F, fixed when
-// the program starts (for the packing loops, which no Gemm selects).
-var avx512 = hasAVX512()
-
 // packRowsAVX512 is PackRows' loop: masked loads and stores per run.
 //
 //go:noescape
@@ -42,45 +32,11 @@ func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg, mode i
 //go:noescape
 func packRowsAtAVX512(dst, src *float32, offs *int, rows int, segs *segMask, nseg, mode int)
 
-// hasAVX2 reports whether the processor and the OS support AVX2 and FMA.
-func hasAVX2() bool {
-	maxLeaf, _, _, _ := cpuid(0, 0)
-	if maxLeaf < 7 {
-		return false
-	}
-	_, _, ecx1, _ := cpuid(1, 0)
-	const osxsave, fma = 1 << 27, 1 << 12
-	if ecx1&osxsave == 0 || ecx1&fma == 0 || xgetbv()&0x6 != 0x6 {
-		return false
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	return ebx7&(1<<5) != 0
-}
-
 func tileAVX2(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
 	_ = a[k*mr-1]
 	_ = b[(k-1)*ldb+nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
 	tile12x32avx2(k, &a[0], &b[0], &c[0], ldc, e, ldb)
-}
-
-// hasAVX512 reports whether the processor and the OS support AVX-512F.
-func hasAVX512() bool {
-	maxLeaf, _, _, _ := cpuid(0, 0)
-	if maxLeaf < 7 {
-		return false
-	}
-	_, _, ecx1, _ := cpuid(1, 0)
-	const osxsave, fma = 1 << 27, 1 << 12
-	if ecx1&osxsave == 0 || ecx1&fma == 0 {
-		return false
-	}
-	// XMM, YMM, opmask, ZMM0-15 upper halves, ZMM16-31.
-	if xgetbv()&0xe6 != 0xe6 {
-		return false
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	return ebx7&(1<<16) != 0 // AVX512F
 }
 
 func tileAVX512(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {

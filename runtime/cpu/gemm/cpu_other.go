@@ -2,10 +2,6 @@
 
 package gemm
 
-func hasAVX512() bool { return false }
-
-const avx512 = false
-
 func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg, mode int) {
 	panic("gemm: no AVX-512")
 }
@@ -13,8 +9,6 @@ func packRowsAVX512(dst, src *float32, ld, rows int, segs *segMask, nseg, mode i
 func tileAVX512(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
 	tilePortable(k, a, b, c, ldc, e, ldb)
 }
-
-func hasAVX2() bool { return false }
 
 func tileAVX2(k int, a, b, c []float32, ldc int, e *tileEpi, ldb int) {
 	tilePortable(k, a, b, c, ldc, e, ldb)

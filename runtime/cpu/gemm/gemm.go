@@ -27,6 +27,7 @@ package gemm
 
 import (
 	"multigpu/runtime/cpu/par"
+	"multigpu/runtime/cpu/vec"
 )
 
 // The micro-tile: mr rows of A by nr columns of B; kc is the block of K
@@ -164,10 +165,10 @@ func (k Kernel) String() string {
 // Kernels returns the kernels this processor runs, fastest first.
 func Kernels() []Kernel {
 	var ks []Kernel
-	if hasAVX512() {
+	if vec.Fast() {
 		ks = append(ks, AVX512)
 	}
-	if hasAVX2() {
+	if vec.AVX2() {
 		ks = append(ks, AVX2)
 	}
 	return append(ks, Portable)
@@ -184,7 +185,7 @@ type Gemm struct {
 // (nil: on the caller alone). A kernel the processor lacks falls back to
 // Portable.
 func New(kernel Kernel, pool *par.Pool) *Gemm {
-	if kernel == Best || kernel == AVX512 && !hasAVX512() || kernel == AVX2 && !hasAVX2() {
+	if kernel == Best || kernel == AVX512 && !vec.Fast() || kernel == AVX2 && !vec.AVX2() {
 		kernel = Kernels()[0]
 	}
 	return &Gemm{kernel: kernel, pool: pool, fused: kernel == AVX512}
@@ -303,7 +304,7 @@ func PackRows(dst, src []float32, ld, rows int, segs []Seg) {
 	if end != nr {
 		mode &^= 2
 	}
-	if avx512 {
+	if vec.Fast() {
 		packRowsAVX512(&dst[0], &src[0], ld, rows, &ms[0], len(segs), mode)
 		return
 	}
@@ -358,7 +359,7 @@ func PackRowsAt(dst, src []float32, offs []int, segs []Seg) {
 	if end != nr {
 		mode &^= 2
 	}
-	if avx512 {
+	if vec.Fast() {
 		packRowsAtAVX512(&dst[0], &src[0], &offs[0], rows, &ms[0], len(segs), mode)
 		return
 	}

@@ -1,5 +1,7 @@
 package gemm
 
+import "multigpu/runtime/cpu/vec"
+
 // PackAFast is PackA (the same packed form, bit for bit) with a loop that
 // writes the packed strips in order: for each k, the mr values of a
 // strip's rows, read from mr rows at once.
@@ -28,7 +30,7 @@ func packStrip12(dst, a []float32, lda, k int) {
 	r8, r9, r10, r11 := a[8*lda:][:k], a[9*lda:][:k], a[10*lda:][:k], a[11*lda:][:k]
 	dst = dst[:12*k]
 	done := 0
-	if avx512 && k >= 16 {
+	if vec.Fast() && k >= 16 {
 		done = k &^ 15
 		packStrip12AVX512(&dst[0], &a[0], lda, done)
 	}
@@ -44,7 +46,7 @@ func packStrip12(dst, a []float32, lda, k int) {
 // columns: n is 1 to 16, g's micro-kernel chains fused multiply-adds
 // (AVX512 or AVX2), and the processor runs SmallRun's AVX-512 loop.
 func (g *Gemm) SmallOK(n int) bool {
-	return avx512 && n >= 1 && n <= 16 && (g.kernel == AVX512 || g.kernel == AVX2)
+	return vec.Fast() && n >= 1 && n <= 16 && (g.kernel == AVX512 || g.kernel == AVX2)
 }
 
 // SmallRun computes C = A B for A m by k (rows lda apart), B k by n (rows
@@ -57,7 +59,7 @@ func SmallRun(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float
 	if m <= 0 {
 		return
 	}
-	if !avx512 || n < 1 || n > 16 {
+	if !vec.Fast() || n < 1 || n > 16 {
 		panic("gemm: SmallRun without AVX-512 or of more than 16 columns")
 	}
 	_ = c[(m-1)*ldc+n-1]

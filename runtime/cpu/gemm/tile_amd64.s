@@ -6,24 +6,6 @@
 // & 1) from the tile's values in C: the chain goes on from a previous
 // block of k.
 
-// func cpuid(eax, ecx uint32) (a, b, c, d uint32)
-TEXT ·cpuid(SB), NOSPLIT, $0-24
-	MOVL eax+0(FP), AX
-	MOVL ecx+4(FP), CX
-	CPUID
-	MOVL AX, a+8(FP)
-	MOVL BX, b+12(FP)
-	MOVL CX, c+16(FP)
-	MOVL DX, d+20(FP)
-	RET
-
-// func xgetbv() uint32
-TEXT ·xgetbv(SB), NOSPLIT, $0-4
-	MOVL $0, CX
-	XGETBV
-	MOVL AX, ret+0(FP)
-	RET
-
 // func tile12x32(k int, a, b, c *float32, ldc int, e *tileEpi, ldb int)
 // B's rows are ldb float32s apart (nr when packed).
 // After the last k, e.flags: 2 add e.bias[r] to row r, 32 add

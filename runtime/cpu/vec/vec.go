@@ -8,8 +8,13 @@ package vec
 
 import "math"
 
-// Fast reports whether the assembly loops run on this processor.
+// Fast reports whether the assembly loops run on this processor: AVX-512F
+// with FMA, and the OS saving its registers.
 func Fast() bool { return hasAVX512 }
+
+// AVX2 reports whether the processor and the OS support AVX2 and FMA (for
+// the gemm's AVX2 micro-kernel; this package's loops are AVX-512 or Go).
+func AVX2() bool { return hasAVX2 }
 
 // Relu sets dst[i] = x[i] if x[i] > 0 or x[i] is NaN, else +0.
 func Relu(dst, x []float32) {

@@ -1,23 +1,28 @@
 package vec
 
-// hasAVX512 is whether the processor and the OS support AVX-512F, fixed
-// when the program starts.
-var hasAVX512 = detectAVX512()
+// hasAVX512 and hasAVX2 are whether the processor and the OS support
+// AVX-512F and AVX2 (each with FMA), fixed when the program starts.
+var hasAVX512, hasAVX2 = detect()
 
 func cpuid(eax, ecx uint32) (a, b, c, d uint32)
 func xgetbv() uint32
 
-func detectAVX512() bool {
+func detect() (avx512, avx2 bool) {
 	maxLeaf, _, _, _ := cpuid(0, 0)
 	if maxLeaf < 7 {
-		return false
+		return false, false
 	}
 	_, _, ecx1, _ := cpuid(1, 0)
-	if ecx1&(1<<27) == 0 || xgetbv()&0xe6 != 0xe6 {
-		return false
+	const osxsave, fma = 1 << 27, 1 << 12
+	if ecx1&osxsave == 0 || ecx1&fma == 0 {
+		return false, false
 	}
+	xcr0 := xgetbv()
 	_, ebx7, _, _ := cpuid(7, 0)
-	return ebx7&(1<<16) != 0
+	// XMM and YMM state; opmask, ZMM0-15 upper halves, ZMM16-31.
+	avx2 = xcr0&0x6 == 0x6 && ebx7&(1<<5) != 0
+	avx512 = xcr0&0xe6 == 0xe6 && ebx7&(1<<16) != 0
+	return avx512, avx2
 }
 
 //go:noescape

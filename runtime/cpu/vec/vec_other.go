@@ -2,7 +2,7 @@
 
 package vec
 
-const hasAVX512 = false
+const hasAVX512, hasAVX2 = false, false
 
 func reluAVX512(dst, x *float32, n int)                 {}
 func maxScalarAVX512(dst, x *float32, n int, y float32) {}
